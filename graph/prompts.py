@@ -1,0 +1,63 @@
+"""Prompts are data: files under prompts/, loaded by name, variables checked on load.
+
+This is also the one place that formats material (the document under analysis)
+for a prompt, fenced as quoted data.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import string
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from graph.config import PROJECT_ROOT
+
+PROMPTS_DIR = Path(os.environ.get("MIRADOR_PROMPTS_DIR", PROJECT_ROOT / "prompts"))
+# Every variable a prompt file may use; anything else is a typo caught on load.
+KNOWN_VARIABLES = frozenset({"query", "stages", "first_stage"})
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    template: str
+    variables: frozenset[str]
+
+    def render(self, **values: str) -> str:
+        missing = self.variables - values.keys()
+        if missing:
+            raise ValueError(f"prompt {self.name!r}: no value for {', '.join(sorted(missing))}")
+        return self.template.format(**{k: values[k] for k in self.variables}).strip()
+
+
+@cache
+def load_prompt(name: str) -> Prompt:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"bad prompt name {name!r}")
+    path = PROMPTS_DIR / f"{name}.md"
+    try:
+        template = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"prompt file not found: {path}") from None
+    try:
+        variables = frozenset(f for _, f, _, _ in string.Formatter().parse(template) if f is not None)
+    except ValueError as exc:
+        raise ValueError(f"prompt {name!r}: malformed template: {exc}") from None
+    if "" in variables or not variables <= KNOWN_VARIABLES:
+        bad = sorted(v or "{}" for v in variables - KNOWN_VARIABLES)
+        raise ValueError(f"prompt {name!r}: unknown variable(s) {', '.join(bad)}")
+    return Prompt(name, template, variables)
+
+
+def format_document(path: str, text: str, *, max_chars: int) -> str:
+    """Fence a document as quoted data, with its source, cut to `max_chars`."""
+    note = ""
+    if len(text) > max_chars:
+        text = text[:max_chars]
+        note = f"\n[document cut to its first {max_chars} characters]"
+    # The closing tag cannot be forged from inside the document.
+    body = text.replace("</document>", "&lt;/document&gt;")
+    return f'<document source="{html.escape(path, quote=True)}">\n{body}\n</document>{note}'

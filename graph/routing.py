@@ -1,0 +1,47 @@
+"""Pure routing functions: the query's type, and which node runs next."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from graph.state import State
+
+CODE_EXTENSIONS = frozenset(
+    ".py .js .ts .tsx .jsx .java .go .rs .c .h .cc .cpp .hpp .cs .rb .php .swift .kt .scala "
+    ".sh .bash .sql .lua .r .m .zig".split()
+)
+_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("comparison", re.compile(r"\b(compare|comparison|versus|vs\.?|differences? between|which is better)\b")),
+    ("report", re.compile(r"\b(report|write[- ]up|status update|executive summary)\b")),
+    ("code", re.compile(r"\b(code|function|class|method|bug|refactor|implementation|api|compile|"
+                        r"exception|stack trace|performance|bottleneck|algorithm|module)\b")),
+    ("research", re.compile(r"\b(research|literature|evidence|state of the art|explain why|history of)\b")),
+    ("document", re.compile(r"\b(document|paper|article|summari[sz]e|chapter|section)\b")),
+)  # fmt: skip
+
+
+def classify_query(query: str, document_path: str = "") -> tuple[str, list[str]]:
+    """The query's type and the reasons for it. Deterministic; needs no model."""
+    text = query.lower()
+    suffix = Path(document_path).suffix.lower() if document_path else ""
+    if suffix in CODE_EXTENSIONS:
+        return "code", [f"document is source code ({suffix})"]
+    for query_type, pattern in _SIGNALS:
+        match = pattern.search(text)
+        if match:
+            return query_type, [f"query mentions {match.group(0)!r}"]
+    if document_path:
+        return "document", [f"a document is given ({suffix or 'no extension'}) and no other signal"]
+    return "general", ["no signal for a more specific type"]
+
+
+def next_stage(state: State, after: str | None) -> str:
+    """The node after stage `after` (None: before the first stage) in this run's plan."""
+    names = [stage["name"] for stage in state["plan"]]
+    if after is None:
+        return names[0]
+    if after not in names:
+        raise ValueError(f"stage {after!r} is not in the plan {names}")
+    index = names.index(after)
+    return names[index + 1] if index + 1 < len(names) else "report"

@@ -1,0 +1,59 @@
+"""The graph's typed state: what a run carries from stage to stage."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, NotRequired, TypedDict
+
+
+class StageResult(TypedDict):
+    """One stage's outcome, as stored, reported and streamed."""
+
+    stage: str
+    title: str
+    role: str
+    model: str  # the model that actually ran
+    backend: str  # "embedded" or "ollama"
+    text: str  # cleaned output, what later stages see
+    status: str  # "ok" | "truncated" | "empty" | "timeout" | "error"
+    error: str
+    first_token_s: float | None  # from the model call to its first token
+    total_s: float
+    tokens: int
+    tokens_per_s: float
+    removed: dict[str, int]  # what cleaning took out, by kind
+
+
+class InputState(TypedDict):
+    """What a caller sets: the question and, optionally, a document to analyse."""
+
+    query: str
+    document_path: NotRequired[str]
+
+
+class OutputState(TypedDict, total=False):
+    """What a run returns."""
+
+    query: str
+    query_type: str
+    chain: str
+    results: list[StageResult]
+    summary: str
+    report_path: str
+    json_path: str
+    errors: list[str]
+
+
+class State(InputState, total=False):
+    query_type: str
+    query_type_reasons: list[str]
+    document_text: str
+    chain: str
+    plan: list[dict[str, Any]]  # the chain's stages as resolved for this run (StageSpec dicts)
+    backend_notes: list[str]
+    started_at: str
+    results: Annotated[list[StageResult], operator.add]
+    errors: Annotated[list[str], operator.add]
+    summary: str
+    report_path: str
+    json_path: str
