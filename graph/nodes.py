@@ -63,7 +63,9 @@ def make_prepare(
             plan.append(resolved)
             notes.append(note)
         # Load every distinct model once, in parallel, before the first stage needs it.
-        distinct = {(s.backend, s.model, s.base_url): s for s in plan}
+        distinct: dict[tuple[str, str, str], StageSpec] = {}
+        for s in plan:
+            distinct.setdefault((s.backend, s.model, s.base_url), s)
         with ThreadPoolExecutor(max_workers=max(1, len(distinct))) as pool:
             list(pool.map(factory, distinct.values()))
         runtime.stream_writer(
@@ -135,7 +137,7 @@ def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec
     try:
         stream = model.stream(messages)
         for chunk in stream:
-            text = chunk.text
+            text = str(chunk.text)
             if text:
                 if first is None:
                     first = time.perf_counter() - start

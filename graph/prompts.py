@@ -34,10 +34,10 @@ class Prompt:
 
 
 @cache
-def load_prompt(name: str) -> Prompt:
+def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"bad prompt name {name!r}")
-    path = PROMPTS_DIR / f"{name}.md"
+    path = directory / f"{name}.md"
     try:
         template = path.read_text(encoding="utf-8")
     except FileNotFoundError:

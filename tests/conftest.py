@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+from graph.config import Context
+
+
+@pytest.fixture
+def sample_doc(tmp_path):
+    path = tmp_path / "orchestrator.py"
+    path.write_text(
+        "class StreamingOrchestrator:\n"
+        "    def process(self, query):\n"
+        "        context = ''\n"
+        "        for stage in self.stages:\n"
+        "            context = context + stage.run(query)  # grows without bound\n"
+        "        return context\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def context(tmp_path):
+    """A run context that never probes a server and writes reports under tmp_path."""
+    return Context(backend="embedded", reports_dir=str(tmp_path / "reports"))

@@ -1,0 +1,101 @@
+"""Chain loading and validation: the shipped chains, and every way a chain file can be wrong."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+
+from graph.chains import DEFAULT_CHAINS_FILE, ChainError, load_chains, parse_chains
+
+
+@pytest.fixture
+def raw():
+    return tomllib.loads(DEFAULT_CHAINS_FILE.read_text(encoding="utf-8"))
+
+
+def test_shipped_chains_are_the_reference_set():
+    chains = load_chains()
+    names = lambda chain: [s.name for s in chains.get(chain).stages]  # noqa: E731
+    assert names("code") == ["context", "code_analyst", "master_coder", "solution_architect", "synthesis"]
+    assert names("streaming") == ["quick", "deep_analysis", "synthesis"]
+    assert {"document", "research", "report", "comparison"} <= set(chains.chains)
+    for chain in chains.chains.values():
+        assert chain.stages[-1].role == "synthesis"
+
+
+def test_defaults_fill_stages_and_stage_values_override_them():
+    context = load_chains().get("code").stages[0]
+    analyst = load_chains().get("code").stages[1]
+    assert context.max_tokens == 160 and analyst.max_tokens == 320
+    assert analyst.timeout_s == 300.0 and 0 <= analyst.min_confidence <= 1
+
+
+def test_router_covers_general_and_knows_every_target():
+    chains = load_chains()
+    assert chains.for_query_type("code").name == "code"
+    assert chains.for_query_type("personal").name == chains.router["general"]
+
+
+def test_unknown_chain_is_a_one_line_error():
+    with pytest.raises(ChainError, match=r"unknown chain 'nope' \(known: .*code.*\)"):
+        load_chains().get("nope")
+
+
+def _stage(raw, chain, name):
+    return next(s for s in raw["chains"][chain]["stages"] if s["name"] == name)
+
+
+BREAKAGES = {
+    "unknown stage key": (lambda r: _stage(r, "code", "context").update(colour="red"), "unknown key"),
+    "missing model": (lambda r: _stage(r, "code", "context").pop("model"), "missing 'model'"),
+    "threshold above 1": (
+        lambda r: _stage(r, "code", "context").update(min_confidence=1.5),
+        r"min_confidence must be within \[0, 1\]",
+    ),
+    "negative tokens": (lambda r: _stage(r, "code", "context").update(max_tokens=-1), "max_tokens"),
+    "duplicate stage": (
+        lambda r: r["chains"]["code"]["stages"].insert(1, dict(_stage(r, "code", "context"))),
+        "used twice",
+    ),
+    "no synthesis at the end": (lambda r: r["chains"]["code"]["stages"].pop(), "must end with"),
+    "router to nowhere": (lambda r: r["router"].update(code="missing"), "unknown chain 'missing'"),
+    "unknown query type": (
+        lambda r: _stage(r, "code", "context").update(applies_to=["astrology"]),
+        "unknown query type",
+    ),
+    "missing prompt file": (
+        lambda r: _stage(r, "code", "context").update(prompt="no_such_prompt"),
+        "prompt file not found",
+    ),
+    "unknown top-level key": (lambda r: r.update(extras={}), "unknown key"),
+    "stages in a cycle": (
+        lambda r: r["chains"].update(
+            loop={"stages": [
+                {"name": "master_coder", "model": "m"},
+                {"name": "code_analyst", "model": "m"},
+                {"name": "synthesis", "model": "m", "role": "synthesis"},
+            ]}
+        ),
+        "cycle: code_analyst -> master_coder -> code_analyst",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=list(BREAKAGES))
+def test_malformed_chain_files_are_rejected_with_a_reason(raw, breakage):
+    mutate, message = BREAKAGES[breakage]
+    broken = copy.deepcopy(raw)
+    mutate(broken)
+    with pytest.raises(ChainError, match=message):
+        parse_chains(broken)
+
+
+def test_unparseable_and_missing_files(tmp_path):
+    bad = tmp_path / "chains.toml"
+    bad.write_text("[chains\n", encoding="utf-8")
+    with pytest.raises(ChainError, match="not valid TOML"):
+        load_chains(bad)
+    with pytest.raises(ChainError, match="chain file not found"):
+        load_chains(tmp_path / "absent.toml")

@@ -1,0 +1,65 @@
+"""Backend resolution and model assembly (the real model runs in the integration tests)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from graph.chains import load_chains
+from graph.models import EMBEDDED_MODEL, assemble, resolve_backend
+
+SPEC = load_chains().get("code").stages[1]  # code_analyst, model qwen2.5-coder:7b
+URL = "http://127.0.0.1:9"
+
+
+def test_auto_uses_ollama_when_it_has_the_model():
+    spec, note = resolve_backend(SPEC, "auto", URL, probe=lambda url: {"qwen2.5-coder:7b"})
+    assert (spec.backend, spec.model, spec.base_url) == ("ollama", "qwen2.5-coder:7b", URL)
+    assert note == f"code_analyst: ollama at {URL}"
+
+
+def test_auto_falls_back_to_embedded_and_says_why():
+    spec, note = resolve_backend(SPEC, "auto", URL, probe=lambda url: None)
+    assert (spec.backend, spec.model) == ("embedded", EMBEDDED_MODEL)
+    assert "no Ollama server answered" in note
+    spec, note = resolve_backend(SPEC, "auto", URL, probe=lambda url: {"llama3.2:1b"})
+    assert spec.backend == "embedded" and "has no model qwen2.5-coder:7b" in note
+
+
+def test_untagged_model_names_match_latest():
+    bare = SPEC.__class__(**{**SPEC.to_dict(), "model": "mistral"})
+    spec, _ = resolve_backend(bare, "auto", URL, probe=lambda url: {"mistral:latest"})
+    assert spec.backend == "ollama"
+
+
+def test_explicit_backends_do_not_probe_and_stage_base_url_wins():
+    def never(url):
+        raise AssertionError("probed")
+
+    own = SPEC.__class__(**{**SPEC.to_dict(), "base_url": "http://gpu-box:11434"})
+    spec, _ = resolve_backend(own, "ollama", URL, probe=never)
+    assert spec.base_url == "http://gpu-box:11434"
+    spec, note = resolve_backend(SPEC, "embedded", URL, probe=never)
+    assert spec.backend == "embedded" and note == "code_analyst: embedded (requested)"
+
+
+def test_assemble_concatenates_verifies_and_caches(tmp_path):
+    parts = []
+    for i, data in enumerate([b"alpha-", b"beta-", b"gamma"]):
+        parts.append(tmp_path / f"part{i}.bin")
+        parts[-1].write_bytes(data)
+    target = tmp_path / "cache" / "model.gguf"
+    sha = hashlib.sha256(b"alpha-beta-gamma").hexdigest()
+    assert assemble(parts, target, sha).read_bytes() == b"alpha-beta-gamma"
+    parts[0].unlink()  # a verified file is reused without reading the parts again
+    assert assemble(parts, target, sha) == target
+
+
+def test_assemble_refuses_parts_that_do_not_hash(tmp_path):
+    part = tmp_path / "p.bin"
+    part.write_bytes(b"corrupt")
+    target = tmp_path / "model.gguf"
+    with pytest.raises(RuntimeError, match="do not hash"):
+        assemble([part], target, "0" * 64)
+    assert not target.exists() and list(tmp_path.iterdir()) == [part]
