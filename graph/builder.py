@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import os
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -57,4 +57,3 @@ def build_graph(
         builder.add_conditional_edges(name, _route_from(name), successors)
     builder.add_edge("report", END)
     return builder.compile(checkpointer=checkpointer, name="mirador")
-

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from graph.config import BACKENDS
+from graph.report import group_notes
 
 USAGE_ERROR = 2
 
@@ -60,8 +60,8 @@ class _Printer:
         if kind == "plan":
             self.total = len(event["notes"])
             self.write(f"mirador · chain {event['chain']} · query type {event['query_type']}\n")
-            for note in event["notes"]:
-                self.write(f"  backend {note}\n")
+            for note in group_notes(event["notes"]):
+                self.write(f"  backend: {note}\n")
         elif kind == "stage_start":
             self.number += 1
             self.write(

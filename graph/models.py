@@ -117,6 +117,7 @@ class EmbeddedChat(BaseChatModel):
     model_name: str = EMBEDDED_MODEL
     temperature: float = 0.2
     max_tokens: int = 320
+    repeat_penalty: float = 1.1  # small models loop without it
     stop: list[str] = list(STOP_SEQUENCES)
     llama: Any = None
     lock: Any = None
@@ -139,6 +140,7 @@ class EmbeddedChat(BaseChatModel):
                 stream=True,
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
+                repeat_penalty=self.repeat_penalty,
                 stop=stop or self.stop,
                 **kwargs,
             )
@@ -150,9 +152,7 @@ class EmbeddedChat(BaseChatModel):
                     if not text and not finish:
                         continue
                     meta = {"finish_reason": finish, "model_name": self.model_name} if finish else {}
-                    chunk = ChatGenerationChunk(
-                        message=AIMessageChunk(content=text, response_metadata=meta)
-                    )
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
                     if run_manager and text:
                         run_manager.on_llm_new_token(text, chunk=chunk)
                     yield chunk
@@ -180,6 +180,7 @@ def default_chat_model_factory(spec: StageSpec) -> BaseChatModel:
             temperature=spec.temperature,
             num_predict=spec.max_tokens,
             num_ctx=spec.num_ctx,
+            repeat_penalty=1.1,
             stop=list(STOP_SEQUENCES),
             client_kwargs={"timeout": spec.timeout_s},
         )
@@ -235,4 +236,3 @@ def resolve_backend(
 
 def _embedded(spec: StageSpec) -> StageSpec:
     return replace(spec, backend="embedded", model=EMBEDDED_MODEL, base_url="")
-

@@ -143,9 +143,11 @@ def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec
                     first = time.perf_counter() - start
                 parts.append(text)
                 tokens += 1
-            finish = chunk.response_metadata.get("finish_reason") or chunk.response_metadata.get(
-                "done_reason", finish
-            ) or finish
+            finish = (
+                chunk.response_metadata.get("finish_reason")
+                or chunk.response_metadata.get("done_reason", finish)
+                or finish
+            )
             if time.perf_counter() - start > spec.timeout_s:
                 status, error = "timeout", f"stopped after {spec.timeout_s:g} s"
                 stream.close()  # type: ignore[attr-defined]

@@ -12,6 +12,15 @@ from typing import Any
 from graph.state import StageResult, State
 
 
+def group_notes(notes: list[str]) -> list[str]:
+    """'a: embedded (why)', 'b: embedded (why)' -> 'embedded (why): a, b'."""
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        stage, _, how = note.partition(": ")
+        groups.setdefault(how, []).append(stage)
+    return [f"{how}: {', '.join(stages)}" for how, stages in groups.items()]
+
+
 def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
 
@@ -66,7 +75,7 @@ def render_markdown(state: State) -> str:
         f"**Timestamp**: {state.get('started_at', '')}",
         f"**Document**: {state.get('document_path') or '—'}",
         f"**Analysis Chain**: {state.get('chain', '')} — {chain}",
-        f"**Backends**: {'; '.join(state.get('backend_notes', []))}",
+        f"**Backends**: {'; '.join(group_notes(state.get('backend_notes', [])))}",
         "",
         "## Key Findings Summary",
         "",

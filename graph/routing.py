@@ -8,8 +8,34 @@ from pathlib import Path
 from graph.state import State
 
 CODE_EXTENSIONS = frozenset(
-    ".py .js .ts .tsx .jsx .java .go .rs .c .h .cc .cpp .hpp .cs .rb .php .swift .kt .scala "
-    ".sh .bash .sql .lua .r .m .zig".split()
+    [
+        ".py",
+        ".js",
+        ".ts",
+        ".tsx",
+        ".jsx",
+        ".java",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".cs",
+        ".rb",
+        ".php",
+        ".swift",
+        ".kt",
+        ".scala",
+        ".sh",
+        ".bash",
+        ".sql",
+        ".lua",
+        ".r",
+        ".m",
+        ".zig",
+    ]
 )
 _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("comparison", re.compile(r"\b(compare|comparison|versus|vs\.?|differences? between|which is better)\b")),

@@ -39,8 +39,7 @@ class StreamingOrchestrator:
         # Warms one model after another; each call blocks the event loop.
         for stage in self.stages:
             if stage.model not in self._warmed:
-                requests.post(f"{self.base_url}/api/generate",
-                              json={"model": stage.model, "prompt": "hi"})
+                requests.post(f"{self.base_url}/api/generate", json={"model": stage.model, "prompt": "hi"})
                 self._warmed.add(stage.model)
 
     async def process(self, query):

@@ -149,7 +149,9 @@ def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
     assert out["errors"] == ["master_coder: ConnectionError: connection refused"]
     assert script.stages_called() == CODE_CHAIN
     # Later stages do not see the failed stage as a turn.
-    architect_answers = [m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)]
+    architect_answers = [
+        m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)
+    ]
     assert len(architect_answers) == 2
     assert "Error:** ConnectionError: connection refused" in Path(out["report_path"]).read_text()
 

@@ -44,7 +44,9 @@ def test_a_repeated_block_of_short_lines_is_dropped_as_a_paragraph():
 
 
 def test_repeated_lines_inside_code_blocks_are_kept():
-    code = "```python\n" + "result = compute_the_value(argument_one, argument_two, argument_three)\n" * 2 + "```"
+    code = (
+        "```python\n" + "result = compute_the_value(argument_one, argument_two, argument_three)\n" * 2 + "```"
+    )
     assert clean_output(code) == (code, {})
 
 

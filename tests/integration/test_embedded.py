@@ -1,0 +1,113 @@
+"""The real embedded model (llama.cpp, Qwen2.5-Coder-0.5B), end to end, with small token caps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from graph import Context, build_graph
+from graph.models import get_llama
+
+pytestmark = pytest.mark.integration
+CODE_CHAIN = ["context", "code_analyst", "master_coder", "solution_architect", "synthesis"]
+QUERY = "Where is the performance bottleneck in this code?"
+
+
+def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp_path):
+    context = Context(backend="embedded", max_tokens=24, reports_dir=str(tmp_path))
+    tokens: list[tuple[str, str]] = []
+    events = []
+    for mode, data in build_graph().stream(
+        {"query": QUERY, "document_path": str(sample_doc)},
+        context=context,
+        stream_mode=["messages", "custom"],
+    ):
+        if mode == "messages" and data[0].text:
+            tokens.append((data[1]["langgraph_node"], str(data[0].text)))
+        elif mode == "custom":
+            events.append(data)
+    nodes = [node for node, _ in tokens]
+    assert [n for i, n in enumerate(nodes) if i == 0 or nodes[i - 1] != n] == CODE_CHAIN
+    ends = {e["stage"]: e for e in events if e["event"] == "stage_end"}
+    for stage in CODE_CHAIN:
+        end = ends[stage]
+        assert end["status"] in ("ok", "truncated"), end
+        assert end["backend"] == "embedded" and end["model"] == "qwen2.5-coder-0.5b-instruct-q4"
+        assert 0 < end["first_token_s"] <= end["total_s"]
+        assert 0 < end["tokens"] <= 24 and end["tokens"] == nodes.count(stage)
+
+    report = next(e for e in events if e["event"] == "report")
+    md = Path(report["path"]).read_text(encoding="utf-8")
+    facts = json.loads(Path(report["json_path"]).read_text(encoding="utf-8"))
+    for header in ("**Type**: code", f"**Query**: {QUERY}", "**Timestamp**", "**Document**",
+                   "**Analysis Chain**", "## Key Findings Summary", "## Stages"):  # fmt: skip
+        assert header in md
+    for stage in CODE_CHAIN:
+        assert f"(`{stage}`)" in md
+    assert [s["stage"] for s in facts["stages"]] == CODE_CHAIN
+    assert facts["backends"] == ["embedded"] and facts["summary"]
+    assert facts["first_token_s"] == ends["context"]["first_token_s"]
+
+
+def test_cli_json_run_prints_the_summary_and_saves_the_report(sample_doc, tmp_path):
+    mirador = Path(sys.executable).parent / "mirador"
+    proc = subprocess.run(
+        [
+            str(mirador),
+            "ask",
+            "What does this code do?",
+            "--document",
+            str(sample_doc),
+            "--chain",
+            "streaming",
+            "--backend",
+            "embedded",
+            "--max-tokens",
+            "12",
+            "--json",
+            "--reports-dir",
+            str(tmp_path / "out"),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(proc.stdout)
+    assert [s["stage"] for s in facts["stages"]] == ["quick", "deep_analysis", "synthesis"]
+    assert Path(facts["report_path"]).is_file() and Path(facts["json_path"]).is_file()
+    assert facts["report_path"].startswith(str(tmp_path / "out"))
+    assert "[1/3] quick" in proc.stderr  # progress goes to stderr when stdout is JSON
+
+
+def test_one_model_is_shared_and_two_concurrent_runs_both_finish(sample_doc, tmp_path):
+    assert get_llama()[0] is get_llama()[0]
+    graph = build_graph()
+    outputs: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            ctx = Context(backend="embedded", chain="streaming", max_tokens=8,
+                          reports_dir=str(tmp_path / f"run{n}"))  # fmt: skip
+            outputs.append(
+                graph.invoke({"query": f"Explain run {n}", "document_path": str(sample_doc)}, context=ctx)
+            )
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and len(outputs) == 2
+    for out in outputs:
+        assert [r["status"] in ("ok", "truncated") for r in out["results"]] == [True] * 3
+        assert Path(out["report_path"]).is_file()
