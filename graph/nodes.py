@@ -127,6 +127,7 @@ def build_messages(state: State, spec: StageSpec, max_document_chars: int) -> li
 
 
 def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec) -> dict[str, Any]:
+    # Every streamed token carries its stage and model in the `messages` stream's metadata.
     """Stream one model call; measure first token, total time and tokens; enforce the timeout."""
     start = time.perf_counter()
     first: float | None = None
@@ -135,7 +136,8 @@ def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec
     finish = ""
     status, error = "ok", ""
     try:
-        stream = model.stream(messages)
+        tags = {"mirador_stage": spec.name, "mirador_model": spec.model, "mirador_backend": spec.backend}
+        stream = model.stream(messages, config={"metadata": tags})
         for chunk in stream:
             text = str(chunk.text)
             if text:

@@ -89,6 +89,8 @@ def test_stream_carries_tokens_by_stage_and_timed_stage_events(sample_doc, conte
             chunk, meta = data
             if chunk.text:
                 token_nodes.append(meta["langgraph_node"])
+                assert meta["mirador_stage"] == meta["langgraph_node"]
+                assert meta["mirador_model"] and meta["mirador_backend"] == "embedded"
         elif mode == "custom":
             events.append(data)
         else:

@@ -29,6 +29,7 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
     ):
         if mode == "messages" and data[0].text:
             tokens.append((data[1]["langgraph_node"], str(data[0].text)))
+            assert data[1]["mirador_model"] == "qwen2.5-coder-0.5b-instruct-q4"
         elif mode == "custom":
             events.append(data)
     nodes = [node for node, _ in tokens]
