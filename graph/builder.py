@@ -12,16 +12,21 @@ from graph.chains import DEFAULT_CHAINS_FILE, ChainSet, StageSpec, load_chains
 from graph.config import Context
 from graph.models import ChatModelFactory, default_chat_model_factory, resolve_backend
 from graph.nodes import make_prepare, make_stage_node, report
-from graph.routing import next_stage
+from graph.routing import next_stage, route_after_stage
 from graph.state import InputState, OutputState, State
+from retrieval.embeddings import Embedder, embed
 
 
-def _route_from(after: str | None) -> Callable[[State], str]:
+def _route_from(after: str) -> Callable[[State], str]:
     def route(state: State) -> str:
-        return next_stage(state, after)
+        return route_after_stage(state, after)
 
-    route.__name__ = f"after_{after or 'prepare'}"
+    route.__name__ = f"after_{after}"
     return route
+
+
+def first_stage(state: State) -> str:
+    return next_stage(state, None)
 
 
 def build_graph(
@@ -29,6 +34,7 @@ def build_graph(
     chat_model_factory: ChatModelFactory | None = None,
     chains: ChainSet | None = None,
     resolve: Callable[[StageSpec, str, str], tuple[StageSpec, str]] = resolve_backend,
+    embedder: Embedder = embed,
     checkpointer: Any = None,
 ) -> Any:
     """A fresh compiled graph.
@@ -38,22 +44,22 @@ def build_graph(
     chains: the chain set to serve (default: the file MIRADOR_CHAINS_FILE names,
         else the project's chains.toml); its stage names become the graph's nodes.
     resolve: decides each stage's backend (default: probe Ollama for `auto`).
+    embedder: embeds texts for the confidence signals (default: MiniLM, offline).
     """
     factory = chat_model_factory or default_chat_model_factory
     served = chains or load_chains(os.environ.get("MIRADOR_CHAINS_FILE") or DEFAULT_CHAINS_FILE)
 
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    builder.add_node("prepare", make_prepare(served, resolve, factory))
+    builder.add_node("prepare", make_prepare(served, resolve, factory, embedder))
     names = served.stage_names()
     for name in names:
-        builder.add_node(name, make_stage_node(name, factory))
+        builder.add_node(name, make_stage_node(name, factory, embedder))
     builder.add_node("report", report)
 
     first = sorted({chain.stages[0].name for chain in served.chains.values()})
     builder.add_edge(START, "prepare")
-    builder.add_conditional_edges("prepare", _route_from(None), first)
+    builder.add_conditional_edges("prepare", first_stage, first)
     for name in names:
-        successors = sorted(served.successors(name)) or ["report"]
-        builder.add_conditional_edges(name, _route_from(name), successors)
+        builder.add_conditional_edges(name, _route_from(name), sorted(served.successors(name)))
     builder.add_edge("report", END)
     return builder.compile(checkpointer=checkpointer, name="mirador")

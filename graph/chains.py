@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache
@@ -53,6 +54,8 @@ class Chain:
     name: str
     description: str
     stages: tuple[StageSpec, ...] = field(default_factory=tuple)
+    # Optional stages are skipped once the chain's confidence so far reaches this.
+    early_exit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,16 @@ class ChainSet:
         return list(names)
 
     def successors(self, stage: str) -> set[str]:
-        """Stages that can follow `stage` in some chain."""
+        """Nodes that can follow `stage` in some chain: the next stage, itself when it may be
+        repeated, and the report after a chain's last stage."""
         found = set()
         for chain in self.chains.values():
             names = [s.name for s in chain.stages]
-            if stage in names[:-1]:
-                found.add(names[names.index(stage) + 1])
+            if stage in names:
+                index = names.index(stage)
+                found.add(names[index + 1] if index + 1 < len(names) else "report")
+                if chain.stages[index].max_repeats > 0:
+                    found.add(stage)
         return found
 
 
@@ -142,7 +149,7 @@ def parse_chains(data: dict[str, Any]) -> ChainSet:
         raise ChainError("chain file: no [chains] defined")
     chains: dict[str, Chain] = {}
     for name, raw in raw_chains.items():
-        _check_keys(f"chain {name!r}", raw, {"description", "stages"})
+        _check_keys(f"chain {name!r}", raw, {"description", "stages", "early_exit"})
         stages = tuple(_stage(name, s, defaults) for s in raw.get("stages", ()))
         if not stages:
             raise ChainError(f"chain {name!r}: no stages")
@@ -152,7 +159,12 @@ def parse_chains(data: dict[str, Any]) -> ChainSet:
             raise ChainError(f"chain {name!r}: stage name(s) used twice: {', '.join(dupes)}")
         if stages[-1].role != "synthesis" or any(s.role == "synthesis" for s in stages[:-1]):
             raise ChainError(f"chain {name!r}: must end with its one synthesis stage")
-        chains[name] = Chain(name, raw.get("description", ""), stages)
+        if stages[-1].optional or stages[-1].applies_to:
+            raise ChainError(f"chain {name!r}: the synthesis stage cannot be optional or limited")
+        early_exit = raw.get("early_exit")
+        if early_exit is not None and not (isinstance(early_exit, int | float) and 0.0 <= early_exit <= 1.0):
+            raise ChainError(f"chain {name!r}: early_exit must be within [0, 1]")
+        chains[name] = Chain(name, raw.get("description", ""), stages, early_exit)
     router = dict(data.get("router", {}))
     _check_keys("[router]", router, set(QUERY_TYPES))
     if "general" not in router:
@@ -168,7 +180,7 @@ def _check_acyclic(chains: dict[str, Chain]) -> None:
     """Stages become graph nodes shared by chains; their order must agree (no cycle)."""
     edges: dict[str, set[str]] = {}
     for chain in chains.values():
-        for a, b in zip(chain.stages, chain.stages[1:], strict=False):
+        for a, b in itertools.pairwise(chain.stages):
             edges.setdefault(a.name, set()).add(b.name)
     state: dict[str, int] = {}  # 1: on the path, 2: done
 

@@ -63,18 +63,26 @@ class _Printer:
             for note in group_notes(event["notes"]):
                 self.write(f"  backend: {note}\n")
         elif kind == "stage_start":
-            self.number += 1
+            if event["attempt"] == 1:
+                self.number += 1
+            again = f" · attempt {event['attempt']}: it {event['correction']}" if event["attempt"] > 1 else ""
             self.write(
                 f"\n── [{self.number}/{self.total}] {event['stage']} · {event['model']} "
-                f"({event['backend']}) ──\n"
+                f"({event['backend']}){again} ──\n"
             )
+        elif kind == "stage_skip":
+            self.number += 1
+            self.write(f"\n── [{self.number}/{self.total}] {event['stage']} skipped: {event['reason']} ──\n")
         elif kind == "stage_end":
             first = event["first_token_s"]
             first_text = "no token" if first is None else f"first token {first:.2f} s"
             self.write(
                 f"\n   [{event['status']} · {first_text} · {event['total_s']:.1f} s · "
-                f"{event['tokens']} tokens · {event['tokens_per_s']} tok/s]\n"
+                f"{event['tokens']} tokens · {event['tokens_per_s']} tok/s · "
+                f"confidence {event['confidence']:.2f}]\n"
             )
+            if event["note"]:
+                self.write(f"   {event['note']}\n")
             if event["error"]:
                 self.write(f"   error: {event['error']}\n")
         elif kind == "report":
@@ -121,7 +129,7 @@ def _ask(args: argparse.Namespace) -> int:
     json_path = ""
     for mode, data in graph.stream(inputs, context=context, stream_mode=["messages", "custom"]):
         if mode == "custom":
-            if not args.json or data.get("event") in ("plan", "stage_start", "stage_end"):
+            if not args.json or data.get("event") != "report":
                 printer.custom(data)
             if data.get("event") == "report":
                 json_path = data["json_path"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -86,13 +87,38 @@ _LLAMAS: dict[str, tuple[Any, threading.Lock]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
+def _scored_llama_class() -> Any:
+    """llama.cpp's Llama, recording the log-probability of every token it samples.
+
+    `logprobs` in llama-cpp-python needs logits for the whole context
+    (`logits_all`, gigabytes at 8k tokens); the sampled token's distribution is
+    still in the context right after sampling, so it is read there instead.
+    """
+    import numpy as np
+    from llama_cpp import Llama, llama_get_logits_ith  # imported here: only runs that use it pay
+
+    class ScoredLlama(Llama):  # type: ignore[misc]
+        token_logprobs: list[float] | None = None
+
+        def sample(self, *args: Any, **kwargs: Any) -> int:
+            token = super().sample(*args, **kwargs)
+            if self.token_logprobs is not None:
+                logits = np.ctypeslib.as_array(
+                    llama_get_logits_ith(self._ctx.ctx, -1), shape=(self._n_vocab,)
+                )
+                top = float(logits.max())
+                log_z = top + float(np.log(np.exp(logits - top).sum()))
+                self.token_logprobs.append(float(logits[token]) - log_z)
+            return int(token)
+
+    return ScoredLlama
+
+
 def get_llama(n_ctx: int | None = None) -> tuple[Any, threading.Lock]:
     """The process's one embedded llama.cpp model and the lock that guards it."""
     with _LOAD_LOCK:
         if EMBEDDED_MODEL not in _LLAMAS:
-            from llama_cpp import Llama  # imported here: only runs that use it pay for it
-
-            llama = Llama(
+            llama = _scored_llama_class()(
                 model_path=str(embedded_model_path()),
                 n_ctx=n_ctx or int(os.environ.get("MIRADOR_N_CTX", "8192")),
                 n_threads=os.cpu_count() or 2,
@@ -135,6 +161,8 @@ class EmbeddedChat(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         payload = [{"role": _role(m), "content": str(m.content)} for m in messages]
         with self.lock:
+            logprobs: list[float] = []
+            self.llama.token_logprobs = logprobs
             stream = self.llama.create_chat_completion(
                 messages=payload,
                 stream=True,
@@ -151,13 +179,22 @@ class EmbeddedChat(BaseChatModel):
                     finish = choice.get("finish_reason")
                     if not text and not finish:
                         continue
-                    meta = {"finish_reason": finish, "model_name": self.model_name} if finish else {}
+                    meta: dict[str, Any] = {}
+                    if finish:
+                        # Mean probability of the chosen tokens: a confidence signal.
+                        mean_p = sum(math.exp(lp) for lp in logprobs) / len(logprobs) if logprobs else None
+                        meta = {
+                            "finish_reason": finish,
+                            "model_name": self.model_name,
+                            "token_probability": mean_p,
+                        }
                     chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
                     if run_manager and text:
                         run_manager.on_llm_new_token(text, chunk=chunk)
                     yield chunk
             finally:
                 stream.close()
+                self.llama.token_logprobs = None
 
     def _generate(
         self,

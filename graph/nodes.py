@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -15,11 +15,13 @@ from langgraph.runtime import Runtime
 
 from graph.chains import ChainSet, StageSpec
 from graph.clean import clean_output
+from graph.confidence import chain_confidence, problems, score
 from graph.config import Context
 from graph.prompts import format_document, load_prompt
 from graph.report import write_report
 from graph.routing import classify_query
-from graph.state import StageResult, State
+from graph.state import StageResult, State, kept_results
+from retrieval.embeddings import Embedder
 
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
 
@@ -44,6 +46,7 @@ def make_prepare(
     chains: ChainSet,
     resolve: Resolver,
     factory: Callable[[StageSpec], BaseChatModel],
+    embedder: Embedder,
 ) -> Callable[..., dict[str, Any]]:
     def prepare(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Read the document, type the query, pick the chain, resolve and pre-warm models."""
@@ -62,12 +65,16 @@ def make_prepare(
             resolved, note = resolve(spec, ctx.backend, ctx.ollama_base_url)
             plan.append(resolved)
             notes.append(note)
-        # Load every distinct model once, in parallel, before the first stage needs it.
+        # Load every distinct model (and the embedder that scores the stages) once, in
+        # parallel, before the first stage needs it.
         distinct: dict[tuple[str, str, str], StageSpec] = {}
         for s in plan:
             distinct.setdefault((s.backend, s.model, s.base_url), s)
-        with ThreadPoolExecutor(max_workers=max(1, len(distinct))) as pool:
-            list(pool.map(factory, distinct.values()))
+        with ThreadPoolExecutor(max_workers=len(distinct) + 1) as pool:
+            warming: list[Future[Any]] = [pool.submit(embedder, ["warm-up"])]
+            warming += [pool.submit(factory, spec) for spec in distinct.values()]
+            for future in warming:
+                future.result()
         runtime.stream_writer(
             {"event": "plan", "chain": chain.name, "query_type": query_type, "notes": notes}
         )
@@ -78,6 +85,7 @@ def make_prepare(
             "document_path": document_path,
             "document_text": document_text,
             "chain": chain.name,
+            "early_exit": chain.early_exit,
             "plan": [s.to_dict() for s in plan],
             "backend_notes": notes,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -86,24 +94,44 @@ def make_prepare(
     return prepare
 
 
-def _instructions(spec: StageSpec, number: int, state: State) -> str:
-    earlier = [r["stage"] for r in state.get("results", []) if r["text"]]
+def skip_reason(state: State, spec: StageSpec) -> str:
+    """Why a stage should not run at all, or "" when it should."""
+    query_type = state.get("query_type", "")
+    if spec.applies_to and query_type not in spec.applies_to:
+        return f"does not apply to {query_type} queries"
+    early_exit = state.get("early_exit")
+    if spec.optional and early_exit is not None:
+        so_far = chain_confidence(state.get("results", []))
+        if so_far >= early_exit:
+            return f"chain confidence {so_far:.2f} reached the early-exit level {early_exit:.2f}"
+    return ""
+
+
+def _instructions(spec: StageSpec, number: int, state: State, correction: str = "") -> str:
+    done = [r for r in kept_results(state.get("results", [])) if r["stage"] != spec.name]
+    earlier = [r["stage"] for r in done if r["text"]]
+    failed = [f"{r['stage']} ({r['status']})" for r in done if r["status"] in ("error", "timeout")]
     prompt = load_prompt(spec.prompt or spec.name)
     body = prompt.render(
         query=state["query"],
         stages=", ".join(earlier) or "none",
         first_stage=earlier[0] if earlier else spec.name,
+        failed=f"These specialists failed and gave nothing: {', '.join(failed)}. Say so." if failed else "",
     )
+    if correction:
+        body += f"\n\nYour previous answer was set aside because it {correction}. Answer again: stay on the question and add what the earlier specialists did not say."
     return f"### Specialist {number}: {spec.title or spec.name} [{spec.name}]\n{body}"
 
 
-def build_messages(state: State, spec: StageSpec, max_document_chars: int) -> list[BaseMessage]:
+def build_messages(
+    state: State, spec: StageSpec, max_document_chars: int, correction: str = ""
+) -> list[BaseMessage]:
     """The stage's conversation, laid out as a continuation of the previous stage's.
 
     Every stage sees the same system prompt and material first, then each earlier
-    stage's instructions and cleaned answer, then its own instructions. The
-    shared prefix lets llama.cpp reuse its KV cache instead of re-reading the
-    document at every stage.
+    stage's instructions and cleaned answer (its best attempt), then its own
+    instructions. The shared prefix lets llama.cpp reuse its KV cache instead of
+    re-reading the document at every stage.
     """
     material = f"Question: {state['query']}"
     if state.get("document_path"):
@@ -113,13 +141,14 @@ def build_messages(state: State, spec: StageSpec, max_document_chars: int) -> li
         material = f"{doc}\n\n{material}"
     messages: list[BaseMessage] = [SystemMessage(load_prompt("system").render())]
     plan = {s["name"]: StageSpec.from_dict(s) for s in state["plan"]}
-    turns = [(plan[r["stage"]], r["text"]) for r in state.get("results", []) if r["text"]]
+    kept = kept_results(state.get("results", []))
+    turns = [(plan[r["stage"]], r["text"]) for r in kept if r["text"] and r["stage"] != spec.name]
     for number, (earlier, text) in enumerate(turns, start=1):
         instructions = _instructions(earlier, number, state)
         if number == 1:
             instructions = f"{material}\n\n{instructions}"
         messages += [HumanMessage(instructions), AIMessage(text)]
-    instructions = _instructions(spec, len(turns) + 1, state)
+    instructions = _instructions(spec, len(turns) + 1, state, correction)
     if not turns:
         instructions = f"{material}\n\n{instructions}"
     messages.append(HumanMessage(instructions))
@@ -127,17 +156,17 @@ def build_messages(state: State, spec: StageSpec, max_document_chars: int) -> li
 
 
 def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec) -> dict[str, Any]:
-    # Every streamed token carries its stage and model in the `messages` stream's metadata.
     """Stream one model call; measure first token, total time and tokens; enforce the timeout."""
     start = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
     tokens = 0
-    finish = ""
+    meta: dict[str, Any] = {}
     status, error = "ok", ""
+    # Every streamed token carries its stage and model in the `messages` stream's metadata.
+    tags = {"mirador_stage": spec.name, "mirador_model": spec.model, "mirador_backend": spec.backend}
+    stream = model.stream(messages, config={"metadata": tags})
     try:
-        tags = {"mirador_stage": spec.name, "mirador_model": spec.model, "mirador_backend": spec.backend}
-        stream = model.stream(messages, config={"metadata": tags})
         for chunk in stream:
             text = str(chunk.text)
             if text:
@@ -145,40 +174,54 @@ def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec
                     first = time.perf_counter() - start
                 parts.append(text)
                 tokens += 1
-            finish = (
-                chunk.response_metadata.get("finish_reason")
-                or chunk.response_metadata.get("done_reason", finish)
-                or finish
-            )
+            meta.update({k: v for k, v in chunk.response_metadata.items() if v is not None})
             if time.perf_counter() - start > spec.timeout_s:
                 status, error = "timeout", f"stopped after {spec.timeout_s:g} s"
-                stream.close()  # type: ignore[attr-defined]
                 break
     except Exception as exc:  # a failed stage is recorded; the chain goes on
         status, error = "error", f"{type(exc).__name__}: {exc}".splitlines()[0]
-    total = time.perf_counter() - start
-    if status == "ok" and finish == "length":
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    if status == "ok" and (meta.get("finish_reason") or meta.get("done_reason")) == "length":
         status = "truncated"
     return {
         "raw": "".join(parts),
         "status": status,
         "error": error,
         "first_token_s": None if first is None else round(first, 3),
-        "total_s": round(total, 3),
+        "total_s": round(time.perf_counter() - start, 3),
         "tokens": tokens,
+        "token_probability": meta.get("token_probability"),
     }
 
 
+def _result(spec: StageSpec, attempt: int, **fields: Any) -> StageResult:
+    base: StageResult = {
+        "stage": spec.name, "title": spec.title or spec.name, "role": spec.role,
+        "model": spec.model, "backend": spec.backend, "attempt": attempt, "text": "",
+        "status": "skipped", "error": "", "note": "", "first_token_s": None, "total_s": 0.0,
+        "tokens": 0, "tokens_per_s": 0.0, "removed": {}, "confidence": None, "signals": {},
+    }  # fmt: skip
+    return cast(StageResult, {**base, **fields})
+
+
 def make_stage_node(
-    name: str, factory: Callable[[StageSpec], BaseChatModel]
+    name: str, factory: Callable[[StageSpec], BaseChatModel], embedder: Embedder
 ) -> Callable[..., dict[str, Any]]:
     def stage(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         ctx = runtime.context or Context()
         spec = next(StageSpec.from_dict(s) for s in state["plan"] if s["name"] == name)
-        messages = build_messages(state, spec, ctx.max_document_chars)
-        runtime.stream_writer(
-            {"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend}
-        )
+        attempts = [r for r in state.get("results", []) if r["stage"] == name]
+        attempt = len(attempts) + 1
+        write = runtime.stream_writer
+        if attempt == 1 and (reason := skip_reason(state, spec)):
+            write({"event": "stage_skip", "stage": name, "reason": reason})
+            return {"results": [_result(spec, attempt, note=f"skipped: {reason}")]}
+
+        correction = attempts[-1]["note"].removeprefix("repeated: ") if attempts else ""
+        messages = build_messages(state, spec, ctx.max_document_chars, correction)
+        write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
+               "attempt": attempt, "correction": correction})  # fmt: skip
         run = run_model(factory(spec), messages, spec)
         echoes = (
             load_prompt("system").render(),
@@ -186,31 +229,36 @@ def make_stage_node(
             f"Question: {state['query']}",
         )
         text, removed = clean_output(run["raw"], echoes=echoes)
-        status = run["status"]
-        if status in ("ok", "truncated") and not text:
-            status = "empty"
-        generating = run["total_s"] - (run["first_token_s"] or 0.0)
-        result: StageResult = {
-            "stage": name,
-            "title": spec.title or name,
-            "role": spec.role,
-            "model": spec.model,
-            "backend": spec.backend,
-            "text": text,
-            "status": status,
-            "error": run["error"],
-            "first_token_s": run["first_token_s"],
-            "total_s": run["total_s"],
-            "tokens": run["tokens"],
-            "tokens_per_s": round(run["tokens"] / generating, 1) if generating > 0 else 0.0,
-            "removed": removed,
+        status = "empty" if run["status"] in ("ok", "truncated") and not text else run["status"]
+        earlier = {
+            r["stage"]: r["text"]
+            for r in kept_results(state.get("results", []))
+            if r["text"] and r["stage"] != name
         }
-        runtime.stream_writer({"event": "stage_end", **{k: v for k, v in result.items() if k != "text"}})
+        confidence, signals, closest = score(
+            embedder, text=text, raw=run["raw"], removed=removed, status=status,
+            query=state["query"], document=state.get("document_text", "")[: ctx.max_document_chars],
+            earlier=earlier, token_probability=run["token_probability"],
+        )  # fmt: skip
+        note = ""
+        if status in ("ok", "truncated", "empty") and confidence < spec.min_confidence:
+            what = problems(signals, closest) or ["scored low"]
+            note = (
+                f"repeated: {' and '.join(what)}"
+                if attempt <= spec.max_repeats
+                else f"kept at its repeat limit: {' and '.join(what)}"
+            )
+        generating = run["total_s"] - (run["first_token_s"] or 0.0)
+        result = _result(
+            spec, attempt, text=text, status=status, error=run["error"], note=note,
+            first_token_s=run["first_token_s"], total_s=run["total_s"], tokens=run["tokens"],
+            tokens_per_s=round(run["tokens"] / generating, 1) if generating > 0 else 0.0,
+            removed=removed, confidence=confidence, signals=signals,
+        )  # fmt: skip
+        write({"event": "stage_end", **{k: v for k, v in result.items() if k != "text"}})
         update: dict[str, Any] = {"results": [result]}
         if run["error"]:
             update["errors"] = [f"{name}: {run['error']}"]
-        if spec.role == "synthesis":
-            update["summary"] = text
         return update
 
     stage.__name__ = f"stage_{name}"
@@ -220,6 +268,8 @@ def make_stage_node(
 def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Write the markdown report and its JSON twin, atomically."""
     ctx = runtime.context or Context()
-    md_path, json_path = write_report(state, Path(ctx.reports_dir))
+    synthesis = next((r for r in kept_results(state.get("results", [])) if r["role"] == "synthesis"), None)
+    summary = synthesis["text"] if synthesis else ""
+    md_path, json_path = write_report({**state, "summary": summary}, Path(ctx.reports_dir))
     runtime.stream_writer({"event": "report", "path": str(md_path), "json_path": str(json_path)})
-    return {"report_path": str(md_path), "json_path": str(json_path)}
+    return {"summary": summary, "report_path": str(md_path), "json_path": str(json_path)}

@@ -17,7 +17,7 @@ from graph.config import PROJECT_ROOT
 
 PROMPTS_DIR = Path(os.environ.get("MIRADOR_PROMPTS_DIR", PROJECT_ROOT / "prompts"))
 # Every variable a prompt file may use; anything else is a typo caught on load.
-KNOWN_VARIABLES = frozenset({"query", "stages", "first_stage"})
+KNOWN_VARIABLES = frozenset({"query", "stages", "first_stage", "failed"})
 
 
 @dataclass(frozen=True)

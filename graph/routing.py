@@ -71,3 +71,20 @@ def next_stage(state: State, after: str | None) -> str:
         raise ValueError(f"stage {after!r} is not in the plan {names}")
     index = names.index(after)
     return names[index + 1] if index + 1 < len(names) else "report"
+
+
+def route_after_stage(state: State, stage: str) -> str:
+    """Repeat `stage` while its last attempt scored under its threshold and repeats remain;
+    otherwise go on. Skipped, failed and timed-out stages are never repeated."""
+    spec = next(s for s in state["plan"] if s["name"] == stage)
+    attempts = [r for r in state.get("results", []) if r["stage"] == stage]
+    if not attempts:
+        raise ValueError(f"stage {stage!r} has no result to route on")
+    last = attempts[-1]
+    if (
+        last["status"] in ("ok", "truncated", "empty")
+        and (last["confidence"] or 0.0) < spec["min_confidence"]
+        and len(attempts) <= spec["max_repeats"]
+    ):
+        return stage
+    return next_stage(state, stage)

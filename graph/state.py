@@ -14,14 +14,18 @@ class StageResult(TypedDict):
     role: str
     model: str  # the model that actually ran
     backend: str  # "embedded" or "ollama"
+    attempt: int  # 1, then 2... when the stage is repeated
     text: str  # cleaned output, what later stages see
-    status: str  # "ok" | "truncated" | "empty" | "timeout" | "error"
+    status: str  # "ok" | "truncated" | "empty" | "timeout" | "error" | "skipped"
     error: str
+    note: str  # why it was skipped, repeated, or kept at its repeat limit
     first_token_s: float | None  # from the model call to its first token
     total_s: float
     tokens: int
     tokens_per_s: float
     removed: dict[str, int]  # what cleaning took out, by kind
+    confidence: float | None  # None when skipped
+    signals: dict[str, float | None]  # relevance, novelty, hygiene, completeness, token_probability
 
 
 class InputState(TypedDict):
@@ -49,6 +53,7 @@ class State(InputState, total=False):
     query_type_reasons: list[str]
     document_text: str
     chain: str
+    early_exit: float | None
     plan: list[dict[str, Any]]  # the chain's stages as resolved for this run (StageSpec dicts)
     backend_notes: list[str]
     started_at: str
@@ -57,3 +62,13 @@ class State(InputState, total=False):
     summary: str
     report_path: str
     json_path: str
+
+
+def kept_results(results: list[StageResult]) -> list[StageResult]:
+    """One result per stage, in chain order: the attempt with the highest confidence."""
+    best: dict[str, StageResult] = {}
+    for r in results:
+        held = best.get(r["stage"])
+        if held is None or (r["confidence"] or 0.0) > (held["confidence"] or 0.0):
+            best[r["stage"]] = r
+    return list(best.values())

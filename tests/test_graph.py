@@ -1,25 +1,46 @@
-"""The compiled graph with scripted chat models: order, inputs, streams, routing, failures."""
+"""The compiled graph with scripted chat models: every edge (order, skip, repeat, failure,
+timeout, routing), what each stage receives, and the streams."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from graph import build_graph
-from graph.chains import load_chains
-from tests.fakes import Script
+from graph.chains import DEFAULT_CHAINS_FILE, load_chains, parse_chains
+from tests.fakes import Script, bow_embed, default_reply
 
 CODE_CHAIN = ["context", "code_analyst", "master_coder", "solution_architect", "synthesis"]
 QUERY = "Where are the performance bottlenecks in the streaming code?"
+OFF_TOPIC = "Paris is the capital of France, famous for croissants and the Eiffel tower."
+RAW = tomllib.loads(DEFAULT_CHAINS_FILE.read_text(encoding="utf-8"))
 
 
-def run(script, context, **inputs):
-    graph = build_graph(chat_model_factory=script)
+def chains(early_exit=None, **stage_changes):
+    """The shipped chains, with the code chain's early exit and stage fields changed."""
+    raw = copy.deepcopy(RAW)
+    for chain in raw["chains"].values():
+        chain.pop("early_exit", None)
+    if early_exit is not None:
+        raw["chains"]["code"]["early_exit"] = early_exit
+    for stage in raw["chains"]["code"]["stages"]:
+        stage.update(stage_changes.get(stage["name"], {}))
+    return parse_chains(raw)
+
+
+def run(script, context, chain_set=None, **inputs):
+    graph = build_graph(chat_model_factory=script, embedder=bow_embed, chains=chain_set or chains())
     return graph.invoke({"query": QUERY, **inputs}, context=context)
+
+
+def by_stage(out):
+    return {r["stage"]: r for r in out["results"]}
 
 
 def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, context):
@@ -28,13 +49,18 @@ def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, c
     assert script.stages_called() == CODE_CHAIN
     assert [r["stage"] for r in out["results"]] == CODE_CHAIN
     assert out["chain"] == "code" and out["query_type"] == "code"
-    assert all(r["status"] == "ok" and r["backend"] == "embedded" for r in out["results"])
+    for r in out["results"]:
+        assert r["status"] == "ok" and r["backend"] == "embedded" and r["attempt"] == 1
+        assert r["confidence"] >= 0.45 and set(r["signals"]) >= {"relevance", "novelty", "hygiene"}
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     for stage in CODE_CHAIN:
         assert f"(`{stage}`)" in report
-    assert out["summary"] == "synthesis says: finding about the question."
+    assert out["summary"] == default_reply("synthesis")
     facts = json.loads(Path(out["json_path"]).read_text(encoding="utf-8"))
     assert [s["stage"] for s in facts["stages"]] == CODE_CHAIN
+    assert all(
+        s["kept"] and s["confidence"] == by_stage(out)[s["stage"]]["confidence"] for s in facts["stages"]
+    )
     assert facts["report_path"] == out["report_path"]
 
 
@@ -42,16 +68,14 @@ def test_models_are_prewarmed_once_before_the_first_stage_runs(sample_doc, conte
     script = Script()
     run(script, context, document_path=str(sample_doc))
     first_call = script.log.index(("call", "context"))
-    prewarm = script.log[:first_call]
     # Every stage maps to the one embedded model: `prepare` builds it once, then the
     # first stage builds its own (cheap: the loaded model is shared) and calls it.
-    assert prewarm == [("build", "context"), ("build", "context")]
+    assert script.log[:first_call] == [("build", "context"), ("build", "context")]
     assert {s.model for s in script.built} == {script.built[0].model}
 
 
 def test_each_stage_continues_the_previous_stage_conversation(sample_doc, context):
-    replies = {name: f"Answer of {name}: point {i}." for i, name in enumerate(CODE_CHAIN)}
-    script = Script(replies)
+    script = Script()
     run(script, context, document_path=str(sample_doc))
     first = script.messages_for("context")
     assert isinstance(first[0], SystemMessage) and len(first) == 2
@@ -59,12 +83,11 @@ def test_each_stage_continues_the_previous_stage_conversation(sample_doc, contex
     assert QUERY in first[1].content and "[context]" in first[1].content
     for i, stage in enumerate(CODE_CHAIN[1:], start=1):
         messages = script.messages_for(stage)
-        earlier = messages[: len(messages) - 1]
         # The previous stage's whole conversation is this stage's prefix (KV-cache reuse).
         previous = script.messages_for(CODE_CHAIN[i - 1])
-        assert [m.content for m in earlier[: len(previous)]] == [m.content for m in previous]
+        assert [m.content for m in messages[: len(previous)]] == [m.content for m in previous]
         answers = [m.content for m in messages if isinstance(m, AIMessage)]
-        assert answers == [replies[s] for s in CODE_CHAIN[:i]]
+        assert answers == [default_reply(s) for s in CODE_CHAIN[:i]]
         assert isinstance(messages[-1], HumanMessage) and f"[{stage}]" in messages[-1].content
         assert messages[-1].content.count("<document") == 0
 
@@ -74,11 +97,11 @@ def test_synthesis_is_told_which_stages_it_draws_on(sample_doc, context):
     run(script, context, document_path=str(sample_doc))
     instructions = script.messages_for("synthesis")[-1].content
     assert "context, code_analyst, master_coder, solution_architect" in instructions
-    assert "[context]" in instructions
+    assert "[context]" in instructions and "failed" not in instructions
 
 
-def test_stream_carries_tokens_by_stage_and_timed_stage_events(sample_doc, context):
-    graph = build_graph(chat_model_factory=Script())
+def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(sample_doc, context):
+    graph = build_graph(chat_model_factory=Script(), embedder=bow_embed, chains=chains())
     token_nodes, events, updated = [], [], []
     for mode, data in graph.stream(
         {"query": QUERY, "document_path": str(sample_doc)},
@@ -95,7 +118,6 @@ def test_stream_carries_tokens_by_stage_and_timed_stage_events(sample_doc, conte
             events.append(data)
         else:
             updated.extend(data)
-    # Tokens arrive stage by stage, in chain order, several per stage.
     order = [n for i, n in enumerate(token_nodes) if i == 0 or token_nodes[i - 1] != n]
     assert order == CODE_CHAIN
     assert all(token_nodes.count(stage) > 3 for stage in CODE_CHAIN)
@@ -105,8 +127,116 @@ def test_stream_carries_tokens_by_stage_and_timed_stage_events(sample_doc, conte
     for end in ends:
         assert end["first_token_s"] is not None and end["total_s"] >= end["first_token_s"]
         assert end["tokens"] > 3 and end["model"] and end["backend"] == "embedded"
+        assert 0.0 <= end["confidence"] <= 1.0
+        assert set(end["signals"]) == {"relevance", "novelty", "hygiene", "completeness", "token_probability"}
     assert events[0]["event"] == "plan" and events[-1]["event"] == "report"
     assert updated == ["prepare", *CODE_CHAIN, "report"]
+
+
+def test_token_probability_reaches_the_signals_when_the_backend_gives_it(sample_doc, context):
+    out = run(Script(token_probability=0.9), context, document_path=str(sample_doc))
+    assert {r["signals"]["token_probability"] for r in out["results"]} == {0.9}
+
+
+# --- conditional edges -------------------------------------------------------------------
+
+
+def test_a_copy_of_the_previous_stage_is_repeated_with_a_note_then_passes(sample_doc, context):
+    script = Script({"master_coder": [default_reply("code_analyst"), default_reply("master_coder")]})
+    out = run(script, context, document_path=str(sample_doc))
+    assert script.stages_called() == [*CODE_CHAIN[:3], "master_coder", *CODE_CHAIN[3:]]
+    first, second = [r for r in out["results"] if r["stage"] == "master_coder"]
+    assert first["signals"]["novelty"] < 0.2 and first["confidence"] < 0.45
+    assert first["note"] == "repeated: repeated the code_analyst stage"
+    assert second["attempt"] == 2 and second["confidence"] >= 0.45 and second["note"] == ""
+    retry = script.messages_for("master_coder", attempt=2)[-1].content
+    assert "set aside because it repeated the code_analyst stage" in retry
+    # The copy never became a turn: the retry's prefix is the same as the first try's.
+    assert [m.content for m in script.messages_for("master_coder", 2)[:-1]] == [
+        m.content for m in script.messages_for("master_coder", 1)[:-1]
+    ]
+    later = [m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)]
+    assert later[-1] == default_reply("master_coder")
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "attempt 1:" in report and "(kept)" in report
+
+
+def test_repeat_limit_reached_keeps_the_best_attempt_and_goes_on(sample_doc, context):
+    script = Script({"code_analyst": OFF_TOPIC})
+    out = run(script, context, document_path=str(sample_doc))
+    attempts = [r for r in out["results"] if r["stage"] == "code_analyst"]
+    assert [a["attempt"] for a in attempts] == [1, 2]  # max_repeats = 1
+    assert attempts[0]["note"] == "repeated: was off the question"
+    assert attempts[1]["note"] == "kept at its repeat limit: was off the question"
+    assert script.stages_called().count("code_analyst") == 2
+    assert script.stages_called()[-3:] == ["master_coder", "solution_architect", "synthesis"]
+
+
+def test_no_repeat_when_the_stage_allows_none(sample_doc, context):
+    chain_set = chains(code_analyst={"max_repeats": 0})
+    out = run(Script({"code_analyst": OFF_TOPIC}), context, chain_set, document_path=str(sample_doc))
+    analyst = [r for r in out["results"] if r["stage"] == "code_analyst"]
+    assert len(analyst) == 1 and analyst[0]["note"].startswith("kept at its repeat limit")
+
+
+def test_optional_stage_is_skipped_once_the_chain_reaches_its_early_exit(sample_doc, context):
+    script = Script()
+    out = run(script, context, chains(early_exit=0.5), document_path=str(sample_doc))
+    assert "solution_architect" not in script.stages_called()
+    skipped = by_stage(out)["solution_architect"]
+    assert skipped["status"] == "skipped" and skipped["confidence"] is None
+    assert (
+        skipped["note"].startswith("skipped: chain confidence") and "early-exit level 0.50" in skipped["note"]
+    )
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "*Skipped: chain confidence" in report
+
+
+def test_optional_stage_runs_while_the_chain_is_under_its_early_exit(sample_doc, context):
+    script = Script({"context": OFF_TOPIC})  # drags the chain's confidence down
+    run(script, context, chains(early_exit=0.9), document_path=str(sample_doc))
+    assert "solution_architect" in script.stages_called()
+
+
+def test_stage_that_does_not_apply_to_the_query_type_is_skipped(context):
+    context.chain = "code"  # a general question on the code chain: master_coder is for code only
+    script = Script()
+    out = run(script, context, query="How should I plan my week?")
+    assert out["query_type"] == "general"
+    assert "master_coder" not in script.stages_called()
+    assert by_stage(out)["master_coder"]["note"] == "skipped: does not apply to general queries"
+
+
+def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
+    script = Script(failures={"master_coder": ConnectionError("connection refused")})
+    out = run(script, context, document_path=str(sample_doc))
+    coder = by_stage(out)["master_coder"]
+    assert coder["status"] == "error" and coder["confidence"] == 0.0
+    assert "connection refused" in coder["error"]
+    assert out["errors"] == ["master_coder: ConnectionError: connection refused"]
+    assert script.stages_called() == CODE_CHAIN  # an error is not repeated
+    architect = [m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)]
+    assert len(architect) == 2  # the failed stage is not a turn
+    assert "These specialists failed and gave nothing: master_coder (error)" in (
+        script.messages_for("synthesis")[-1].content
+    )
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "Error:** ConnectionError: connection refused" in report
+    assert "*Failed stages: `master_coder` (error).*" in report
+
+
+def test_a_stage_past_its_timeout_is_stopped_recorded_and_the_chain_goes_on(sample_doc, context):
+    chain_set = chains(code_analyst={"timeout_s": 0.05})
+    script = Script(delays={"code_analyst": 0.02})
+    out = run(script, context, chain_set, document_path=str(sample_doc))
+    analyst = by_stage(out)["code_analyst"]
+    assert analyst["status"] == "timeout" and analyst["error"] == "stopped after 0.05 s"
+    assert 0 < analyst["tokens"] < len(default_reply("code_analyst").split())
+    assert script.stages_called() == CODE_CHAIN  # not repeated
+    assert out["errors"] == ["code_analyst: stopped after 0.05 s"]
+
+
+# --- routing -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -122,9 +252,14 @@ def test_stream_carries_tokens_by_stage_and_timed_stage_events(sample_doc, conte
 def test_chain_is_routed_from_the_query_type(query, document, chain, sample_doc, context):
     script = Script()
     inputs = {"query": query, **({"document_path": str(sample_doc)} if document else {})}
-    out = build_graph(chat_model_factory=script).invoke(inputs, context=context)
+    out = build_graph(chat_model_factory=script, embedder=bow_embed).invoke(inputs, context=context)
     assert out["chain"] == chain
-    assert script.stages_called() == [s.name for s in load_chains().get(chain).stages]
+    called = list(dict.fromkeys(script.stages_called()))
+    ran = [r["stage"] for r in out["results"] if r["status"] != "skipped"]
+    assert called == list(dict.fromkeys(ran))
+    assert [r["stage"] for r in out["results"] if r["attempt"] == 1] == [
+        s.name for s in load_chains().get(chain).stages
+    ]
 
 
 def test_a_named_chain_overrides_the_router(sample_doc, context):
@@ -142,31 +277,16 @@ def test_max_tokens_override_reaches_every_stage(sample_doc, context):
     assert {s.max_tokens for s in script.built} == {7}
 
 
-def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
-    script = Script(failures={"master_coder": ConnectionError("connection refused")})
-    out = run(script, context, document_path=str(sample_doc))
-    by_stage = {r["stage"]: r for r in out["results"]}
-    assert by_stage["master_coder"]["status"] == "error"
-    assert "connection refused" in by_stage["master_coder"]["error"]
-    assert out["errors"] == ["master_coder: ConnectionError: connection refused"]
-    assert script.stages_called() == CODE_CHAIN
-    # Later stages do not see the failed stage as a turn.
-    architect_answers = [
-        m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)
-    ]
-    assert len(architect_answers) == 2
-    assert "Error:** ConnectionError: connection refused" in Path(out["report_path"]).read_text()
-
-
 def test_stage_output_is_cleaned_before_the_next_stage_sees_it(sample_doc, context):
-    leaked = "The loop concatenates strings.<EOS_TOKEN><EOS_TOKEN>\n\nQuery: " + QUERY
+    analysis = default_reply("code_analyst")
+    leaked = analysis + "<EOS_TOKEN><EOS_TOKEN>\n\nQuery: " + QUERY
     script = Script({"code_analyst": leaked})
     out = run(script, context, document_path=str(sample_doc))
-    analyst = next(r for r in out["results"] if r["stage"] == "code_analyst")
-    assert analyst["text"] == "The loop concatenates strings."
-    assert analyst["removed"]["after_end_token"] > 0
+    analyst = by_stage(out)["code_analyst"]
+    assert analyst["text"] == analysis
+    assert analyst["removed"]["after_end_token"] > 0 and analyst["signals"]["hygiene"] < 1.0
     seen = [m.content for m in script.messages_for("master_coder") if isinstance(m, AIMessage)]
-    assert "The loop concatenates strings." in seen and not any("EOS" in s for s in seen)
+    assert analysis in seen and not any("EOS" in s for s in seen)
 
 
 def test_bad_document_fails_before_any_model_runs(tmp_path, context):
@@ -177,7 +297,7 @@ def test_bad_document_fails_before_any_model_runs(tmp_path, context):
 
 
 def test_topology_matches_the_snapshot():
-    drawn = build_graph(chat_model_factory=Script()).get_graph().draw_mermaid()
+    drawn = build_graph(chat_model_factory=Script(), embedder=bow_embed).get_graph().draw_mermaid()
     snapshot = Path(__file__).parent / "snapshots" / "graph.mmd"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":  # then review the diff like code
         snapshot.write_text(drawn, encoding="utf-8")

@@ -34,13 +34,18 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
             events.append(data)
     nodes = [node for node, _ in tokens]
     assert [n for i, n in enumerate(nodes) if i == 0 or nodes[i - 1] != n] == CODE_CHAIN
-    ends = {e["stage"]: e for e in events if e["event"] == "stage_end"}
+    ends = [e for e in events if e["event"] == "stage_end"]
+    skipped = {e["stage"] for e in events if e["event"] == "stage_skip"}
+    assert skipped <= {"solution_architect"}  # the only optional stage of the code chain
     for stage in CODE_CHAIN:
-        end = ends[stage]
-        assert end["status"] in ("ok", "truncated"), end
-        assert end["backend"] == "embedded" and end["model"] == "qwen2.5-coder-0.5b-instruct-q4"
-        assert 0 < end["first_token_s"] <= end["total_s"]
-        assert 0 < end["tokens"] <= 24 and end["tokens"] == nodes.count(stage)
+        attempts = [e for e in ends if e["stage"] == stage]
+        assert attempts or stage in skipped
+        assert sum(e["tokens"] for e in attempts) == nodes.count(stage)  # a repeat streams again
+        for end in attempts:
+            assert end["status"] in ("ok", "truncated"), end
+            assert end["backend"] == "embedded" and end["model"] == "qwen2.5-coder-0.5b-instruct-q4"
+            assert 0 < end["first_token_s"] <= end["total_s"]
+            assert 0 < end["tokens"] <= 24
 
     report = next(e for e in events if e["event"] == "report")
     md = Path(report["path"]).read_text(encoding="utf-8")
@@ -50,9 +55,19 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
         assert header in md
     for stage in CODE_CHAIN:
         assert f"(`{stage}`)" in md
-    assert [s["stage"] for s in facts["stages"]] == CODE_CHAIN
+    assert list(dict.fromkeys(s["stage"] for s in facts["stages"])) == CODE_CHAIN
     assert facts["backends"] == ["embedded"] and facts["summary"]
-    assert facts["first_token_s"] == ends["context"]["first_token_s"]
+    assert facts["first_token_s"] == ends[0]["first_token_s"]
+    # Every stage that ran shows its measured confidence and each signal, llama.cpp's
+    # token probability included.
+    for stage in facts["stages"]:
+        if stage["status"] == "skipped":
+            continue
+        assert 0.0 <= stage["confidence"] <= 1.0
+        signals = stage["signals"]
+        assert set(signals) == {"relevance", "novelty", "hygiene", "completeness", "token_probability"}
+        assert all(0.0 <= v <= 1.0 for v in signals.values()), signals
+    assert "**Chain confidence**" in md
 
 
 def test_cli_json_run_prints_the_summary_and_saves_the_report(sample_doc, tmp_path):
@@ -81,7 +96,7 @@ def test_cli_json_run_prints_the_summary_and_saves_the_report(sample_doc, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     facts = json.loads(proc.stdout)
-    assert [s["stage"] for s in facts["stages"]] == ["quick", "deep_analysis", "synthesis"]
+    assert list(dict.fromkeys(s["stage"] for s in facts["stages"])) == ["quick", "deep_analysis", "synthesis"]
     assert Path(facts["report_path"]).is_file() and Path(facts["json_path"]).is_file()
     assert facts["report_path"].startswith(str(tmp_path / "out"))
     assert "[1/3] quick" in proc.stderr  # progress goes to stderr when stdout is JSON
@@ -110,5 +125,6 @@ def test_one_model_is_shared_and_two_concurrent_runs_both_finish(sample_doc, tmp
         t.join(timeout=300)
     assert not errors and len(outputs) == 2
     for out in outputs:
-        assert [r["status"] in ("ok", "truncated") for r in out["results"]] == [True] * 3
+        assert {r["status"] for r in out["results"]} <= {"ok", "truncated", "skipped"}
+        assert [r["stage"] for r in out["results"]][-1] == "synthesis"
         assert Path(out["report_path"]).is_file()

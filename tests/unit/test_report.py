@@ -13,7 +13,9 @@ def result(stage, role="stage", text=None, **extra):
     base = {
         "stage": stage, "title": stage.title(), "role": role, "model": "m1", "backend": "embedded",
         "text": f"{stage} finding" if text is None else text, "status": "ok", "error": "", "first_token_s": 0.5,
-        "total_s": 2.0, "tokens": 40, "tokens_per_s": 20.0, "removed": {},
+        "total_s": 2.0, "tokens": 40, "tokens_per_s": 20.0, "removed": {}, "attempt": 1, "note": "",
+        "confidence": 0.7, "signals": {"relevance": 0.9, "novelty": 1.0, "hygiene": 1.0, "completeness": 1.0,
+        "token_probability": None},
     }  # fmt: skip
     return {**base, **extra}
 
@@ -87,3 +89,24 @@ def test_backend_notes_are_grouped_by_decision():
         "c: embedded (no Ollama server answered at U)",
     ]
     assert group_notes(notes) == ["embedded (no Ollama server answered at U): a, c", "ollama at U: b"]
+
+
+def test_skips_repeats_and_confidence_are_in_the_report_and_json(state, tmp_path):
+    first = result("analyst", confidence=0.2, note="repeated: repeated the context stage")
+    second = result("analyst", attempt=2, confidence=0.7, text="better finding")
+    skipped = result("coder", status="skipped", text="", confidence=None, signals={},
+                     note="skipped: does not apply to general queries")  # fmt: skip
+    state["results"] = [first, second, skipped, result("synthesis", role="synthesis")]
+    state["errors"] = []
+    md = render_markdown(state)
+    assert "attempt 1: 0.20 (repeated: repeated the context stage); attempt 2: 0.70 (kept)" in md
+    assert "better finding" in md and "analyst finding" not in md  # the best attempt is shown
+    assert "*Skipped: does not apply to general queries.*" in md
+    assert "confidence **0.70** (relevance 0.90, novelty 1.00, hygiene 1.00, completeness 1.00)" in md
+    assert "**Chain confidence**: 0.70" in md  # mean of analyst 0.7 and synthesis 0.7
+    _, js = write_report(state, tmp_path)
+    facts = json.loads(js.read_text(encoding="utf-8"))
+    assert [(s["stage"], s["attempt"], s["kept"]) for s in facts["stages"]] == [
+        ("analyst", 1, False), ("analyst", 2, True), ("coder", 1, True), ("synthesis", 1, True)
+    ]  # fmt: skip
+    assert facts["chain_confidence"] == 0.7

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graph.routing import classify_query, next_stage
+from graph.routing import classify_query, next_stage, route_after_stage
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,39 @@ def test_next_stage_walks_the_plan_then_reports():
 def test_next_stage_refuses_a_stage_outside_the_plan():
     with pytest.raises(ValueError, match="not in the plan"):
         next_stage(PLAN, "z")
+
+
+def _state(*attempts, min_confidence=0.5, max_repeats=1):
+    plan = [
+        {"name": "a", "min_confidence": min_confidence, "max_repeats": max_repeats},
+        {"name": "synthesis", "min_confidence": 0.5, "max_repeats": 1},
+    ]
+    results = [{"stage": "a", "status": status, "confidence": c} for status, c in attempts]
+    return {"plan": plan, "results": results}
+
+
+@pytest.mark.parametrize(
+    ("attempts", "expected"),
+    [
+        ([("ok", 0.8)], "synthesis"),  # pass
+        ([("ok", 0.3)], "a"),  # under the threshold: repeat
+        ([("truncated", 0.3)], "a"),
+        ([("empty", 0.0)], "a"),
+        ([("ok", 0.3), ("ok", 0.6)], "synthesis"),  # repeated, then passed
+        ([("ok", 0.3), ("ok", 0.2)], "synthesis"),  # repeat limit reached
+        ([("error", 0.0)], "synthesis"),  # failures are not repeated
+        ([("timeout", 0.0)], "synthesis"),
+        ([("skipped", None)], "synthesis"),
+    ],
+)
+def test_route_after_stage(attempts, expected):
+    assert route_after_stage(_state(*attempts), "a") == expected
+
+
+def test_route_after_stage_with_no_repeats_allowed_goes_on():
+    assert route_after_stage(_state(("ok", 0.1), max_repeats=0), "a") == "synthesis"
+
+
+def test_route_after_stage_refuses_a_stage_that_has_not_run():
+    with pytest.raises(ValueError, match="no result"):
+        route_after_stage(_state(), "a")

@@ -1,0 +1,104 @@
+"""Confidence signals and the formula, on the old system's real outputs with the real embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph.chains import load_chains
+from graph.clean import clean_output
+from graph.confidence import chain_confidence, combine, hygiene, problems, score, span_overlap
+from retrieval.embeddings import embed
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+QUERY = "Analyze the streaming implementation patterns and identify potential performance bottlenecks"
+DOCUMENT = (Path(__file__).parents[2] / "samples" / "streaming_orchestrator.py").read_text(encoding="utf-8")
+TEMPLATE = "\n".join(
+    [
+        f"Query: {QUERY}",
+        "Please provide a comprehensive code analysis including:",
+        "1. Overview of the code's purpose and functionality",
+        "2. Key components and their relationships",
+        "3. Identified patterns or architectural decisions",
+        "4. Potential issues or areas for improvement",
+        "5. Specific recommendations with code examples where applicable",
+        "Please add your perspective and insights.",
+    ]
+)
+DEFAULT_THRESHOLD = load_chains().get("code").stages[1].min_confidence
+
+
+def seed(n: int) -> str:
+    return (FIXTURES / f"seed_model{n}.txt").read_text(encoding="utf-8")
+
+
+def scored(n: int, earlier: dict[str, str]):
+    raw = seed(n)
+    text, removed = clean_output(raw, echoes=(TEMPLATE,))
+    confidence, signals, closest = score(
+        embed, text=text, raw=raw, removed=removed, status="ok", query=QUERY,
+        document=DOCUMENT, earlier=earlier, token_probability=None,
+    )  # fmt: skip
+    return text, confidence, signals, closest
+
+
+def test_seed_model2_loop_scores_under_the_threshold_through_hygiene():
+    text, confidence, signals, _ = scored(2, {})
+    assert "<EOS_TOKEN>" not in text
+    assert signals["hygiene"] < 0.3  # three quarters of the raw output was the loop
+    assert signals["relevance"] > 0.8 and signals["novelty"] == 1.0  # on topic, and first
+    assert confidence < DEFAULT_THRESHOLD
+    assert "was mostly template echo or repetition" in problems(signals, "")
+
+
+def test_seed_model4_is_marked_a_copy_of_model3_and_scores_under_the_threshold():
+    model3, conf3, _, _ = scored(3, {"code_analyst": clean_output(seed(2))[0]})
+    _, conf4, signals, closest = scored(4, {"code_analyst": clean_output(seed(2))[0], "master_coder": model3})
+    assert conf3 >= DEFAULT_THRESHOLD  # model 3 built on model 2 and passes
+    assert closest == "master_coder" and signals["novelty"] < 0.2
+    assert conf4 < DEFAULT_THRESHOLD
+    assert problems(signals, closest) == ["repeated the master_coder stage"]
+
+
+def test_an_answer_about_something_else_has_low_relevance():
+    text = "Paris is the capital of France. Its bakeries sell croissants every morning."
+    confidence, signals, _ = score(
+        embed, text=text, raw=text, removed={}, status="ok", query=QUERY,
+        document=DOCUMENT, earlier={}, token_probability=None,
+    )  # fmt: skip
+    assert signals["relevance"] < 0.2 and confidence < DEFAULT_THRESHOLD
+    assert problems(signals, "") == ["was off the question"]
+
+
+def test_span_overlap_counts_shared_eight_word_spans():
+    a = "one two three four five six seven eight nine ten"
+    assert span_overlap(a, a) == 1.0
+    assert span_overlap(a, "completely different words here and there and everywhere now") == 0.0
+    assert span_overlap("too short", a) == 0.0
+    assert span_overlap(a, "x one two three four five six seven eight y") == pytest.approx(1 / 3)
+
+
+def test_hygiene_is_the_share_kept():
+    assert hygiene("x" * 100, {"repetition": 25, "prompt_echo": 25}) == 0.5
+    assert hygiene("", {}) == 1.0
+
+
+def test_combine_caps_at_the_weakest_signal_and_scales_by_completeness():
+    good = {"relevance": 0.9, "novelty": 0.9, "hygiene": 1.0, "completeness": 1.0, "token_probability": 0.8}
+    assert combine(good, "ok") == pytest.approx(0.9 * 0.3 + 0.9 * 0.3 + 0.2 + 0.16)
+    assert combine({**good, "novelty": 0.05}, "ok") == pytest.approx(0.2)  # 0.05 + 0.15 cap
+    assert combine(good, "truncated") == pytest.approx(0.8 * combine(good, "ok"))
+    assert combine({**good, "token_probability": None}, "ok") == pytest.approx(
+        (0.27 + 0.27 + 0.2) / 0.8, abs=1e-3
+    )
+    assert combine(good, "empty") == 0.0
+
+
+def test_chain_confidence_uses_best_attempts_and_ignores_skips():
+    def r(stage, confidence, status="ok"):
+        return {"stage": stage, "confidence": confidence, "status": status}
+
+    results = [r("a", 0.2), r("a", 0.8), r("b", 0.6), r("c", None, "skipped"), r("d", 0.0, "error")]
+    assert chain_confidence(results) == pytest.approx((0.8 + 0.6 + 0.0) / 3, abs=1e-3)
+    assert chain_confidence([]) == 0.0
