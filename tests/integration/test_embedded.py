@@ -103,7 +103,7 @@ def test_cli_json_run_prints_the_summary_and_saves_the_report(sample_doc, tmp_pa
 
 
 def test_one_model_is_shared_and_two_concurrent_runs_both_finish(sample_doc, tmp_path):
-    assert get_llama()[0] is get_llama()[0]
+    assert get_llama() is get_llama()
     graph = build_graph()
     outputs: list[dict] = []
     errors: list[BaseException] = []

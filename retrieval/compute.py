@@ -1,0 +1,30 @@
+"""The one thread that runs model compute: llama.cpp and the embedding model.
+
+Both parallelise with OpenMP, and in one process they share one libgomp (torch's
+wheel and llama.cpp both load `libgomp.so.1`). An OpenMP thread team belongs to
+the thread that starts the parallel work, so compute started from many threads
+(graph nodes run on a pool) makes many teams; with more OpenMP threads than
+cores libgomp stops spinning between work items, and llama.cpp's decoding drops
+by a third (measured on 2 cores: 13 instead of 20 tokens/s). Running all of it
+on this one thread keeps one team. It also serialises concurrent runs on the one
+llama.cpp context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirador-compute")
+
+
+def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
+    return _THREAD.submit(fn, *args)
+
+
+def run(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)` on the compute thread and wait for it."""
+    return _THREAD.submit(fn, *args).result()
