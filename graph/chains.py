@@ -11,9 +11,11 @@ from typing import Any, Literal
 
 from graph.config import PROJECT_ROOT
 from graph.prompts import load_prompt
+from retrieval import KINDS
 
 DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
-QUERY_TYPES = ("code", "document", "research", "report", "comparison", "general")
+QUERY_TYPES = ("code", "document", "research", "report", "comparison", "decision", "personal", "general")
+
 ROLES = ("stage", "synthesis")
 
 
@@ -62,6 +64,11 @@ class Chain:
 class ChainSet:
     chains: dict[str, Chain]
     router: dict[str, str]  # query type -> chain name
+    gating: dict[str, tuple[str, ...]] = field(default_factory=dict)  # query type -> kinds
+
+    def kinds_for(self, query_type: str) -> tuple[str, ...]:
+        """The kinds of indexed content a query type may draw on (none when not listed)."""
+        return self.gating.get(query_type, ())
 
     def get(self, name: str) -> Chain:
         try:
@@ -141,7 +148,7 @@ def _stage(chain: str, raw: Any, defaults: dict[str, Any]) -> StageSpec:
 
 def parse_chains(data: dict[str, Any]) -> ChainSet:
     """Validate a parsed chain file and build the ChainSet."""
-    _check_keys("chain file", data, {"defaults", "router", "chains"})
+    _check_keys("chain file", data, {"defaults", "router", "gating", "chains"})
     defaults = data.get("defaults", {})
     _check_keys("[defaults]", defaults, _DEFAULT_KEYS)
     raw_chains = data.get("chains")
@@ -172,8 +179,14 @@ def parse_chains(data: dict[str, Any]) -> ChainSet:
     for query_type, chain in router.items():
         if chain not in chains:
             raise ChainError(f"[router]: {query_type} -> unknown chain {chain!r}")
+    gating = {k: tuple(v) for k, v in data.get("gating", {}).items()}
+    _check_keys("[gating]", gating, set(QUERY_TYPES))
+    for query_type, kinds in gating.items():
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise ChainError(f"[gating]: {query_type} -> unknown kind(s) {', '.join(unknown)}")
     _check_acyclic(chains)
-    return ChainSet(chains, router)
+    return ChainSet(chains, router, gating)
 
 
 def _check_acyclic(chains: dict[str, Chain]) -> None:

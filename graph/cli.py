@@ -44,6 +44,17 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
     ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
+    ask.add_argument("--index", metavar="DIR", help="index to draw passages from (default: the data dir)")
+    ask.add_argument("--no-retrieval", action="store_true", help="use no indexed passages")
+
+    index = sub.add_parser("index", help="load files and folders into the index")
+    index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    index.add_argument("--kind", choices=("documents", "persona"), default="documents",
+                       help="documents (code, text, markdown, PDF) or persona (notes about you)")  # fmt: skip
+    index.add_argument(
+        "--index", metavar="DIR", help="the index (default: MIRADOR_INDEX_DIR or the data dir)"
+    )
+    index.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
 
@@ -62,6 +73,11 @@ class _Printer:
             self.write(f"mirador · chain {event['chain']} · query type {event['query_type']}\n")
             for note in group_notes(event["notes"]):
                 self.write(f"  backend: {note}\n")
+        elif kind == "retrieval":
+            self.write(f"  retrieval: {event['note']}\n")
+            for p in event["passages"]:
+                self.write(f"    [{p['n']}] {p['source']}:{p['line_start']}-{p['line_end']} "
+                           f"({p['kind']}, {p['score']:.2f})\n")  # fmt: skip
         elif kind == "stage_start":
             if event["attempt"] == 1:
                 self.number += 1
@@ -110,6 +126,8 @@ def _ask(args: argparse.Namespace) -> int:
             read_document(args.document)
         except (ValueError, OSError) as exc:
             _fail(str(exc))
+    if args.index and not args.no_retrieval and not (Path(args.index) / "chroma.sqlite3").is_file():
+        _fail(f"{args.index} is not a Mirador index (no chroma.sqlite3); build one with `mirador index`")
     try:
         graph = build_graph()
         if args.chain:
@@ -121,6 +139,8 @@ def _ask(args: argparse.Namespace) -> int:
         backend=args.backend,
         max_tokens=args.max_tokens or 0,
         reports_dir=args.reports_dir,
+        retrieval=not args.no_retrieval,
+        index_dir=args.index or "",
     )
     inputs: dict[str, Any] = {"query": args.query}
     if args.document:
@@ -142,11 +162,34 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index(args: argparse.Namespace) -> int:
+    from retrieval.indexer import index_paths
+    from retrieval.store import Index, default_index_dir
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        _fail(f"path not found: {missing[0]}")
+    path = Path(args.index) if args.index else default_index_dir()
+    if path.exists() and not path.is_dir():
+        _fail(f"index path is not a folder: {path}")
+    if path.is_dir() and any(path.iterdir()) and not (path / "chroma.sqlite3").is_file():
+        _fail(f"{path} is not a Mirador index (no chroma.sqlite3); choose an empty or new folder")
+    summary = index_paths(
+        args.paths, kind=args.kind, index=Index(path), progress=False if args.quiet else None
+    )
+    for source, reason in summary.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    print(f"{args.kind} → {path}: {summary.line()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         if args.command == "ask":
             return _ask(args)
+        if args.command == "index":
+            return _index(args)
     except KeyboardInterrupt:
         print("\nmirador: interrupted; no report was written", file=sys.stderr)
         return 130

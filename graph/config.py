@@ -45,6 +45,21 @@ class Context:
         default=12_000,
         metadata={"description": "The document is cut to this many characters in prompts."},
     )
+    retrieval: bool = field(
+        default=True,
+        metadata={"description": "Draw passages from the index (gated by query type). Off: none."},
+    )
+    index_dir: str = field(
+        default="",
+        metadata={
+            "description": "The index (`mirador index` builds it). Empty: MIRADOR_INDEX_DIR or "
+            "~/.local/share/mirador/index."
+        },
+    )
+    retrieval_k: int = field(
+        default=4,
+        metadata={"description": "At most this many passages enter the prompt."},
+    )
     reports_dir: str = field(
         default="reports",
         metadata={"description": "Where reports are written (relative paths: to the working dir)."},
@@ -57,9 +72,13 @@ class Context:
             raw = os.environ.get(f"MIRADOR_{f.name.upper()}")
             if raw is None:
                 continue
-            if isinstance(f.default, int):
+            if isinstance(f.default, bool):
+                if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(f"MIRADOR_{f.name.upper()} must be true or false, got {raw!r}")
+                value: object = raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(f.default, int):
                 try:
-                    value: object = int(raw)
+                    value = int(raw)
                 except ValueError:
                     raise ValueError(f"MIRADOR_{f.name.upper()} must be an integer, got {raw!r}") from None
             else:

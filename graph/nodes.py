@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -17,11 +18,14 @@ from graph.chains import ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import chain_confidence, problems, score
 from graph.config import Context
-from graph.prompts import format_document, load_prompt
+from graph.prompts import format_chunks, format_document, load_prompt
 from graph.report import write_report
 from graph.routing import classify_query
 from graph.state import StageResult, State, kept_results
 from retrieval.embeddings import Embedder
+from retrieval.retriever import DEFAULT_FLOOR
+from retrieval.retriever import retrieve as retrieval_search
+from retrieval.store import Found, Index, UnusableIndex, default_index_dir
 
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
 
@@ -56,22 +60,22 @@ def make_prepare(
             raise ValueError("the query is empty")
         document_path = state.get("document_path") or ""
         document_text = read_document(document_path) if document_path else ""
-        query_type, reasons = classify_query(query, document_path)
-        chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
-        plan, notes = [], []
-        for spec in chain.stages:
-            if ctx.max_tokens:
-                spec = spec.__class__(**{**spec.to_dict(), "max_tokens": ctx.max_tokens})
-            resolved, note = resolve(spec, ctx.backend, ctx.ollama_base_url)
-            plan.append(resolved)
-            notes.append(note)
-        # Load every distinct model (and the embedder that scores the stages) once, in
-        # parallel, before the first stage needs it.
-        distinct: dict[tuple[str, str, str], StageSpec] = {}
-        for s in plan:
-            distinct.setdefault((s.backend, s.model, s.base_url), s)
-        with ThreadPoolExecutor(max_workers=len(distinct) + 1) as pool:
+        # Load the embedder (query typing, retrieval, scoring) and every distinct model
+        # once, in parallel, before the first stage needs them.
+        with ThreadPoolExecutor(max_workers=4) as pool:
             warming: list[Future[Any]] = [pool.submit(embedder, ["warm-up"])]
+            query_type, reasons = classify_query(query, document_path, embedder)
+            chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
+            plan, notes = [], []
+            for spec in chain.stages:
+                if ctx.max_tokens:
+                    spec = spec.__class__(**{**spec.to_dict(), "max_tokens": ctx.max_tokens})
+                resolved, note = resolve(spec, ctx.backend, ctx.ollama_base_url)
+                plan.append(resolved)
+                notes.append(note)
+            distinct: dict[tuple[str, str, str], StageSpec] = {}
+            for s in plan:
+                distinct.setdefault((s.backend, s.model, s.base_url), s)
             warming += [pool.submit(factory, spec) for spec in distinct.values()]
             for future in warming:
                 future.result()
@@ -92,6 +96,40 @@ def make_prepare(
         }
 
     return prepare
+
+
+_INDEXES: dict[tuple[str, int], Index] = {}
+
+
+def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[str, Any]]:
+    def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Passages from the index that the query type may see and that clear the floor."""
+        ctx = runtime.context or Context()
+        kinds = chains.kinds_for(state["query_type"])
+        found: list[Found] = []
+        if not ctx.retrieval:
+            note = "retrieval is off"
+        elif not kinds:
+            note = f"{state['query_type']} queries draw on no indexed content"
+        else:
+            path = str(Path(ctx.index_dir) if ctx.index_dir else default_index_dir())
+            try:
+                if (path, id(embedder)) not in _INDEXES:
+                    _INDEXES[(path, id(embedder))] = Index(path, embedder=embedder, create=False)
+                index = _INDEXES[(path, id(embedder))]
+            except UnusableIndex as exc:
+                note = str(exc)
+            else:
+                document = state.get("document_path")
+                exclude = [str(Path(document).resolve())] if document else []
+                found = retrieval_search(index, state["query"], kinds, k=ctx.retrieval_k, exclude=exclude)
+                note = f"{len(found)} passages from {', '.join(kinds)} at {path} (floor {DEFAULT_FLOOR})"
+        retrieved = [{"n": n, **asdict(f)} for n, f in enumerate(found, start=1)]
+        runtime.stream_writer({"event": "retrieval", "kinds": list(kinds), "note": note,
+                               "passages": [{k: v for k, v in r.items() if k != "text"} for r in retrieved]})  # fmt: skip
+        return {"retrieved": retrieved, "retrieval_notes": [note]}
+
+    return retrieve
 
 
 def skip_reason(state: State, spec: StageSpec) -> str:
@@ -134,6 +172,8 @@ def build_messages(
     re-reading the document at every stage.
     """
     material = f"Question: {state['query']}"
+    if state.get("retrieved"):
+        material = f"{format_chunks(state['retrieved'])}\n\n{material}"
     if state.get("document_path"):
         doc = format_document(
             state["document_path"], state.get("document_text", ""), max_chars=max_document_chars

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from functools import cache
 from pathlib import Path
 
+import numpy as np
+
 from graph.state import State
+from retrieval.embeddings import Embedder
 
 CODE_EXTENSIONS = frozenset(
     [
@@ -42,13 +47,44 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("report", re.compile(r"\b(report|write[- ]up|status update|executive summary)\b")),
     ("code", re.compile(r"\b(code|function|class|method|bug|refactor|implementation|api|compile|"
                         r"exception|stack trace|performance|bottleneck|algorithm|module)\b")),
+    ("decision", re.compile(r"\b(should i|shall i|decide|decision|choose between|whether (?:i|to)|"
+                            r"pros and cons|worth it)\b")),
+    ("personal", re.compile(r"\b(my (?:life|career|goals?|week|day|health|habits?|strengths?|weaknesses|"
+                            r"plans?|priorities|music|band|family)|about me|for me|i feel|myself)\b")),
     ("research", re.compile(r"\b(research|literature|evidence|state of the art|explain why|history of)\b")),
     ("document", re.compile(r"\b(document|paper|article|summari[sz]e|chapter|section)\b")),
 )  # fmt: skip
+EXAMPLES_FILE = Path(__file__).with_name("query_examples.toml")
+EXAMPLE_FLOOR = 0.5  # cosine similarity to the nearest labelled example
 
 
-def classify_query(query: str, document_path: str = "") -> tuple[str, list[str]]:
-    """The query's type and the reasons for it. Deterministic; needs no model."""
+@cache
+def _examples() -> tuple[tuple[str, str], ...]:
+    data = tomllib.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
+    return tuple((query_type, q) for query_type, queries in data.items() for q in queries)
+
+
+_EXAMPLE_VECTORS: dict[int, np.ndarray] = {}
+
+
+def _nearest_example(query: str, embedder: Embedder) -> tuple[str, str, float]:
+    examples = _examples()
+    if id(embedder) not in _EXAMPLE_VECTORS:
+        _EXAMPLE_VECTORS[id(embedder)] = embedder([q for _, q in examples])
+    sims = _EXAMPLE_VECTORS[id(embedder)] @ embedder([query])[0]
+    best = int(np.argmax(sims))
+    return examples[best][0], examples[best][1], float(sims[best])
+
+
+def classify_query(
+    query: str, document_path: str = "", embedder: Embedder | None = None
+) -> tuple[str, list[str]]:
+    """The query's type and the reasons for it. Deterministic; needs no chat model.
+
+    Signals in order: a source-code document; words in the query; the nearest
+    labelled example query (when an embedder is given and it is close enough);
+    a document of another kind; otherwise general.
+    """
     text = query.lower()
     suffix = Path(document_path).suffix.lower() if document_path else ""
     if suffix in CODE_EXTENSIONS:
@@ -57,6 +93,10 @@ def classify_query(query: str, document_path: str = "") -> tuple[str, list[str]]
         match = pattern.search(text)
         if match:
             return query_type, [f"query mentions {match.group(0)!r}"]
+    if embedder is not None:
+        query_type, example, similarity = _nearest_example(query, embedder)
+        if similarity >= EXAMPLE_FLOOR and not (document_path and query_type == "general"):
+            return query_type, [f"close to the {query_type} example {example!r} ({similarity:.2f})"]
     if document_path:
         return "document", [f"a document is given ({suffix or 'no extension'}) and no other signal"]
     return "general", ["no signal for a more specific type"]

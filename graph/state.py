@@ -40,7 +40,9 @@ class OutputState(TypedDict, total=False):
 
     query: str
     query_type: str
+    query_type_reasons: list[str]
     chain: str
+    retrieved: list[dict[str, Any]]
     results: list[StageResult]
     summary: str
     report_path: str
@@ -55,6 +57,8 @@ class State(InputState, total=False):
     chain: str
     early_exit: float | None
     plan: list[dict[str, Any]]  # the chain's stages as resolved for this run (StageSpec dicts)
+    retrieved: list[dict[str, Any]]  # passages in every stage's prompt: n, text, source, lines, kind, score
+    retrieval_notes: list[str]
     backend_notes: list[str]
     started_at: str
     results: Annotated[list[StageResult], operator.add]

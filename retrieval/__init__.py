@@ -1,4 +1,4 @@
-"""Retrieval (Chroma + sentence-transformers): built in the retrieval issue.
+"""Retrieval: a Chroma index of the user's documents and persona notes, MiniLM embeddings,
+and relevance-ranked, type-gated search."""
 
-Nothing here yet; the package exists so the layout matches the design card.
-"""
+KINDS = ("documents", "persona")

@@ -22,5 +22,5 @@ def sample_doc(tmp_path):
 
 @pytest.fixture
 def context(tmp_path):
-    """A run context that never probes a server and writes reports under tmp_path."""
-    return Context(backend="embedded", reports_dir=str(tmp_path / "reports"))
+    """A run context that probes no server, reads no user index, writes under tmp_path."""
+    return Context(backend="embedded", reports_dir=str(tmp_path / "reports"), index_dir=str(tmp_path / "no-index"))

@@ -1,0 +1,134 @@
+"""The persistent Chroma index: one collection per kind, chunks upserted by stable id."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval import KINDS
+from retrieval.chunking import Chunk
+from retrieval.embeddings import Embedder, embed
+
+
+def default_index_dir() -> Path:
+    if os.environ.get("MIRADOR_INDEX_DIR"):
+        return Path(os.environ["MIRADOR_INDEX_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "mirador" / "index"
+
+
+class UnusableIndex(ValueError):
+    """An index directory that cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """A chunk returned by a search, with its cosine similarity to the query."""
+
+    text: str
+    source: str
+    line_start: int
+    line_end: int
+    language: str
+    kind: str
+    score: float
+
+
+class Index:
+    """Chunks of `documents` and `persona` content, kept in separate collections."""
+
+    def __init__(self, path: str | Path, *, embedder: Embedder = embed, create: bool = True):
+        self.path = Path(path)
+        if not create and not (self.path / "chroma.sqlite3").is_file():
+            if self.path.exists():
+                raise UnusableIndex(f"{self.path} is not a Mirador index (no chroma.sqlite3)")
+            raise UnusableIndex(f"no index at {self.path}; build one with `mirador index PATH`")
+        import chromadb  # imported here: runs without retrieval do not pay for it
+        from chromadb.config import Settings
+
+        self.embedder = embedder
+        self.client = chromadb.PersistentClient(
+            path=str(self.path), settings=Settings(anonymized_telemetry=False)
+        )
+        # No embedding function: Mirador always passes its own vectors, so Chroma's
+        # default one (which would download an ONNX model) never runs.
+        self.collections = {
+            kind: self.client.get_or_create_collection(
+                kind, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+            for kind in KINDS
+        }
+
+    def count(self, kind: str) -> int:
+        return int(self.collections[kind].count())
+
+    def sources(self, kind: str) -> dict[str, set[str]]:
+        """Every indexed source of a kind, with its chunk ids."""
+        got = self.collections[kind].get(include=["metadatas"])
+        found: dict[str, set[str]] = {}
+        for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            found.setdefault(str(meta["source"]), set()).add(chunk_id)
+        return found
+
+    def replace_source(self, source: str, kind: str, chunks: list[Chunk]) -> dict[str, int]:
+        """Make the index hold exactly `chunks` for `source`; embed only what is new.
+
+        New chunks are written before stale ones are deleted, so a run killed in
+        between leaves the old or the new chunks, and the next run settles it.
+        """
+        collection = self.collections[kind]
+        before = collection.get(where={"source": source}, include=["metadatas"])
+        old_positions = {int(str(m["position"])) for m in before["metadatas"] or []}
+        old_ids = set(before["ids"])
+        new = [c for c in chunks if c.id not in old_ids]
+        if new:
+            vectors = self.embedder([c.text for c in new])
+            collection.upsert(
+                ids=[c.id for c in new],
+                embeddings=vectors,  # type: ignore[arg-type]
+                documents=[c.text for c in new],
+                metadatas=[c.metadata() for c in new],  # type: ignore[misc]
+            )
+        stale = old_ids - {c.id for c in chunks}
+        if stale:
+            collection.delete(ids=sorted(stale))
+        new_positions = {c.position for c in chunks}
+        updated = sum(1 for c in new if c.position in old_positions)
+        return {
+            "added": len(new) - updated,
+            "updated": updated,
+            "unchanged": len(chunks) - len(new),
+            "removed": len(old_positions - new_positions),
+        }
+
+    def remove_source(self, source: str, kind: str, ids: set[str]) -> int:
+        if ids:
+            self.collections[kind].delete(ids=sorted(ids))
+        return len(ids)
+
+    def search(self, query: str, kind: str, k: int) -> list[Found]:
+        collection = self.collections[kind]
+        if k <= 0 or collection.count() == 0:
+            return []
+        vector = self.embedder([query])
+        got: Any = collection.query(
+            query_embeddings=vector,  # type: ignore[arg-type]
+            n_results=min(k, collection.count()),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Found(
+                text=doc,
+                source=str(meta["source"]),
+                line_start=int(meta["line_start"]),
+                line_end=int(meta["line_end"]),
+                language=str(meta["language"]),
+                kind=kind,
+                score=round(1.0 - float(distance), 3),
+            )  # fmt: skip
+            for doc, meta, distance in zip(
+                got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+            )
+        ]
