@@ -7,7 +7,10 @@ from collections.abc import Iterable
 from retrieval.store import Found, Index
 
 DEFAULT_K = 4
-DEFAULT_FLOOR = 0.3  # cosine similarity (MiniLM): below this a chunk is not about the query
+# Cosine similarity (MiniLM) below which a chunk is not about the query. Measured on the
+# test corpus: a question about a code file scores 0.27-0.29 against its chunk, unrelated
+# chunks score under 0.15 (code embeds far from prose questions, hence a low floor).
+DEFAULT_FLOOR = 0.2
 
 
 def retrieve(

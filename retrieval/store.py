@@ -84,7 +84,8 @@ class Index:
         old_ids = set(before["ids"])
         new = [c for c in chunks if c.id not in old_ids]
         if new:
-            vectors = self.embedder([c.text for c in new])
+            # The file's name goes with the text: "orchestrator.py" says what the code is about.
+            vectors = self.embedder([f"{Path(c.source).name}\n{c.text}" for c in new])
             collection.upsert(
                 ids=[c.id for c in new],
                 embeddings=vectors,  # type: ignore[arg-type]

@@ -23,4 +23,6 @@ def sample_doc(tmp_path):
 @pytest.fixture
 def context(tmp_path):
     """A run context that probes no server, reads no user index, writes under tmp_path."""
-    return Context(backend="embedded", reports_dir=str(tmp_path / "reports"), index_dir=str(tmp_path / "no-index"))
+    return Context(
+        backend="embedded", reports_dir=str(tmp_path / "reports"), index_dir=str(tmp_path / "no-index")
+    )

@@ -18,6 +18,9 @@ from graph.routing import classify_query, next_stage, route_after_stage
         ("What does the literature say about sleep?", "", "research"),
         ("Summarise this chapter", "", "document"),
         ("What are the main points?", "paper.md", "document"),
+        ("Should I accept the offer from Berlin?", "", "decision"),
+        ("What are the pros and cons of renting", "", "decision"),
+        ("How do I keep my habits going?", "", "personal"),
         ("Hello there", "", "general"),
     ],
 )
@@ -80,3 +83,15 @@ def test_route_after_stage_with_no_repeats_allowed_goes_on():
 def test_route_after_stage_refuses_a_stage_that_has_not_run():
     with pytest.raises(ValueError, match="no result"):
         route_after_stage(_state(), "a")
+
+
+def test_nearest_labelled_example_decides_when_no_word_does():
+    from tests.fakes import bow_embed
+
+    query_type, reasons = classify_query("Tell me a fun fact", "", bow_embed)
+    assert query_type == "general" and "close to the general example" in reasons[0]
+    query_type, reasons = classify_query("Which of these two apartments should we rent?", "", bow_embed)
+    assert query_type == "decision" and "close to the decision example" in reasons[0]
+    # Too far from every example: the rules' fallback stands.
+    assert classify_query("zzz qqq", "", bow_embed)[0] == "general"
+    assert classify_query("zzz qqq", "notes.txt", bow_embed)[0] == "document"

@@ -1,0 +1,277 @@
+"""Retrieval with real parts: Chroma on a temp dir and the real MiniLM embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph import Context, build_graph
+from graph.cli import main
+from retrieval.chunking import chunk_text, read_text
+from retrieval.embeddings import embed
+from retrieval.indexer import index_paths
+from retrieval.retriever import retrieve
+from retrieval.store import Index
+from tests.fakes import Script
+
+PERSONA = """# About me
+
+I am Matthew, a musician. My band They Came Bearing Arms released several EPs between 2009
+and 2013, and my solo project After Annapurna ran from 2014 to 2023. All of my music is on
+streaming platforms such as Spotify and Apple Music.
+
+## Goals
+
+This year I want to finish a new album, play twenty shows, and spend more time with my family.
+I prefer working in the mornings and I dislike long meetings.
+"""
+
+STREAMER = '''"""Streams tokens from several model stages."""
+
+import requests
+
+
+class StreamingOrchestrator:
+    def __init__(self, stages):
+        self.stages = stages
+        self.history = []  # every token ever streamed; never trimmed
+
+    def process(self, query):
+        context = ""
+        for stage in self.stages:
+            response = requests.post(stage.url, json={"prompt": context + query}, stream=True)
+            for line in response.iter_lines():
+                self.history.append(line)
+                context = context + line.decode()  # quadratic string building
+                yield line
+'''
+
+BILLING = '''def total(invoices):
+    """Sum the amounts of paid invoices, in cents."""
+    return sum(i.amount_cents for i in invoices if i.paid)
+
+
+def overdue(invoices, today):
+    return [i for i in invoices if not i.paid and i.due < today]
+'''
+
+RECIPES = """# Pancakes
+
+Mix flour, eggs and milk. Rest the batter for ten minutes, then fry in butter.
+
+# Tomato soup
+
+Roast tomatoes with garlic, blend with stock, season with basil.
+"""
+
+
+@pytest.fixture
+def tree(tmp_path):
+    code = tmp_path / "project"
+    (code / "src").mkdir(parents=True)
+    (code / "src" / "orchestrator.py").write_text(STREAMER, encoding="utf-8")
+    (code / "src" / "billing.py").write_text(BILLING, encoding="utf-8")
+    (code / "docs").mkdir()
+    (code / "docs" / "recipes.md").write_text(RECIPES, encoding="utf-8")
+    notes = tmp_path / "me"
+    notes.mkdir()
+    (notes / "about.md").write_text(PERSONA, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def index(tree):
+    idx = Index(tree / "index", embedder=embed)
+    index_paths([tree / "project"], kind="documents", index=idx, progress=False)
+    index_paths([tree / "me"], kind="persona", index=idx, progress=False)
+    return idx
+
+
+# --- chunking ----------------------------------------------------------------------------
+
+
+def test_code_chunks_follow_the_code_and_keep_line_ranges(tmp_path):
+    source = "\n\n".join(f"def f{i}(x):\n    return x * {i}\n" + "    # pad\n" * 30 for i in range(6))
+    chunks = chunk_text(source, "/p/m.py", "documents")
+    assert len(chunks) > 1 and all(c.language == "python" for c in chunks)
+    lines = source.splitlines()
+    for c in chunks:
+        assert c.text.splitlines()[0] == lines[c.line_start - 1]
+        assert c.text.splitlines()[-1] == lines[c.line_end - 1]
+        assert c.text.lstrip().startswith("def ")  # split at function boundaries
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+
+
+def test_markdown_splits_at_headings_and_text_at_paragraphs():
+    md = "\n\n".join(f"# Part {i}\n\n" + ("Some words here. " * 30) for i in range(4))
+    assert all(c.text.startswith("# Part") for c in chunk_text(md, "/p/a.md", "documents"))
+    txt = "\n\n".join(f"Paragraph {i}. " * 40 for i in range(4))
+    chunks = chunk_text(txt, "/p/a.txt", "persona")
+    assert all(c.text.startswith("Paragraph") and c.kind == "persona" for c in chunks)
+
+
+def test_chunk_ids_are_stable_and_change_with_content():
+    a = chunk_text(STREAMER, "/p/o.py", "documents")
+    assert [c.id for c in a] == [c.id for c in chunk_text(STREAMER, "/p/o.py", "documents")]
+    edited = chunk_text(STREAMER.replace("quadratic", "slow"), "/p/o.py", "documents")
+    assert {c.id for c in a} != {c.id for c in edited}
+    assert {c.id for c in a}.isdisjoint(c.id for c in chunk_text(STREAMER, "/p/x.py", "documents"))
+
+
+# --- indexing ----------------------------------------------------------------------------
+
+
+def test_indexing_twice_adds_nothing(tree, index):
+    again = index_paths([tree / "project"], kind="documents", index=index, progress=False)
+    assert (again.added, again.updated, again.removed) == (0, 0, 0)
+    assert again.unchanged == index.count("documents") and again.files == 3
+
+
+def test_an_edited_file_replaces_its_chunks_and_a_deleted_file_is_pruned(tree, index):
+    before = index.count("documents")
+    (tree / "project" / "src" / "billing.py").write_text(BILLING.replace("paid invoices", "settled bills"))
+    (tree / "project" / "docs" / "recipes.md").unlink()
+    summary = index_paths([tree / "project"], kind="documents", index=index, progress=False)
+    assert summary.updated >= 1 and summary.removed >= 1 and summary.added == 0
+    sources = index.sources("documents")
+    assert not any(s.endswith("recipes.md") for s in sources)
+    assert index.count("documents") < before
+    billing = [
+        c for c in index.search("sum of settled bills", "documents", 3) if c.source.endswith("billing.py")
+    ]
+    assert billing and "settled bills" in billing[0].text
+
+
+def test_unreadable_files_are_skipped_with_a_reason(tree):
+    bad = tree / "bad"
+    bad.mkdir()
+    (bad / "blob.bin").write_bytes(b"\x00\x01" * 50)
+    (bad / "image.png").write_bytes(b"\x89PNG\r\n")
+    (bad / "latin.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (bad / "huge.txt").write_text("x" * 2_000_001)
+    (bad / "nul.txt").write_bytes(b"text\x00more")
+    (bad / "fine.txt").write_text("A perfectly readable note about gardening.")
+    summary = index_paths([bad], kind="documents", index=Index(tree / "i2", embedder=embed), progress=False)
+    reasons = {Path(p).name: why for p, why in summary.skipped}
+    assert reasons == {
+        "blob.bin": "not a text, code or PDF file (.bin)",
+        "image.png": "not a text, code or PDF file (.png)",
+        "latin.txt": "not valid UTF-8",
+        "huge.txt": "larger than 2000000 bytes (2000001)",
+        "nul.txt": "binary",
+    }
+    assert summary.added == 1 and summary.files == 4
+
+
+def test_read_text_reads_pdf_pages(tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    pdf = tmp_path / "blank.pdf"
+    with pdf.open("wb") as f:
+        writer.write(f)
+    with pytest.raises(ValueError, match="no extractable text"):
+        read_text(pdf)
+
+
+# --- ranking, floor and gating ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("where does the orchestrator build strings quadratically while streaming", "orchestrator.py"),
+        ("how are paid invoice amounts summed", "billing.py"),
+        ("which invoices are overdue", "billing.py"),
+        ("how long should pancake batter rest", "recipes.md"),
+        ("what goes into the tomato soup", "recipes.md"),
+    ],
+)
+def test_the_right_chunk_ranks_in_the_top_3(index, query, expected):
+    top = retrieve(index, query, ["documents"], k=3, floor=0.0)
+    assert any(c.source.endswith(expected) for c in top), [(c.source, c.score) for c in top]
+
+
+def test_nothing_clears_the_floor_for_an_unrelated_query(index):
+    assert retrieve(index, "the orbital period of Jupiter's moons", ["documents", "persona"]) == []
+
+
+def test_gating_keeps_kinds_apart(index):
+    assert all(
+        c.kind == "documents" for c in retrieve(index, "music streaming platforms", ["documents"], floor=0.0)
+    )
+    persona = retrieve(index, "music streaming platforms", ["persona"], floor=0.0)
+    assert persona and all(c.kind == "persona" for c in persona)
+
+
+# --- the seed's failure, through the graph ----------------------------------------------------
+
+SEED_QUERY = "Analyze the streaming implementation patterns and identify potential performance bottlenecks"
+
+
+def _run(tree, query, tmp_path):
+    script = Script()
+    graph = build_graph(chat_model_factory=script, embedder=embed)
+    context = Context(
+        backend="embedded", index_dir=str(tree / "index"), reports_dir=str(tmp_path / "reports")
+    )
+    return script, graph.invoke({"query": query}, context=context)
+
+
+def test_a_code_question_never_sees_persona_chunks_and_cites_code(tree, index, tmp_path):
+    script, out = _run(tree, SEED_QUERY, tmp_path)
+    assert out["query_type"] == "code" and out["chain"] == "code"
+    assert out["retrieved"] and {c["kind"] for c in out["retrieved"]} == {"documents"}
+    assert any(c["source"].endswith("orchestrator.py") for c in out["retrieved"])
+    for stage, messages in script.calls:
+        prompt = "\n".join(str(m.content) for m in messages)
+        assert "Annapurna" not in prompt and "Spotify" not in prompt, stage
+    first_prompt = str(script.messages_for("context")[1].content)
+    assert '<passage n="1"' in first_prompt and "quadratic string building" in first_prompt
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "## Sources" in report and "orchestrator.py" in report and "about.md" not in report
+
+
+def test_a_personal_question_gets_the_persona_chunks(tree, index, tmp_path):
+    script, out = _run(tree, "What should I focus on this year with my music?", tmp_path)
+    assert out["query_type"] in ("personal", "decision")
+    assert any(c["kind"] == "persona" for c in out["retrieved"])
+    assert "After Annapurna" in str(script.messages_for(script.stages_called()[0])[1].content)
+
+
+def test_retrieval_off_and_missing_index_give_no_passages_and_say_why(tree, index, tmp_path):
+    script = Script()
+    graph = build_graph(chat_model_factory=script, embedder=embed)
+    off = Context(
+        backend="embedded", index_dir=str(tree / "index"), retrieval=False, reports_dir=str(tmp_path)
+    )
+    out = graph.invoke({"query": SEED_QUERY}, context=off)
+    assert out["retrieved"] == [] and "retrieval is off" in Path(out["report_path"]).read_text()
+    missing = Context(backend="embedded", index_dir=str(tmp_path / "none"), reports_dir=str(tmp_path))
+    out = graph.invoke({"query": SEED_QUERY}, context=missing)
+    assert out["retrieved"] == [] and "no index at" in Path(out["report_path"]).read_text()
+
+
+# --- the indexing command --------------------------------------------------------------------
+
+
+def test_mirador_index_reports_a_summary_and_is_idempotent(tree, capsys):
+    target = tree / "cli-index"
+    assert main(["index", str(tree / "project"), "--index", str(target), "--quiet"]) == 0
+    first = capsys.readouterr().out
+    assert "documents" in first and "3 files" in first and "chunks added" in first
+    assert main(["index", str(tree / "me"), "--kind", "persona", "--index", str(target), "-q"]) == 0
+    assert "persona" in capsys.readouterr().out
+    assert main(["index", str(tree / "project"), "--index", str(target), "-q"]) == 0
+    assert " 0 chunks added, 0 updated" in capsys.readouterr().out
+
+
+def test_mirador_index_refuses_a_folder_that_is_not_an_index(tree, capsys):
+    not_index = tree / "project"  # has files, no chroma.sqlite3
+    with pytest.raises(SystemExit) as exit_info:
+        main(["index", str(tree / "me"), "--index", str(not_index)])
+    assert exit_info.value.code == 2 and "is not a Mirador index" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["index", str(tree / "nope")])
+    assert exit_info.value.code == 2 and "path not found" in capsys.readouterr().err
