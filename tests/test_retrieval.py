@@ -8,7 +8,7 @@ import pytest
 
 from graph import Context, build_graph
 from graph.cli import main
-from retrieval.chunking import chunk_text, read_text
+from retrieval.chunking import chunk_text
 from retrieval.embeddings import embed
 from retrieval.indexer import index_paths
 from retrieval.retriever import retrieve
@@ -164,15 +164,37 @@ def test_unreadable_files_are_skipped_with_a_reason(tree):
     assert summary.added == 1 and summary.files == 4
 
 
-def test_read_text_reads_pdf_pages(tmp_path):
-    pypdf = pytest.importorskip("pypdf")
-    writer = pypdf.PdfWriter()
-    writer.add_blank_page(width=200, height=200)
-    pdf = tmp_path / "blank.pdf"
-    with pdf.open("wb") as f:
-        writer.write(f)
-    with pytest.raises(ValueError, match="no extractable text"):
-        read_text(pdf)
+def _pdf(text: str) -> bytes:
+    """A one-page PDF showing `text` in Helvetica (written by hand: no PDF writer needed)."""
+    stream = b"BT /F1 12 Tf 20 100 Td (" + text.encode() + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+
+
+def test_pdfs_are_indexed_by_their_text_and_broken_ones_skipped(tmp_path):
+    docs = tmp_path / "pdfs"
+    docs.mkdir()
+    (docs / "q3.pdf").write_bytes(_pdf("Quarterly revenue grew by twelve percent."))
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a PDF")
+    idx = Index(tmp_path / "index", embedder=embed)
+    summary = index_paths([docs], kind="documents", index=idx, progress=False)
+    assert summary.added == 1 and [Path(p).name for p, _ in summary.skipped] == ["broken.pdf"]
+    top = retrieve(idx, "how much did revenue grow", ["documents"])
+    assert top and top[0].text == "Quarterly revenue grew by twelve percent." and top[0].language == "pdf"
 
 
 # --- ranking, floor and gating ---------------------------------------------------------------
