@@ -3,9 +3,11 @@ tests. The integration tests use the real embedded model and the real MiniLM emb
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 import time
+import tomllib
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -16,7 +18,7 @@ from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from graph.chains import StageSpec
+from graph.chains import DEFAULT_CHAINS_FILE, ChainSet, StageSpec, parse_chains
 
 # Words of the test question and document, and filler: a default reply mixes both, so it
 # is on the question (relevance) and differs from every other stage's reply (novelty).
@@ -168,3 +170,19 @@ class Script:
     def reply_of(self, stage: str) -> str:
         """What `stage` answered on its first call (for replies that copy it)."""
         return default_reply(stage) if stage not in self.replies else self.replies[stage]
+
+
+_RAW_CHAINS = tomllib.loads(DEFAULT_CHAINS_FILE.read_text(encoding="utf-8"))
+
+
+def chains(early_exit: float | None = None, **stage_changes: dict[str, Any]) -> ChainSet:
+    """The shipped chains with no early exits, except the code chain's when given, and
+    the code chain's stages changed as asked (e.g. code_analyst={"timeout_s": 0.05})."""
+    raw = copy.deepcopy(_RAW_CHAINS)
+    for chain in raw["chains"].values():
+        chain.pop("early_exit", None)
+    if early_exit is not None:
+        raw["chains"]["code"]["early_exit"] = early_exit
+    for stage in raw["chains"]["code"]["stages"]:
+        stage.update(stage_changes.get(stage["name"], {}))
+    return parse_chains(raw)

@@ -3,35 +3,20 @@ timeout, routing), what each stage receives, and the streams."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import tomllib
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from graph import build_graph
-from graph.chains import DEFAULT_CHAINS_FILE, load_chains, parse_chains
-from tests.fakes import Script, bow_embed, default_reply
+from graph.chains import load_chains
+from tests.fakes import Script, bow_embed, chains, default_reply
 
 CODE_CHAIN = ["context", "code_analyst", "master_coder", "solution_architect", "synthesis"]
 QUERY = "Where are the performance bottlenecks in the streaming code?"
 OFF_TOPIC = "Paris is the capital of France, famous for croissants and the Eiffel tower."
-RAW = tomllib.loads(DEFAULT_CHAINS_FILE.read_text(encoding="utf-8"))
-
-
-def chains(early_exit=None, **stage_changes):
-    """The shipped chains, with the code chain's early exit and stage fields changed."""
-    raw = copy.deepcopy(RAW)
-    for chain in raw["chains"].values():
-        chain.pop("early_exit", None)
-    if early_exit is not None:
-        raw["chains"]["code"]["early_exit"] = early_exit
-    for stage in raw["chains"]["code"]["stages"]:
-        stage.update(stage_changes.get(stage["name"], {}))
-    return parse_chains(raw)
 
 
 def run(script, context, chain_set=None, **inputs):
