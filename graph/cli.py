@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +45,7 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
     ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
+    ask.add_argument("--thread", "-t", metavar="ID", help="continue this conversation (default: a new one)")
     ask.add_argument("--index", metavar="DIR", help="index to draw passages from (default: the data dir)")
     ask.add_argument("--no-retrieval", action="store_true", help="use no indexed passages")
 
@@ -117,6 +119,7 @@ def _ask(args: argparse.Namespace) -> int:
     from graph.builder import build_graph
     from graph.chains import ChainError, load_chains
     from graph.config import Context
+    from graph.memory import check_thread_id, open_checkpointer
     from graph.nodes import read_document
 
     if not args.query.strip():
@@ -126,12 +129,16 @@ def _ask(args: argparse.Namespace) -> int:
             read_document(args.document)
         except (ValueError, OSError) as exc:
             _fail(str(exc))
+    try:
+        thread = check_thread_id(args.thread) if args.thread else uuid.uuid4().hex[:8]
+    except ValueError as exc:
+        _fail(str(exc))
     if args.index and not args.no_retrieval and not (Path(args.index) / "chroma.sqlite3").is_file():
         _fail(f"{args.index} is not a Mirador index (no chroma.sqlite3); build one with `mirador index`")
     try:
-        graph = build_graph()
         if args.chain:
             load_chains().get(args.chain)
+        graph = build_graph(checkpointer=open_checkpointer())
     except ChainError as exc:
         _fail(str(exc))
     context = Context(
@@ -147,7 +154,8 @@ def _ask(args: argparse.Namespace) -> int:
         inputs["document_path"] = args.document
     printer = _Printer(sys.stderr if args.json else sys.stdout)
     json_path = ""
-    for mode, data in graph.stream(inputs, context=context, stream_mode=["messages", "custom"]):
+    config = {"configurable": {"thread_id": thread}}
+    for mode, data in graph.stream(inputs, config, context=context, stream_mode=["messages", "custom"]):
         if mode == "custom":
             if not args.json or data.get("event") != "report":
                 printer.custom(data)
@@ -159,6 +167,8 @@ def _ask(args: argparse.Namespace) -> int:
                 printer.token(chunk.text)
     if args.json:
         print(Path(json_path).read_text(encoding="utf-8"), end="")
+    else:
+        printer.write(f"Thread: {thread} (follow up with --thread {thread})\n")
     return 0
 
 

@@ -14,6 +14,14 @@ from typing import Literal, get_args
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+
+def data_dir() -> Path:
+    """Where Mirador keeps the index and conversation threads."""
+    if os.environ.get("MIRADOR_DATA_DIR"):
+        return Path(os.environ["MIRADOR_DATA_DIR"])
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mirador"
+
+
 Backend = Literal["auto", "embedded", "ollama"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 

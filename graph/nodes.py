@@ -12,13 +12,14 @@ from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graph.chains import ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import chain_confidence, problems, score
 from graph.config import Context
-from graph.prompts import format_chunks, format_document, load_prompt
+from graph.prompts import format_chunks, format_document, format_history, load_prompt
 from graph.report import write_report
 from graph.routing import classify_query
 from graph.state import StageResult, State, kept_results
@@ -27,6 +28,7 @@ from retrieval.retriever import DEFAULT_FLOOR
 from retrieval.retriever import retrieve as retrieval_search
 from retrieval.store import Found, Index, UnusableIndex, default_index_dir
 
+TURN_CHARS = 600  # how much of an earlier turn's summary a follow-up carries
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
 
 
@@ -93,6 +95,10 @@ def make_prepare(
             "plan": [s.to_dict() for s in plan],
             "backend_notes": notes,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            # A run in a thread starts afresh; earlier turns live on in `history`.
+            "results": None,
+            "errors": None,
+            "turn": state.get("turn", 0) + 1,
         }
 
     return prepare
@@ -172,6 +178,8 @@ def build_messages(
     re-reading the document at every stage.
     """
     material = f"Question: {state['query']}"
+    if state.get("history"):
+        material = f"{format_history(state['history'])}\n\n{material}"
     if state.get("retrieved"):
         material = f"{format_chunks(state['retrieved'])}\n\n{material}"
     if state.get("document_path"):
@@ -310,6 +318,17 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context or Context()
     synthesis = next((r for r in kept_results(state.get("results", [])) if r["role"] == "synthesis"), None)
     summary = synthesis["text"] if synthesis else ""
-    md_path, json_path = write_report({**state, "summary": summary}, Path(ctx.reports_dir))
+    thread = str(get_config().get("configurable", {}).get("thread_id", ""))
+    md_path, json_path = write_report({**state, "summary": summary}, Path(ctx.reports_dir), thread)
     runtime.stream_writer({"event": "report", "path": str(md_path), "json_path": str(json_path)})
-    return {"summary": summary, "report_path": str(md_path), "json_path": str(json_path)}
+    turn = {
+        "query": state["query"],
+        "summary": summary[:TURN_CHARS],
+        "conclusions": {
+            r["stage"]: r["text"][: TURN_CHARS // 2]
+            for r in kept_results(state.get("results", []))
+            if r["text"] and r["role"] != "synthesis"
+        },
+        "report_path": str(md_path),
+    }
+    return {"summary": summary, "report_path": str(md_path), "json_path": str(json_path), "history": [turn]}

@@ -50,6 +50,8 @@ def summary_facts(state: State, report_path: str = "", json_path: str = "") -> d
         "first_token_s": next((r["first_token_s"] for r in results if r["first_token_s"]), None),
         "summary": state.get("summary", ""),
         "errors": state.get("errors", []),
+        "turn": state.get("turn", 1),
+        "follow_up": bool(state.get("history")),
         "report_path": report_path,
         "json_path": json_path,
     }
@@ -97,7 +99,7 @@ def _stage_section(
     return "\n".join(lines)
 
 
-def render_markdown(state: State) -> str:
+def render_markdown(state: State, thread: str = "") -> str:
     results = state.get("results", [])
     kept = kept_results(results)
     stages = [r for r in kept if r["role"] != "synthesis"]
@@ -114,6 +116,14 @@ def render_markdown(state: State) -> str:
         f"**Backends**: {'; '.join(group_notes(state.get('backend_notes', [])))}",
         f"**Chain confidence**: {chain_confidence(results):.2f}",
         f"**Retrieval**: {'; '.join(state.get('retrieval_notes', [])) or '—'}",
+    ]
+    earlier = state.get("history", [])
+    if earlier:
+        asked = "; ".join(f"“{t['query']}”" for t in earlier[-2:])
+        out.append(
+            f"**Follow-up**: turn {state.get('turn', len(earlier) + 1)} of thread `{thread}`, after {asked}"
+        )
+    out += [
         "",
         "## Key Findings Summary",
         "",
@@ -158,7 +168,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_report(state: State, reports_dir: Path) -> tuple[Path, Path]:
+def write_report(state: State, reports_dir: Path, thread: str = "") -> tuple[Path, Path]:
     """Write `<stamp>_<chain>_<slug>.md` and `.json` under reports_dir; return both paths."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     stamp = re.sub(r"[^0-9T]", "", state.get("started_at", ""))[:15] or "run"
@@ -169,7 +179,7 @@ def write_report(state: State, reports_dir: Path) -> tuple[Path, Path]:
         n += 1
         md_path = reports_dir / f"{stem}-{n}.md"
     json_path = md_path.with_suffix(".json")
-    facts = summary_facts(state, str(md_path), str(json_path))
+    facts = {**summary_facts(state, str(md_path), str(json_path)), "thread": thread}
     _atomic_write(json_path, json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(md_path, render_markdown(state))
+    _atomic_write(md_path, render_markdown(state, thread))
     return md_path, json_path

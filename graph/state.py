@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Any, NotRequired, TypedDict
 
 
@@ -28,6 +27,19 @@ class StageResult(TypedDict):
     signals: dict[str, float | None]  # relevance, novelty, hygiene, completeness, token_probability
 
 
+MAX_TURNS = 3  # earlier turns a thread keeps for follow-ups
+
+
+def add_or_reset(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    """Append; `None` starts the list afresh (each run in a thread starts with no results)."""
+    return [] if right is None else [*(left or []), *right]
+
+
+def add_turn(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    """Append finished turns, keeping only the last MAX_TURNS."""
+    return [*(left or []), *(right or [])][-MAX_TURNS:]
+
+
 class InputState(TypedDict):
     """What a caller sets: the question and, optionally, a document to analyse."""
 
@@ -48,6 +60,7 @@ class OutputState(TypedDict, total=False):
     report_path: str
     json_path: str
     errors: list[str]
+    turn: int
 
 
 class State(InputState, total=False):
@@ -61,8 +74,10 @@ class State(InputState, total=False):
     retrieval_notes: list[str]
     backend_notes: list[str]
     started_at: str
-    results: Annotated[list[StageResult], operator.add]
-    errors: Annotated[list[str], operator.add]
+    results: Annotated[list[StageResult], add_or_reset]
+    errors: Annotated[list[str], add_or_reset]
+    history: Annotated[list[dict[str, Any]], add_turn]  # earlier turns of this thread (bounded)
+    turn: int
     summary: str
     report_path: str
     json_path: str

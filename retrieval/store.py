@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graph.config import data_dir
 from retrieval import KINDS
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder, embed
@@ -15,8 +16,7 @@ from retrieval.embeddings import Embedder, embed
 def default_index_dir() -> Path:
     if os.environ.get("MIRADOR_INDEX_DIR"):
         return Path(os.environ["MIRADOR_INDEX_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "mirador" / "index"
+    return data_dir() / "index"
 
 
 class UnusableIndex(ValueError):

@@ -5,6 +5,14 @@ import pytest
 from graph.config import Context
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's index, threads or cache of reports."""
+    monkeypatch.setenv("MIRADOR_DATA_DIR", str(tmp_path_factory.mktemp("mirador-data")))
+    monkeypatch.delenv("MIRADOR_INDEX_DIR", raising=False)
+    monkeypatch.delenv("MIRADOR_THREADS_DB", raising=False)
+
+
 @pytest.fixture
 def sample_doc(tmp_path):
     path = tmp_path / "orchestrator.py"

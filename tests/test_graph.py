@@ -287,3 +287,62 @@ def test_topology_matches_the_snapshot():
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":  # then review the diff like code
         snapshot.write_text(drawn, encoding="utf-8")
     assert drawn == snapshot.read_text(encoding="utf-8"), "topology changed: UPDATE_SNAPSHOTS=1"
+
+
+# --- session memory ------------------------------------------------------------------------
+
+
+def test_a_follow_up_in_the_same_thread_sees_the_earlier_turn_across_processes(sample_doc, context, tmp_path):
+    from graph.memory import open_checkpointer
+
+    db = tmp_path / "threads.sqlite"
+    config = {"configurable": {"thread_id": "t1"}}
+    first = Script()
+    graph = build_graph(
+        chat_model_factory=first, embedder=bow_embed, chains=chains(), checkpointer=open_checkpointer(db)
+    )
+    out1 = graph.invoke({"query": QUERY, "document_path": str(sample_doc)}, config, context=context)
+    # A second graph with its own connection: what another process would see.
+    second = Script()
+    graph2 = build_graph(
+        chat_model_factory=second, embedder=bow_embed, chains=chains(), checkpointer=open_checkpointer(db)
+    )
+    out2 = graph2.invoke({"query": "And how would you fix the worst one?"}, config, context=context)
+    assert out2["turn"] == 2 and [r["stage"] for r in out2["results"]] == CODE_CHAIN  # a fresh run
+    first_prompt = str(second.messages_for("context")[1].content)
+    assert "Earlier in this conversation" in first_prompt and f"Question: {QUERY}" in first_prompt
+    assert f"Summary: {out1['summary']}" in first_prompt
+    assert f"code_analyst concluded: {default_reply('code_analyst')}" in first_prompt
+    assert "grows without bound" in first_prompt  # the thread keeps its document
+    report = Path(out2["report_path"]).read_text(encoding="utf-8")
+    assert f"**Follow-up**: turn 2 of thread `t1`, after “{QUERY}”" in report
+    facts = json.loads(Path(out2["json_path"]).read_text(encoding="utf-8"))
+    assert facts["follow_up"] is True and facts["thread"] == "t1" and facts["turn"] == 2
+    # Another thread knows nothing of it.
+    other = Script()
+    graph2 = build_graph(
+        chat_model_factory=other, embedder=bow_embed, chains=chains(), checkpointer=open_checkpointer(db)
+    )
+    graph2.invoke({"query": QUERY}, {"configurable": {"thread_id": "t2"}}, context=context)
+    assert "Earlier in this conversation" not in str(other.messages_for("context")[1].content)
+
+
+def test_a_thread_keeps_a_bounded_history(context, tmp_path):
+    from graph.memory import open_checkpointer
+
+    graph = build_graph(
+        chat_model_factory=Script(),
+        embedder=bow_embed,
+        chains=chains(),
+        checkpointer=open_checkpointer(tmp_path / "t.sqlite"),
+    )
+    config = {"configurable": {"thread_id": "long"}}
+    for n in range(5):
+        out = graph.invoke(
+            {"query": f"Question number {n} about the streaming code performance"}, config, context=context
+        )
+    history = graph.get_state(config).values["history"]
+    assert out["turn"] == 5 and [t["query"][:17] for t in history] == [
+        f"Question number {n}" for n in (2, 3, 4)
+    ]
+    assert all(len(t["summary"]) <= 600 for t in history)

@@ -102,6 +102,23 @@ def test_cli_json_run_prints_the_summary_and_saves_the_report(sample_doc, tmp_pa
     assert "[1/3] quick" in proc.stderr  # progress goes to stderr when stdout is JSON
 
 
+def test_cli_follow_up_in_a_thread_sees_the_first_turn(sample_doc, tmp_path):
+    mirador = Path(sys.executable).parent / "mirador"
+    common = ["--chain", "streaming", "--backend", "embedded", "--max-tokens", "10", "--json",
+              "--thread", "demo-1", "--reports-dir", str(tmp_path)]  # fmt: skip
+    first = subprocess.run([str(mirador), "ask", "What does this code do?", "--document", str(sample_doc), *common],
+                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run([str(mirador), "ask", "How would you fix it?", *common],
+                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    facts = json.loads(second.stdout)
+    assert facts["follow_up"] is True and facts["turn"] == 2 and facts["thread"] == "demo-1"
+    assert facts["document"] == str(sample_doc)  # the thread keeps its document
+    report = Path(facts["report_path"]).read_text(encoding="utf-8")
+    assert "**Follow-up**: turn 2 of thread `demo-1`, after “What does this code do?”" in report
+
+
 def test_one_model_is_shared_and_two_concurrent_runs_both_finish(sample_doc, tmp_path):
     assert get_llama() is get_llama()
     graph = build_graph()

@@ -32,6 +32,8 @@ CASES = {
     "zero max tokens": (["ask", "q", "--max-tokens", "0"], "must be 1 or more"),
     "word max tokens": (["ask", "q", "--max-tokens", "many"], "not a whole number"),
     "no command": ([], "required: command"),
+    "thread id with a path": (["ask", "q", "--thread", "../../etc/passwd"], "bad thread id"),
+    "thread id with a slash": (["ask", "q", "--thread", "a/b"], "bad thread id"),
     "index that is not one": (["ask", "q", "--index", "{tmp}"], "is not a Mirador index"),
     "index of nothing": (["index", "{tmp}/nope"], "path not found"),
     "index kind": (["index", "{tmp}", "--kind", "diary"], "invalid choice: 'diary'"),
