@@ -7,6 +7,7 @@ field's type.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -39,6 +40,20 @@ class Context:
         metadata={
             "description": "Model backend: 'embedded' (llama.cpp in-process), 'ollama', or 'auto' "
             "(Ollama when it answers and has the stage's model, else embedded)."
+        },
+    )
+    models: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "description": 'Model per stage, overriding chains.toml, e.g. {"code_analyst": '
+            '"qwen2.5-coder:14b"}. Env: MIRADOR_MODELS as JSON.'
+        },
+    )
+    min_confidence: float | None = field(
+        default=None,
+        metadata={
+            "description": "Confidence under which every stage is repeated (0-1). "
+            "Empty: each stage's own threshold."
         },
     )
     ollama_base_url: str = field(
@@ -75,15 +90,26 @@ class Context:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) != f.default:
+            default = {} if f.name == "models" else f.default
+            if getattr(self, f.name) != default:
                 continue
             raw = os.environ.get(f"MIRADOR_{f.name.upper()}")
             if raw is None:
                 continue
-            if isinstance(f.default, bool):
+            if f.name == "models":
+                try:
+                    value: object = json.loads(raw)
+                except json.JSONDecodeError:
+                    raise ValueError(f"MIRADOR_MODELS must be a JSON object, got {raw!r}") from None
+            elif f.name == "min_confidence":
+                try:
+                    value = float(raw)
+                except ValueError:
+                    raise ValueError(f"MIRADOR_MIN_CONFIDENCE must be a number, got {raw!r}") from None
+            elif isinstance(f.default, bool):
                 if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                     raise ValueError(f"MIRADOR_{f.name.upper()} must be true or false, got {raw!r}")
-                value: object = raw.lower() in ("1", "true", "yes", "on")
+                value = raw.lower() in ("1", "true", "yes", "on")
             elif isinstance(f.default, int):
                 try:
                     value = int(raw)
@@ -94,6 +120,12 @@ class Context:
             setattr(self, f.name, value)
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
+        if not isinstance(self.models, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in self.models.items()
+        ):
+            raise ValueError("models must map stage names to model names")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("min_confidence must be within [0, 1]")
         if self.max_tokens < 0:
             raise ValueError("max_tokens must be 0 or more")
         if self.max_document_chars <= 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -68,10 +68,19 @@ def make_prepare(
             warming: list[Future[Any]] = [pool.submit(embedder, ["warm-up"])]
             query_type, reasons = classify_query(query, document_path, embedder)
             chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
+            unknown = sorted(set(ctx.models) - {s.name for s in chain.stages})
+            if unknown:
+                raise ValueError(f"models: chain {chain.name!r} has no stage {', '.join(unknown)}")
             plan, notes = [], []
             for spec in chain.stages:
+                overrides: dict[str, Any] = {}
                 if ctx.max_tokens:
-                    spec = spec.__class__(**{**spec.to_dict(), "max_tokens": ctx.max_tokens})
+                    overrides["max_tokens"] = ctx.max_tokens
+                if ctx.min_confidence is not None:
+                    overrides["min_confidence"] = ctx.min_confidence
+                if spec.name in ctx.models:
+                    overrides["model"] = ctx.models[spec.name]
+                spec = replace(spec, **overrides)
                 resolved, note = resolve(spec, ctx.backend, ctx.ollama_base_url)
                 plan.append(resolved)
                 notes.append(note)

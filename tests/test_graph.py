@@ -346,3 +346,30 @@ def test_a_thread_keeps_a_bounded_history(context, tmp_path):
         f"Question number {n}" for n in (2, 3, 4)
     ]
     assert all(len(t["summary"]) <= 600 for t in history)
+
+
+# --- runtime configuration -------------------------------------------------------------------
+
+
+def test_a_model_per_stage_and_a_threshold_from_the_context(sample_doc, context):
+    context.backend = "ollama"  # no probe; the scripted factory stands in for the server
+    context.models = {"code_analyst": "qwen2.5-coder:14b"}
+    context.min_confidence = 1.0  # nothing is good enough: every stage is repeated once
+    script = Script()
+    out = run(script, context, document_path=str(sample_doc))
+    models = {s.name: s.model for s in script.built}
+    assert models["code_analyst"] == "qwen2.5-coder:14b" and models["master_coder"] == "qwen2.5-coder:7b"
+    for stage in CODE_CHAIN:
+        attempts = [r for r in out["results"] if r["stage"] == stage]
+        assert len(attempts) == (2 if attempts[0]["confidence"] < 1.0 else 1)
+    assert len(out["results"]) >= 8  # most stages fell short of 1.0 and ran twice
+    context.min_confidence = 0.0
+    script = Script({"code_analyst": OFF_TOPIC})
+    out = run(script, context, document_path=str(sample_doc))
+    assert [r["attempt"] for r in out["results"]] == [1] * 5
+
+
+def test_a_model_for_a_stage_the_chain_lacks_is_refused(sample_doc, context):
+    context.models = {"poet": "llama3.2:1b"}
+    with pytest.raises(ValueError, match="chain 'code' has no stage poet"):
+        run(Script(), context, document_path=str(sample_doc))

@@ -1,0 +1,86 @@
+"""The real `langgraph dev` server (what Studio talks to), driven through langgraph-sdk,
+running a chain on the embedded model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    langgraph = Path(sys.executable).parent / "langgraph"
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(langgraph), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LANGSMITH_TRACING": "false"},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"langgraph dev did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_a_run_through_the_langgraph_dev_api_streams_every_stage(server, sample_doc, tmp_path):
+    client = get_sync_client(url=server)
+    assistants = client.assistants.search(graph_id="mirador")
+    assert assistants, "the mirador graph is not served"
+    thread = client.threads.create()
+    nodes, events, final = [], [], None
+    for part in client.runs.stream(
+        thread["thread_id"],
+        "mirador",
+        input={"query": "What does this code do?", "document_path": str(sample_doc)},
+        context={"backend": "embedded", "chain": "streaming", "max_tokens": 12, "reports_dir": str(tmp_path)},
+        stream_mode=["messages-tuple", "custom", "values"],
+    ):
+        if part.event == "messages":
+            chunk, meta = part.data
+            if chunk.get("content"):
+                nodes.append(meta["langgraph_node"])
+                assert meta["mirador_model"] == "qwen2.5-coder-0.5b-instruct-q4"
+        elif part.event == "custom":
+            events.append(part.data)
+        elif part.event == "values":
+            final = part.data
+        assert part.event != "error", part.data
+    ran = [e["stage"] for e in events if e["event"] == "stage_end"]
+    assert set(ran) <= {"quick", "deep_analysis", "synthesis"} and "quick" in ran and "synthesis" in ran
+    assert [n for i, n in enumerate(nodes) if i == 0 or nodes[i - 1] != n] == list(dict.fromkeys(ran))
+    assert final is not None and final["chain"] == "streaming" and final["summary"]
+    assert Path(final["report_path"]).is_file() and Path(final["report_path"]).parent == tmp_path
+    assert [r["stage"] for r in final["results"]][-1] == "synthesis"
+    # The server keeps the thread: its state holds the finished turn.
+    state = client.threads.get_state(thread["thread_id"])
+    assert state["values"]["history"][-1]["query"] == "What does this code do?"
