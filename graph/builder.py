@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from graph.chains import DEFAULT_CHAINS_FILE, ChainSet, StageSpec, load_chains
+from graph.chains import ChainSet, StageSpec, configured_chains
 from graph.config import Context
 from graph.models import ChatModelFactory, default_chat_model_factory, resolve_backend
 from graph.nodes import make_prepare, make_retrieve, make_stage_node, report
@@ -47,7 +46,7 @@ def build_graph(
     embedder: embeds texts for the confidence signals (default: MiniLM, offline).
     """
     factory = chat_model_factory or default_chat_model_factory
-    served = chains or load_chains(os.environ.get("MIRADOR_CHAINS_FILE") or DEFAULT_CHAINS_FILE)
+    served = chains or configured_chains()
 
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     builder.add_node("prepare", make_prepare(served, resolve, factory, embedder))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache
@@ -222,3 +223,8 @@ def load_chains(path: str | Path = DEFAULT_CHAINS_FILE) -> ChainSet:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ChainError(f"chain file {path} is not valid TOML: {exc}") from None
     return parse_chains(data)
+
+
+def configured_chains() -> ChainSet:
+    """The chains in use: the file MIRADOR_CHAINS_FILE names, else the project's chains.toml."""
+    return load_chains(os.environ.get("MIRADOR_CHAINS_FILE") or DEFAULT_CHAINS_FILE)

@@ -21,7 +21,7 @@ END_TOKENS = (
 )
 # Stop sequences handed to the models, so most of the above never get generated.
 STOP_SEQUENCES = list(END_TOKENS)
-_SPECIAL = re.compile(
+SPECIAL_TOKEN = _SPECIAL = re.compile(
     r"<\|[a-z_]{2,20}\|>|<(?:EOS|BOS|PAD|UNK)_TOKEN>|</?s>|\[/?INST\]|<(?:start|end)_of_turn>"
 )
 _SPACE = re.compile(r"\s+")
@@ -133,3 +133,12 @@ def _cut_loop(text: str, removed: dict[str, int]) -> str:
     kept = "\n".join(lines[: last_content + 1])
     removed["repetition"] = removed.get("repetition", 0) + len(text) - len(kept)
     return kept
+
+
+def defuse(text: str) -> str:
+    """Quoted material with its chat-template tokens made inert: `<|im_start|>` becomes
+    `<⁠|im_start|⁠>` (a word joiner inside), which reads the same but no tokenizer
+    maps to the special token, so a document cannot open a turn of its own."""
+    return SPECIAL_TOKEN.sub(
+        lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:-1] + "\u2060" + m.group(0)[-1], text
+    )

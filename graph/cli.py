@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
+from graph.chains import ChainError
 from graph.config import BACKENDS
 from graph.report import group_notes
+from retrieval import compute
 
 USAGE_ERROR = 2
 
@@ -60,15 +64,20 @@ def make_parser() -> argparse.ArgumentParser:
         "--index", metavar="DIR", help="the index (default: MIRADOR_INDEX_DIR or the data dir)"
     )
     index.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    resume = sub.add_parser("resume", help="finish a thread's interrupted run from its last finished stage")
+    resume.add_argument("--thread", "-t", metavar="ID", required=True, help="the interrupted thread")
+    resume.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
+    resume.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
+    resume.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
     sub.add_parser("chains", help="list every chain with its stages, models and thresholds")
     sub.add_parser("doctor", help="check backends, models, the index and the thread store")
     return parser
 
 
 def _chains() -> int:
-    from graph.chains import load_chains
+    from graph.chains import configured_chains
 
-    chains = load_chains()
+    chains = configured_chains()
     for chain in chains.chains.values():
         routed = sorted(t for t, c in chains.router.items() if c == chain.name)
         exit_at = f" · early exit at {chain.early_exit:.2f}" if chain.early_exit is not None else ""
@@ -103,7 +112,7 @@ def _doctor() -> int:
     """What works, what is missing and how to fetch it, where things live; exit 1 if no backend works."""
     import importlib.util
 
-    from graph.chains import load_chains
+    from graph.chains import configured_chains
     from graph.config import Context
     from graph.memory import threads_db
     from graph.models import EMBEDDED_MODEL, cache_dir, ollama_models
@@ -111,7 +120,7 @@ def _doctor() -> int:
 
     problems: list[str] = []
     ctx = Context()
-    chains = load_chains()
+    chains = configured_chains()
     wanted = sorted(
         {(st.base_url or ctx.ollama_base_url, st.model) for c in chains.chains.values() for st in c.stages}
     )
@@ -267,18 +276,18 @@ class _Printer:
 def _ask(args: argparse.Namespace) -> int:
     # Imported here so `--help` and argument errors stay fast.
     from graph.builder import build_graph
-    from graph.chains import ChainError, load_chains
+    from graph.chains import ChainError, configured_chains
     from graph.config import Context
     from graph.memory import check_thread_id, open_checkpointer
-    from graph.nodes import read_document
+    from graph.nodes import check_query, read_document
 
-    if not args.query.strip():
-        _fail("the query is empty")
-    if args.document:
-        try:
-            read_document(args.document)
-        except (ValueError, OSError) as exc:
-            _fail(str(exc))
+    try:
+        limits = Context()
+        check_query(args.query, limits.max_query_chars)
+        if args.document:
+            read_document(args.document, limits.max_document_bytes)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
     try:
         thread = check_thread_id(args.thread) if args.thread else uuid.uuid4().hex[:8]
     except ValueError as exc:
@@ -287,7 +296,7 @@ def _ask(args: argparse.Namespace) -> int:
         _fail(f"{args.index} is not a Mirador index (no chroma.sqlite3); build one with `mirador index`")
     try:
         if args.chain:
-            load_chains().get(args.chain)
+            configured_chains().get(args.chain)
         graph = build_graph(checkpointer=open_checkpointer())
     except ChainError as exc:
         _fail(str(exc))
@@ -302,24 +311,60 @@ def _ask(args: argparse.Namespace) -> int:
     inputs: dict[str, Any] = {"query": args.query}
     if args.document:
         inputs["document_path"] = args.document
+    return _run(graph, inputs, thread, context, args)
+
+
+def _run(
+    graph: Any, inputs: dict[str, Any] | None, thread: str, context: Any, args: argparse.Namespace
+) -> int:
+    """Stream a run (inputs None: resume the thread's interrupted run) to the terminal."""
     printer = _Printer(sys.stderr if args.json else sys.stdout, quiet=args.quiet or args.json)
     json_path = ""
     config = {"configurable": {"thread_id": thread}}
-    for mode, data in graph.stream(inputs, config, context=context, stream_mode=["messages", "custom"]):
-        if mode == "custom":
-            if not args.json or data.get("event") != "report":
-                printer.custom(data)
-            if data.get("event") == "report":
-                json_path = data["json_path"]
-        elif mode == "messages":
-            chunk, _meta = data
-            if chunk.text:
-                printer.token(str(chunk.text))
+    if inputs is None:  # resuming: count the stages already done
+        done = graph.get_state(config).values
+        printer.total = len(done.get("plan", []))
+        printer.number = len({r["stage"] for r in done.get("results", [])})
+        printer.write(f"mirador · resuming thread {thread} after {printer.number} finished stages\n")
+    stream = graph.stream(
+        inputs, config, context=context, stream_mode=["messages", "custom"], durability="sync"
+    )  # each finished stage is on disk before the next starts, so a run can be resumed
+    try:
+        for mode, data in stream:
+            if mode == "custom":
+                if not args.json or data.get("event") != "report":
+                    printer.custom(data)
+                if data.get("event") == "report":
+                    json_path = data["json_path"]
+            elif mode == "messages":
+                chunk, _meta = data
+                if chunk.text:
+                    printer.token(str(chunk.text))
+    except KeyboardInterrupt:
+        printer.clear_status()
+        print(f"\nmirador: interrupted; no report was written. Resume with: mirador resume --thread {thread}",
+              file=sys.stderr)  # fmt: skip
+        return 128 + _SIGNAL[0]
     if args.json:
         print(Path(json_path).read_text(encoding="utf-8"), end="")
     else:
         printer.write(f"Thread: {thread} (follow up with --thread {thread})\n")
     return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from graph.builder import build_graph
+    from graph.config import Context
+    from graph.memory import check_thread_id, open_checkpointer
+
+    try:
+        thread = check_thread_id(args.thread)
+    except ValueError as exc:
+        _fail(str(exc))
+    graph = build_graph(checkpointer=open_checkpointer())
+    if not graph.get_state({"configurable": {"thread_id": thread}}).tasks:
+        _fail(f"thread {thread} has no interrupted run to resume")
+    return _run(graph, None, thread, Context(reports_dir=args.reports_dir), args)
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -343,11 +388,28 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
+_SIGNAL = [signal.SIGINT.value]  # the signal that stopped the run: exit status 128 + it
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    """Ctrl-C or SIGTERM: the model call in flight stops at its next token (its stage is
+    not recorded, so a resume runs it again), and the run unwinds."""
+    _SIGNAL[0] = signum
+    compute.cancel()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = (
+        {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
+    )
     try:
         if args.command == "ask":
             return _ask(args)
+        if args.command == "resume":
+            return _resume(args)
         if args.command == "index":
             return _index(args)
         if args.command == "chains":
@@ -356,9 +418,14 @@ def main(argv: list[str] | None = None) -> int:
             return _doctor()
     except KeyboardInterrupt:
         print("\nmirador: interrupted; no report was written", file=sys.stderr)
-        return 130
+        return 128 + _SIGNAL[0]
+    except ChainError as exc:
+        _fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, status=1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return USAGE_ERROR
 
 

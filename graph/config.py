@@ -64,6 +64,14 @@ class Context:
         default=0,
         metadata={"description": "Cap on tokens per stage; 0 keeps each stage's own cap."},
     )
+    max_query_chars: int = field(
+        default=20_000,
+        metadata={"description": "Longer questions are refused (put long text in a document)."},
+    )
+    max_document_bytes: int = field(
+        default=5_000_000,
+        metadata={"description": "Larger documents are refused."},
+    )
     max_document_chars: int = field(
         default=12_000,
         metadata={"description": "The document is cut to this many characters in prompts."},
@@ -128,5 +136,7 @@ class Context:
             raise ValueError("min_confidence must be within [0, 1]")
         if self.max_tokens < 0:
             raise ValueError("max_tokens must be 0 or more")
+        if self.max_query_chars <= 0 or self.max_document_bytes <= 0:
+            raise ValueError("max_query_chars and max_document_bytes must be positive")
         if self.max_document_chars <= 0:
             raise ValueError("max_document_chars must be positive")

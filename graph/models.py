@@ -181,6 +181,8 @@ class EmbeddedChat(BaseChatModel):
                 )
                 try:
                     for part in stream:
+                        if compute.cancelled():
+                            raise compute.Cancelled
                         if stopped.is_set():
                             break
                         parts.put(("part", part))

@@ -32,13 +32,27 @@ TURN_CHARS = 600  # how much of an earlier turn's summary a follow-up carries
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
 
 
-def read_document(path: str) -> str:
+def check_query(query: str, max_chars: int) -> str:
+    """The query, stripped, or a one-line ValueError saying why it cannot be used."""
+    query = query.strip()
+    if not query:
+        raise ValueError("the query is empty")
+    if len(query) > max_chars:
+        raise ValueError(f"the query is too long: {len(query)} characters (the limit is {max_chars}; "
+                         "put long text in a document)")  # fmt: skip
+    return query
+
+
+def read_document(path: str, max_bytes: int = 5_000_000) -> str:
     """The document's text, or a one-line ValueError saying why it cannot be used."""
     p = Path(path)
     if not p.exists():
         raise ValueError(f"document not found: {path}")
     if not p.is_file():
         raise ValueError(f"document is not a file: {path}")
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"document is too large: {size} bytes (the limit is {max_bytes}): {path}")
     data = p.read_bytes()
     if b"\x00" in data[:8192]:
         raise ValueError(f"document looks binary: {path}")
@@ -57,11 +71,9 @@ def make_prepare(
     def prepare(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Read the document, type the query, pick the chain, resolve and pre-warm models."""
         ctx = runtime.context or Context()
-        query = state["query"].strip()
-        if not query:
-            raise ValueError("the query is empty")
+        query = check_query(state["query"], ctx.max_query_chars)
         document_path = state.get("document_path") or ""
-        document_text = read_document(document_path) if document_path else ""
+        document_text = read_document(document_path, ctx.max_document_bytes) if document_path else ""
         # Load the embedder (query typing, retrieval, scoring) and every distinct model
         # once, in parallel, before the first stage needs them.
         with ThreadPoolExecutor(max_workers=4) as pool:

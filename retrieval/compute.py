@@ -12,6 +12,7 @@ llama.cpp context.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,6 +20,20 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirador-compute")
+_CANCELLED = threading.Event()
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised in a model call after `cancel()`: like Ctrl-C, not an error a stage records."""
+
+
+def cancel() -> None:
+    """Stop the compute in flight at its next step (the process is being interrupted)."""
+    _CANCELLED.set()
+
+
+def cancelled() -> bool:
+    return _CANCELLED.is_set()
 
 
 def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
