@@ -11,7 +11,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format studio clean
+.PHONY: setup demo test lint format studio soak clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+soak: setup
+	$(BIN)/python scripts/soak.py --runs 8
 
 studio: setup
 	$(BIN)/langgraph dev --no-browser

@@ -84,3 +84,29 @@ def test_a_run_through_the_langgraph_dev_api_streams_every_stage(server, sample_
     # The server keeps the thread: its state holds the finished turn.
     state = client.threads.get_state(thread["thread_id"])
     assert state["values"]["history"][-1]["query"] == "What does this code do?"
+
+
+def test_two_concurrent_runs_on_the_server_share_the_model_and_both_finish(server, sample_doc, tmp_path):
+    client = get_sync_client(url=server)
+    runs = []
+    for n in range(2):
+        thread = client.threads.create()
+        run = client.runs.create(
+            thread["thread_id"],
+            "mirador",
+            input={"query": f"Question {n}: what does this code do?", "document_path": str(sample_doc)},
+            context={
+                "backend": "embedded",
+                "chain": "streaming",
+                "max_tokens": 8,
+                "reports_dir": str(tmp_path / str(n)),
+            },
+        )
+        runs.append((thread["thread_id"], run["run_id"]))
+    for n, (thread_id, run_id) in enumerate(runs):
+        final = client.runs.join(thread_id, run_id)
+        assert final["query"] == f"Question {n}: what does this code do?"
+        report = Path(final["report_path"])
+        assert report.parent == tmp_path / str(n) and f"Question {n}:" in report.read_text(encoding="utf-8")
+        assert final["results"][-1]["stage"] == "synthesis"
+        assert all(r["status"] in ("ok", "truncated", "skipped") for r in final["results"])
