@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -74,11 +75,18 @@ def make_prepare(
         query = check_query(state["query"], ctx.max_query_chars)
         document_path = state.get("document_path") or ""
         document_text = read_document(document_path, ctx.max_document_bytes) if document_path else ""
-        # Load the embedder (query typing, retrieval, scoring) and every distinct model
-        # once, in parallel, before the first stage needs them.
+        # Every distinct model is loaded once, in parallel, before the first stage needs it.
+        # The embedder (typing, retrieval, scoring) is loaded here only when the run needs
+        # it before the first stage; otherwise once the first token is out (see run_model):
+        # loading torch beside the first prompt tripled the first-token time (2.6 s -> 6.3 s).
         with ThreadPoolExecutor(max_workers=4) as pool:
-            warming: list[Future[Any]] = [pool.submit(embedder, ["warm-up"])]
-            query_type, reasons = classify_query(query, document_path, embedder)
+            warming: list[Future[Any]] = []
+            # The nearest-example fallback needs the embedder (seconds to load, cold); it runs
+            # only when the type decides something before the first stage: the route (no
+            # chain named) or what retrieval may search.
+            searches = ctx.retrieval and _index_path(ctx).joinpath("chroma.sqlite3").is_file()
+            needs_type = not ctx.chain or searches
+            query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
             chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
             unknown = sorted(set(ctx.models) - {s.name for s in chain.stages})
             if unknown:
@@ -128,6 +136,10 @@ def make_prepare(
 _INDEXES: dict[tuple[str, int], Index] = {}
 
 
+def _index_path(ctx: Context) -> Path:
+    return Path(ctx.index_dir) if ctx.index_dir else default_index_dir()
+
+
 def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[str, Any]]:
     def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Passages from the index that the query type may see and that clear the floor."""
@@ -139,7 +151,7 @@ def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[st
         elif not kinds:
             note = f"{state['query_type']} queries draw on no indexed content"
         else:
-            path = str(Path(ctx.index_dir) if ctx.index_dir else default_index_dir())
+            path = str(_index_path(ctx))
             try:
                 if (path, id(embedder)) not in _INDEXES:
                     _INDEXES[(path, id(embedder))] = Index(path, embedder=embedder, create=False)
@@ -224,7 +236,12 @@ def build_messages(
     return messages
 
 
-def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec) -> dict[str, Any]:
+def run_model(
+    model: BaseChatModel,
+    messages: list[BaseMessage],
+    spec: StageSpec,
+    on_first_token: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Stream one model call; measure first token, total time and tokens; enforce the timeout."""
     start = time.perf_counter()
     first: float | None = None
@@ -241,6 +258,8 @@ def run_model(model: BaseChatModel, messages: list[BaseMessage], spec: StageSpec
             if text:
                 if first is None:
                     first = time.perf_counter() - start
+                    if on_first_token:
+                        on_first_token()
                 parts.append(text)
                 tokens += 1
             meta.update({k: v for k, v in chunk.response_metadata.items() if v is not None})
@@ -291,7 +310,12 @@ def make_stage_node(
         messages = build_messages(state, spec, ctx.max_document_chars, correction)
         write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                "attempt": attempt, "correction": correction})  # fmt: skip
-        run = run_model(factory(spec), messages, spec)
+
+        def warm_embedder() -> None:  # the first stage's first token is out: load it now
+            threading.Thread(target=embedder, args=(["warm-up"],), daemon=True).start()
+
+        first_of_run = not state.get("results")
+        run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None)
         echoes = (
             load_prompt("system").render(),
             _instructions(spec, 0, state),
