@@ -11,7 +11,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format studio soak clean
+.PHONY: setup demo test lint format studio soak bench clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python bench/run.py --runs 5
 
 soak: setup
 	$(BIN)/python scripts/soak.py --runs 8
