@@ -56,6 +56,13 @@ class Context:
             "Empty: each stage's own threshold."
         },
     )
+    fallback_to_embedded: bool = field(
+        default=False,
+        metadata={
+            "description": "When an Ollama stage fails (refused, dropped, unknown model), "
+            "run it again on the embedded model."
+        },
+    )
     ollama_base_url: str = field(
         default="http://127.0.0.1:11434",
         metadata={"description": "Ollama server for stages that name no base_url of their own."},

@@ -282,7 +282,7 @@ def resolve_backend(
     if requested == "ollama":
         return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
     if requested == "embedded":
-        return _embedded(spec), f"{spec.name}: embedded (requested)"
+        return embedded_spec(spec), f"{spec.name}: embedded (requested)"
     if requested != "auto":
         raise ValueError(f"unknown backend {requested!r}")
     available = probe(url)
@@ -292,8 +292,8 @@ def resolve_backend(
         why = f"Ollama at {url} has no model {spec.model}"
     else:
         return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
-    return _embedded(spec), f"{spec.name}: embedded ({why})"
+    return embedded_spec(spec), f"{spec.name}: embedded ({why})"
 
 
-def _embedded(spec: StageSpec) -> StageSpec:
+def embedded_spec(spec: StageSpec) -> StageSpec:
     return replace(spec, backend="embedded", model=EMBEDDED_MODEL, base_url="")

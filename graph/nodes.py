@@ -20,6 +20,7 @@ from graph.chains import ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import chain_confidence, problems, score
 from graph.config import Context
+from graph.models import embedded_spec
 from graph.prompts import format_chunks, format_document, format_history, load_prompt
 from graph.report import write_report
 from graph.routing import classify_query
@@ -306,7 +307,10 @@ def make_stage_node(
             write({"event": "stage_skip", "stage": name, "reason": reason})
             return {"results": [_result(spec, attempt, note=f"skipped: {reason}")]}
 
-        correction = attempts[-1]["note"].removeprefix("repeated: ") if attempts else ""
+        previous = attempts[-1]["note"] if attempts else ""
+        correction = (
+            previous.removeprefix("repeated: ").split("; ")[0] if previous.startswith("repeated: ") else ""
+        )
         messages = build_messages(state, spec, ctx.max_document_chars, correction)
         write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                "attempt": attempt, "correction": correction})  # fmt: skip
@@ -316,6 +320,13 @@ def make_stage_node(
 
         first_of_run = not state.get("results")
         run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None)
+        fell_back = ""
+        if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:
+            fell_back = f"ollama failed ({run['error']}); ran on the embedded model"
+            spec = embedded_spec(spec)
+            write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
+                   "attempt": attempt, "correction": ""})  # fmt: skip
+            run = run_model(factory(spec), messages, spec)
         echoes = (
             load_prompt("system").render(),
             _instructions(spec, 0, state),
@@ -341,6 +352,7 @@ def make_stage_node(
                 if attempt <= spec.max_repeats
                 else f"kept at its repeat limit: {' and '.join(what)}"
             )
+        note = "; ".join(n for n in (note, fell_back) if n)
         generating = run["total_s"] - (run["first_token_s"] or 0.0)
         result = _result(
             spec, attempt, text=text, status=status, error=run["error"], note=note,

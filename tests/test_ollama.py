@@ -121,3 +121,18 @@ def test_a_stream_dropped_mid_answer_fails_the_stage_and_the_chain_goes_on(conte
         out = run(ollama_or_script(Script()), context)
     assert [r["stage"] for r in out["results"]] == CODE_CHAIN
     assert all(r["status"] == "error" for r in out["results"]), [r["error"] for r in out["results"]]
+
+
+def test_with_fallback_configured_a_failed_ollama_stage_runs_on_the_embedded_model(context):
+    script = Script()
+    context.backend, context.ollama_base_url, context.chain = "ollama", _closed_port(), "code"
+    context.fallback_to_embedded = True
+    out = run(ollama_or_script(script), context)
+    assert script.stages_called() == CODE_CHAIN  # each stage ran again on the (scripted) embedded model
+    for r in out["results"]:
+        assert r["status"] == "ok" and r["backend"] == "embedded"
+        assert r["note"].startswith("ollama failed (ConnectError") and r["note"].endswith(
+            "ran on the embedded model"
+        )
+    report = out_notes(out)
+    assert any("ran on the embedded model" in line for line in report)
