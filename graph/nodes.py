@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from graph.chains import ChainSet, StageSpec
+from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import chain_confidence, problems, score
 from graph.config import Context
@@ -64,6 +64,35 @@ def read_document(path: str, max_bytes: int = 5_000_000) -> str:
         raise ValueError(f"document is not valid UTF-8: {path}") from None
 
 
+def plan_stages(chain: Chain, ctx: Context, resolve: Resolver) -> tuple[list[StageSpec], list[str]]:
+    """The chain's stages with the run's overrides applied and their backends decided."""
+    unknown = sorted(set(ctx.models) - {s.name for s in chain.stages})
+    if unknown:
+        raise ValueError(f"models: chain {chain.name!r} has no stage {', '.join(unknown)}")
+    plan, notes = [], []
+    for spec in chain.stages:
+        overrides: dict[str, Any] = {}
+        if ctx.max_tokens:
+            overrides["max_tokens"] = ctx.max_tokens
+        if ctx.min_confidence is not None:
+            overrides["min_confidence"] = ctx.min_confidence
+        if spec.name in ctx.models:
+            overrides["model"] = ctx.models[spec.name]
+        resolved, note = resolve(replace(spec, **overrides), ctx.backend, ctx.ollama_base_url)
+        plan.append(resolved)
+        notes.append(note)
+    return plan, notes
+
+
+def prewarm(plan: list[StageSpec], factory: Callable[[StageSpec], BaseChatModel]) -> None:
+    """Build every distinct model once, in parallel, before the first stage needs it."""
+    distinct: dict[tuple[str, str, str], StageSpec] = {}
+    for spec in plan:
+        distinct.setdefault((spec.backend, spec.model, spec.base_url), spec)
+    with ThreadPoolExecutor(max_workers=len(distinct)) as pool:
+        list(pool.map(factory, distinct.values()))
+
+
 def make_prepare(
     chains: ChainSet,
     resolve: Resolver,
@@ -76,41 +105,17 @@ def make_prepare(
         query = check_query(state["query"], ctx.max_query_chars)
         document_path = state.get("document_path") or ""
         document_text = read_document(document_path, ctx.max_document_bytes) if document_path else ""
-        # Every distinct model is loaded once, in parallel, before the first stage needs it.
-        # The embedder (typing, retrieval, scoring) is loaded here only when the run needs
-        # it before the first stage; otherwise once the first token is out (see run_model):
-        # loading torch beside the first prompt tripled the first-token time (2.6 s -> 6.3 s).
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            warming: list[Future[Any]] = []
-            # The nearest-example fallback needs the embedder (seconds to load, cold); it runs
-            # only when the type decides something before the first stage: the route (no
-            # chain named) or what retrieval may search.
-            searches = ctx.retrieval and _index_path(ctx).joinpath("chroma.sqlite3").is_file()
-            needs_type = not ctx.chain or searches
-            query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
-            chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
-            unknown = sorted(set(ctx.models) - {s.name for s in chain.stages})
-            if unknown:
-                raise ValueError(f"models: chain {chain.name!r} has no stage {', '.join(unknown)}")
-            plan, notes = [], []
-            for spec in chain.stages:
-                overrides: dict[str, Any] = {}
-                if ctx.max_tokens:
-                    overrides["max_tokens"] = ctx.max_tokens
-                if ctx.min_confidence is not None:
-                    overrides["min_confidence"] = ctx.min_confidence
-                if spec.name in ctx.models:
-                    overrides["model"] = ctx.models[spec.name]
-                spec = replace(spec, **overrides)
-                resolved, note = resolve(spec, ctx.backend, ctx.ollama_base_url)
-                plan.append(resolved)
-                notes.append(note)
-            distinct: dict[tuple[str, str, str], StageSpec] = {}
-            for s in plan:
-                distinct.setdefault((s.backend, s.model, s.base_url), s)
-            warming += [pool.submit(factory, spec) for spec in distinct.values()]
-            for future in warming:
-                future.result()
+        # The nearest-example fallback needs the embedder (seconds to load, cold); it runs
+        # only when the type decides something before the first stage: the route (no chain
+        # named) or what retrieval may search. Otherwise the embedder loads once the first
+        # token is out (see the stage node): loading torch beside the first prompt tripled
+        # the first-token time (2.6 s -> 6.3 s).
+        searches = ctx.retrieval and _index_path(ctx).joinpath("chroma.sqlite3").is_file()
+        needs_type = not ctx.chain or searches
+        query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
+        chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
+        plan, notes = plan_stages(chain, ctx, resolve)
+        prewarm(plan, factory)
         runtime.stream_writer(
             {"event": "plan", "chain": chain.name, "query_type": query_type, "notes": notes}
         )
