@@ -299,6 +299,28 @@ def _result(spec: StageSpec, attempt: int, **fields: Any) -> StageResult:
     return cast(StageResult, {**base, **fields})
 
 
+def assess(
+    state: State, spec: StageSpec, run: dict[str, Any], attempt: int, embedder: Embedder, ctx: Context
+) -> tuple[str, dict[str, int], str, float, dict[str, float | None], str]:
+    """Clean a stage's output and score it: text, what was removed, status, confidence,
+    its signals, and the note saying why it will be repeated (or kept at its limit)."""
+    echoes = (load_prompt("system").render(), _instructions(spec, 0, state), f"Question: {state['query']}")
+    text, removed = clean_output(run["raw"], echoes=echoes)
+    status = "empty" if run["status"] in ("ok", "truncated") and not text else run["status"]
+    kept = kept_results(state.get("results", []))
+    earlier = {r["stage"]: r["text"] for r in kept if r["text"] and r["stage"] != spec.name}
+    confidence, signals, closest = score(
+        embedder, text=text, raw=run["raw"], removed=removed, status=status, query=state["query"],
+        document=state.get("document_text", "")[: ctx.max_document_chars], earlier=earlier,
+        token_probability=run["token_probability"],
+    )  # fmt: skip
+    note = ""
+    if status in ("ok", "truncated", "empty") and confidence < spec.min_confidence:
+        what = " and ".join(problems(signals, closest) or ["scored low"])
+        note = f"repeated: {what}" if attempt <= spec.max_repeats else f"kept at its repeat limit: {what}"
+    return text, removed, status, confidence, signals, note
+
+
 def make_stage_node(
     name: str, factory: Callable[[StageSpec], BaseChatModel], embedder: Embedder
 ) -> Callable[..., dict[str, Any]]:
@@ -332,31 +354,7 @@ def make_stage_node(
             write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                    "attempt": attempt, "correction": ""})  # fmt: skip
             run = run_model(factory(spec), messages, spec)
-        echoes = (
-            load_prompt("system").render(),
-            _instructions(spec, 0, state),
-            f"Question: {state['query']}",
-        )
-        text, removed = clean_output(run["raw"], echoes=echoes)
-        status = "empty" if run["status"] in ("ok", "truncated") and not text else run["status"]
-        earlier = {
-            r["stage"]: r["text"]
-            for r in kept_results(state.get("results", []))
-            if r["text"] and r["stage"] != name
-        }
-        confidence, signals, closest = score(
-            embedder, text=text, raw=run["raw"], removed=removed, status=status,
-            query=state["query"], document=state.get("document_text", "")[: ctx.max_document_chars],
-            earlier=earlier, token_probability=run["token_probability"],
-        )  # fmt: skip
-        note = ""
-        if status in ("ok", "truncated", "empty") and confidence < spec.min_confidence:
-            what = problems(signals, closest) or ["scored low"]
-            note = (
-                f"repeated: {' and '.join(what)}"
-                if attempt <= spec.max_repeats
-                else f"kept at its repeat limit: {' and '.join(what)}"
-            )
+        text, removed, status, confidence, signals, note = assess(state, spec, run, attempt, embedder, ctx)
         note = "; ".join(n for n in (note, fell_back) if n)
         generating = run["total_s"] - (run["first_token_s"] or 0.0)
         result = _result(
