@@ -11,7 +11,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format studio soak bench clean
+.PHONY: setup demo test lint format studio soak bench eval clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,9 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/run.py --runs 5
+
+eval: setup
+	$(BIN)/python eval/run.py
 
 soak: setup
 	$(BIN)/python scripts/soak.py --runs 8

@@ -25,6 +25,9 @@ SPECIAL_TOKEN = _SPECIAL = re.compile(
     r"<\|[a-z_]{2,20}\|>|<(?:EOS|BOS|PAD|UNK)_TOKEN>|</?s>|\[/?INST\]|<(?:start|end)_of_turn>"
 )
 _SPACE = re.compile(r"\s+")
+# The header Mirador puts before each stage's instructions ("### Specialist 2: Code analyst
+# [code_analyst]"); a model that writes one is echoing the template or starting a turn.
+TURN_HEADER = re.compile(r"^[ \t]*#{0,6}[ \t]*\**Specialist \d+:[^\n]*$", re.MULTILINE)
 _MIN_REPEAT_CHARS = 40  # paragraphs shorter than this (headings, "---") may repeat
 _MIN_REPEAT_LINE_CHARS = 60  # a prose line this long, seen twice, is a loop
 _LOOP_SHARE = 0.6  # from the first repeat on, this share of long lines repeats: a loop
@@ -52,6 +55,7 @@ def clean_output(text: str, *, echoes: tuple[str, ...] = ()) -> tuple[str, dict[
         text = note("after_end_token", text, text[:cut])
     text = note("special_tokens", text, _SPECIAL.sub("", text))
 
+    text = note("prompt_echo", text, TURN_HEADER.sub("", text))
     echo_lines = {_norm(line) for e in echoes for line in e.splitlines() if len(_norm(line)) > 12}
     kept_lines = []
     for line in text.splitlines():

@@ -47,10 +47,11 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("report", re.compile(r"\b(report|write[- ]up|status update|executive summary)\b")),
     ("code", re.compile(r"\b(code|function|class|method|bug|refactor|implementation|api|compile|"
                         r"exception|stack trace|performance|bottleneck|algorithm|module)\b")),
-    ("decision", re.compile(r"\b(should i|shall i|decide|decision|choose between|whether (?:i|to)|"
-                            r"pros and cons|worth it)\b")),
-    ("personal", re.compile(r"\b(my (?:life|career|goals?|week|day|health|habits?|strengths?|weaknesses|"
-                            r"plans?|priorities|music|band|family)|about me|for me|i feel|myself)\b")),
+    ("decision", re.compile(r"\b(should i\b[^?]*\bor\b|shall i\b[^?]*\bor\b|should i (?:accept|take|quit|leave|"
+                            r"move|buy|sell|hire|switch|sign|stay)|decide|decision|choose between|"
+                            r"whether (?:i|to)|pros and cons|worth it)\b")),
+    ("personal", re.compile(r"\b(what should i|my (?:life|career|goals?|week|day|year|health|habits?|strengths?|"
+                            r"weaknesses|plans?|priorities|music|band|family)|about me|for me|i feel|myself)\b")),
     ("research", re.compile(r"\b(research|literature|evidence|state of the art|explain why|history of)\b")),
     ("document", re.compile(r"\b(document|paper|article|summari[sz]e|chapter|section)\b")),
 )  # fmt: skip

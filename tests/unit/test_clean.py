@@ -85,3 +85,10 @@ def test_seed_model2_loop_is_cut_even_without_its_end_tokens():
     assert text.count("Key relationships:") == 1
     assert "Please provide a comprehensive code analysis" not in text
     assert removed["repetition"] > 0.5 * len(raw)
+
+
+def test_stage_headers_the_model_writes_are_template_echo():
+    text, removed = clean_output(
+        "### Specialist 2: Code analyst [code_analyst]\nThe loop is slow.\n**Specialist 3: Master coder [master_coder]**"
+    )
+    assert text == "The loop is slow." and removed["prompt_echo"] > 0

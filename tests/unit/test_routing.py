@@ -19,6 +19,8 @@ from graph.routing import classify_query, next_stage, route_after_stage
         ("Summarise this chapter", "", "document"),
         ("What are the main points?", "paper.md", "document"),
         ("Should I accept the offer from Berlin?", "", "decision"),
+        ("Should I tour in spring or finish the album first?", "", "decision"),
+        ("What should I focus on this year with my music?", "", "personal"),
         ("What are the pros and cons of renting", "", "decision"),
         ("How do I keep my habits going?", "", "personal"),
         ("Hello there", "", "general"),
