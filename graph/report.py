@@ -173,13 +173,32 @@ def write_report(state: State, reports_dir: Path, thread: str = "") -> tuple[Pat
     reports_dir.mkdir(parents=True, exist_ok=True)
     stamp = re.sub(r"[^0-9T]", "", state.get("started_at", ""))[:15] or "run"
     stem = f"{stamp}_{state.get('chain', 'chain')}_{_slug(state['query'])}"
-    md_path = reports_dir / f"{stem}.md"
-    n = 1
-    while md_path.exists() or md_path.with_suffix(".json").exists():
-        n += 1
-        md_path = reports_dir / f"{stem}-{n}.md"
+    md_path, claim = _claim(reports_dir, stem)
     json_path = md_path.with_suffix(".json")
-    facts = {**summary_facts(state, str(md_path), str(json_path)), "thread": thread}
-    _atomic_write(json_path, json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(md_path, render_markdown(state, thread))
+    try:
+        facts = {**summary_facts(state, str(md_path), str(json_path)), "thread": thread}
+        _atomic_write(json_path, json.dumps(facts, indent=2, ensure_ascii=False) + "\n")
+        _atomic_write(md_path, render_markdown(state, thread))
+    finally:
+        claim.unlink()
     return md_path, json_path
+
+
+def _claim(reports_dir: Path, stem: str) -> tuple[Path, Path]:
+    """A report name no other run (in this process or another) is using: a hidden claim
+    file is created exclusively first, so two runs finishing at once never share a name."""
+    n = 1
+    while True:
+        name = stem if n == 1 else f"{stem}-{n}"
+        md_path = reports_dir / f"{name}.md"
+        claim = reports_dir / f".{name}.claim"
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            n += 1
+            continue
+        # Holding the claim, nobody else writes this name: check it is still free.
+        if not md_path.exists() and not md_path.with_suffix(".json").exists():
+            return md_path, claim
+        claim.unlink()
+        n += 1

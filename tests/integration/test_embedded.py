@@ -145,3 +145,16 @@ def test_one_model_is_shared_and_two_concurrent_runs_both_finish(sample_doc, tmp
         assert {r["status"] for r in out["results"]} <= {"ok", "truncated", "skipped"}
         assert [r["stage"] for r in out["results"]][-1] == "synthesis"
         assert Path(out["report_path"]).is_file()
+
+
+def test_two_mirador_processes_at_once_both_finish_with_their_own_reports(sample_doc, tmp_path):
+    mirador = Path(sys.executable).parent / "mirador"
+    args = [str(mirador), "ask", "What does this code do?", "--document", str(sample_doc), "--chain", "streaming",
+            "--backend", "embedded", "--max-tokens", "8", "--json", "--reports-dir", str(tmp_path)]  # fmt: skip
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
+    reports = {json.loads(out)["report_path"] for out, _ in outputs}
+    assert len(reports) == 2 and all(Path(r).is_file() for r in reports)  # same query, same second: two names

@@ -110,3 +110,12 @@ def test_skips_repeats_and_confidence_are_in_the_report_and_json(state, tmp_path
         ("analyst", 1, False), ("analyst", 2, True), ("coder", 1, True), ("synthesis", 1, True)
     ]  # fmt: skip
     assert facts["chain_confidence"] == 0.7
+
+
+def test_runs_finishing_at_once_never_share_a_report_name(state, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        paths = list(pool.map(lambda _: write_report(state, tmp_path)[0], range(8)))
+    assert len(set(paths)) == 8 and all(p.is_file() for p in paths)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # claims released
