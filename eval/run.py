@@ -96,7 +96,7 @@ def main() -> int:
     cases = [c for c in tomllib.loads((HERE / "cases.toml").read_text())["case"] if args.case in c["name"]]
     work = Path(tempfile.mkdtemp(prefix="mirador-eval-"))
     index = Index(work / "index")
-    index_paths([HERE / "files" / "project"], kind="documents", index=index, progress=False)
+    index_paths([HERE / "files" / "project", ROOT / "samples"], kind="documents", index=index, progress=False)
     index_paths([HERE / "files" / "persona.md"], kind="persona", index=index, progress=False)
     graph = build_graph()
     scored = []
