@@ -25,6 +25,9 @@ decisive: a copy or an output that is mostly loop cannot be rescued by the other
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
+from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,6 +52,13 @@ def _chunks(text: str, words: int = 150) -> list[str]:
 
 
 def embed_text(embedder: Embedder, text: str) -> np.ndarray:
+    """One unit vector for a text of any length. Cached: a run embeds the same query,
+    document and earlier outputs at every stage; the returned array is not to be modified."""
+    return _embed_text(cast(Hashable, embedder), text)
+
+
+@lru_cache(maxsize=256)
+def _embed_text(embedder: Any, text: str) -> np.ndarray:  # embedders are plain (hashable) functions
     vectors = embedder(_chunks(text))
     mean = vectors.mean(axis=0)
     norm = float(np.linalg.norm(mean))
