@@ -81,9 +81,9 @@ def index_paths(paths: list[str | Path], *, kind: str, index: Index, progress: b
             continue
         for key, n in index.replace_source(source, kind, chunks).items():
             setattr(summary, key, getattr(summary, key) + n)
-    for source, ids in index.sources(kind).items():
-        gone = source not in seen and not Path(source).exists()
+    for source in index.sources(kind) - seen:
+        gone = not Path(source).exists()
         if gone and any(Path(source).is_relative_to(root) for root in roots if root.is_dir()):
-            summary.removed += index.remove_source(source, kind, ids)
+            summary.removed += index.replace_source(source, kind, [])["removed"]
     summary.seconds = time.perf_counter() - start
     return summary

@@ -64,13 +64,10 @@ class Index:
     def count(self, kind: str) -> int:
         return int(self.collections[kind].count())
 
-    def sources(self, kind: str) -> dict[str, set[str]]:
-        """Every indexed source of a kind, with its chunk ids."""
+    def sources(self, kind: str) -> set[str]:
+        """Every indexed source of a kind."""
         got = self.collections[kind].get(include=["metadatas"])
-        found: dict[str, set[str]] = {}
-        for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-            found.setdefault(str(meta["source"]), set()).add(chunk_id)
-        return found
+        return {str(meta["source"]) for meta in got["metadatas"] or []}
 
     def replace_source(self, source: str, kind: str, chunks: list[Chunk]) -> dict[str, int]:
         """Make the index hold exactly `chunks` for `source`; embed only what is new.
@@ -103,11 +100,6 @@ class Index:
             "unchanged": len(chunks) - len(new),
             "removed": len(old_positions - new_positions),
         }
-
-    def remove_source(self, source: str, kind: str, ids: set[str]) -> int:
-        if ids:
-            self.collections[kind].delete(ids=sorted(ids))
-        return len(ids)
 
     def search(self, query: str, kind: str, k: int) -> list[Found]:
         collection = self.collections[kind]
