@@ -276,21 +276,25 @@ class _Printer:
 def _ask(args: argparse.Namespace) -> int:
     # Imported here so `--help` and argument errors stay fast.
     from graph.builder import build_graph
-    from graph.chains import ChainError, configured_chains
+    from graph.chains import configured_chains
     from graph.config import Context
     from graph.memory import check_thread_id, open_checkpointer
     from graph.nodes import check_query, read_document
 
     try:
-        limits = Context()
-        check_query(args.query, limits.max_query_chars)
+        context = Context(
+            chain=args.chain or "",
+            backend=args.backend,
+            max_tokens=args.max_tokens or 0,
+            reports_dir=args.reports_dir,
+            retrieval=not args.no_retrieval,
+            index_dir=args.index or "",
+        )
+        check_query(args.query, context.max_query_chars)
         if args.document:
-            read_document(args.document, limits.max_document_bytes)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc))
-    try:
+            read_document(args.document, context.max_document_bytes)
         thread = check_thread_id(args.thread) if args.thread else uuid.uuid4().hex[:8]
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         _fail(str(exc))
     if args.index and not args.no_retrieval and not (Path(args.index) / "chroma.sqlite3").is_file():
         _fail(f"{args.index} is not a Mirador index (no chroma.sqlite3); build one with `mirador index`")
@@ -300,14 +304,6 @@ def _ask(args: argparse.Namespace) -> int:
         graph = build_graph(checkpointer=open_checkpointer())
     except ChainError as exc:
         _fail(str(exc))
-    context = Context(
-        chain=args.chain or "",
-        backend=args.backend,
-        max_tokens=args.max_tokens or 0,
-        reports_dir=args.reports_dir,
-        retrieval=not args.no_retrieval,
-        index_dir=args.index or "",
-    )
     inputs: dict[str, Any] = {"query": args.query}
     if args.document:
         inputs["document_path"] = args.document
