@@ -1,4 +1,4 @@
-"""Weekly digest e-mail: collects the week's top posts and mails them to every subscriber."""
+"""Weekly digest e-mail: collects the week's top posts and mails them to the subscriber list."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def stock_levels(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
 
 
 def allocate(conn: sqlite3.Connection, order_ids: list[int]) -> tuple[list[Allocation], list[int]]:
-    """Reserve stock for each order line, preferring high-priority warehouses in the order's region."""
+    """Reserve stock for the given orders, preferring high-priority warehouses in the order's region."""
     warehouses = load_warehouses(conn)
     free = stock_levels(conn)
     allocations: list[Allocation] = []
