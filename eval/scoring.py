@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def summary_section(report: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def score(report: str, case: dict[str, Any], findings: list[tuple[int, int]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+def score(report: str, case: dict[str, Any], findings: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
     """Which of a case's problems a report names: anywhere, in its summary, and by cited line."""
     source = case["source"]
     problems = case["problem"]
