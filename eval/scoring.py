@@ -111,6 +111,8 @@ def _check_case(case: dict[str, Any], base: Path) -> str:
     for key in ("name", "file", "query"):
         if not isinstance(case.get(key), str) or not case[key].strip():
             return f"missing or empty {key!r}"
+    if not isinstance(case.get("fine", ""), str):
+        return "'fine' must be a string"
     path = base / case["file"]
     if not path.is_file():
         return f"file {case['file']} does not exist"
@@ -165,3 +167,43 @@ def load_cases(path: str | Path) -> list[dict[str, Any]]:
         case["path"] = base / case["file"]
         case["source"] = case["path"].read_text(encoding="utf-8")
     return cases
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def cases_markdown(cases: list[dict[str, Any]]) -> str:
+    """eval/CASES.md: the table of cases and their known problems (`python eval/scoring.py`)."""
+    kinds = {k: sum(p["kind"] == k for c in cases for p in c["problem"]) for k in KINDS}
+    total = sum(kinds.values())
+    out = [
+        "# Code evaluation cases",
+        "",
+        f"{len(cases)} Python files written for Mirador (`eval/code/`), {total} known problems "
+        f"({', '.join(f'{n} {k}' for k, n in kinds.items())}), defined in `eval/code_cases.toml` "
+        "and scored by `eval/scoring.py`. The files carry no comment that gives a problem away. "
+        "A report names a problem when its own words (fenced code and lines copied from the file "
+        "removed) match one of the problem's patterns, or when a finding cites a line in its range. "
+        "Each file also holds code that looks like a problem and is not (*fine on purpose*), so "
+        "invented findings can be counted.",
+        "",
+        "Generated from the TOML by `python eval/scoring.py > eval/CASES.md`; a test keeps them in step.",
+        "",
+        "| case | file | lines | question | known problems (id · kind · lines: what) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in cases:
+        problems = "<br>".join(
+            f"`{p['id']}` · {p['kind']} · {p['lines'][0]}–{p['lines'][1]}: {_cell(p['what'])}"
+            for p in c["problem"]
+        )
+        n = len(c["source"].splitlines())
+        out.append(f"| {c['name']} | `{c['file']}` | {n} | {_cell(c['query'])} | {problems} |")
+    out += ["", "## Fine on purpose", ""]
+    out += [f"- **{c['name']}**: {c['fine']}" for c in cases if c.get("fine")]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(cases_markdown(load_cases(Path(__file__).resolve().parent / "code_cases.toml")), end="")

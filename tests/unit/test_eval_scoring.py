@@ -435,3 +435,9 @@ def test_score_counts_the_summary_separately():
     assert result["in_summary"] == ["string-concat"]
     assert result["by_line"] == []
     assert scoring.score("nothing here", case, findings=[(50, 50)])["named"] == ["n-plus-one"]
+
+
+def test_cases_md_is_generated_from_the_toml():
+    """eval/CASES.md is regenerated with `python eval/scoring.py > eval/CASES.md`."""
+    assert (ROOT / "eval" / "CASES.md").read_text(encoding="utf-8") == scoring.cases_markdown(CASES)
+    assert all(c.get("fine") for c in CASES), "say what in each file is fine on purpose"
