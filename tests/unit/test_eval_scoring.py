@@ -266,7 +266,7 @@ id = "p"
 kind = "cost"
 lines = [2, 3]
 what = "something"
-patterns = ['a{n}b']
+patterns = ['a{n}b', 'other']
 """
 
 
@@ -275,7 +275,8 @@ patterns = ['a{n}b']
     [
         (('kind = "cost"', 'kind = "style"'), "kind 'style'"),
         (("lines = [2, 3]", "lines = [2, 99]"), "lines [2, 99]"),
-        (("['a{n}b']", "['a(b']"), "does not compile"),
+        (("'a{n}b'", "'a(b'"), "does not compile"),
+        (("['a{n}b', 'other']", "['a{n}b']"), "needs 2-5 patterns"),
         (('file = "x.py"', 'file = "missing.py"'), "does not exist"),
     ],
 )
