@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlparse
 
@@ -59,10 +60,10 @@ class Crawler:
 
     async def crawl(self) -> list[Page]:
         self.load_robots()
-        frontier = [self.root, *(await self.sitemap_urls())]
+        frontier = deque([self.root, *(await self.sitemap_urls())])
         async with aiohttp.ClientSession() as session:
             while frontier and len(self.pages) < self.max_pages:
-                batch, frontier = frontier[:20], frontier[20:]
+                batch = [frontier.popleft() for _ in range(min(20, len(frontier)))]
                 for url in batch:
                     if url in self.visited or not self.allowed(url):
                         continue
