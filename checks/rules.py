@@ -1,0 +1,1518 @@
+"""Mirador's own checks: small, general rules on Python's ast for problems ruff has no rule for.
+
+Each rule is a function `(Module) -> Iterator[Hit]`. They aim for precision over
+recall: a rule that is unsure says nothing (see eval/checks_precision.py).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: str
+    title: str  # what it catches, for tables and --help
+    message: str  # the finding's message: what and why, one line
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "MIR001",
+            "concurrency",
+            "threading lock held across await",
+            "a threading lock is held across an await: every other task and thread waits on it while "
+            "this one is suspended (deadlock if one of them is on this event loop); use asyncio.Lock",
+        ),
+        Rule(
+            "MIR002",
+            "resources",
+            "lock, file or connection not released on every path",
+            "{what} is released later in this block, but an early {exit} on line {exit_line} skips the "
+            "release; use `with` or try/finally",
+        ),
+        Rule(
+            "MIR003",
+            "concurrency",
+            "independent awaits run one after another in a loop",
+            "each iteration awaits {call}() for one item and nothing is carried between iterations: "
+            "the calls run one after another; run them concurrently (asyncio.gather / TaskGroup, bounded if needed)",
+        ),
+        Rule(
+            "MIR004",
+            "cost",
+            "list searched inside a loop",
+            "`{op}` on the list `{name}` inside a loop scans the whole list each time (quadratic); "
+            "keep a set or dict alongside for lookups",
+        ),
+        Rule(
+            "MIR005",
+            "cost",
+            "string built with += in a loop",
+            "the string `{name}` is built with + inside a loop: each step copies it (quadratic in the "
+            "worst case); append the pieces to a list and ''.join() once",
+        ),
+        Rule(
+            "MIR006",
+            "cost",
+            "loop-invariant expensive expression",
+            "`{expr}` is computed again on every iteration but nothing it reads changes in the loop; "
+            "compute it once before the loop",
+        ),
+        Rule(
+            "MIR007",
+            "cost",
+            "N+1 query or request per item",
+            "one {what} per item of the loop (N+1 round trips); fetch or write them in one batched call "
+            "({fix})",
+        ),
+        Rule(
+            "MIR008",
+            "resources",
+            "collection that only grows",
+            "`self.{attr}` is added to in {method}() and nothing in the class ever removes from, trims "
+            "or clears it: it grows for the object's whole life; bound it (maxlen, a cap, eviction) or clear it",
+        ),
+        Rule(
+            "MIR009",
+            "concurrency",
+            "blocking I/O through a sync object inside async def",
+            "`{call}` is blocking I/O on {what} inside async def: it stops the event loop until it "
+            "returns; use the async client or asyncio.to_thread",
+        ),
+        Rule(
+            "MIR010",
+            "resources",
+            "network call with no timeout",
+            "{what} has no timeout: a silent peer hangs this call forever; pass timeout=",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: str
+    line: int
+    col: int  # 0-based, as ast gives it
+    end_line: int
+    fields: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def message(self) -> str:
+        return RULES[self.rule].message.format(**self.fields)
+
+
+def _hit(rule: str, node: ast.AST, **fields: object) -> Hit:
+    line = getattr(node, "lineno", 1)
+    return Hit(
+        rule,
+        line,
+        getattr(node, "col_offset", 0),
+        getattr(node, "end_lineno", line) or line,
+        {k: str(v) for k, v in fields.items()},
+    )
+
+
+# ---------------------------------------------------------------- ast helpers
+
+FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+EXITS = (ast.Return, ast.Raise, ast.Break, ast.Continue)
+
+
+def walk_local(node: ast.AST) -> Iterator[ast.AST]:
+    """Descendants of node, not entering nested functions, lambdas or classes."""
+    stack = list(ast.iter_child_nodes(node))
+    while stack:
+        n = stack.pop()
+        yield n
+        if not isinstance(n, SCOPES):
+            stack.extend(ast.iter_child_nodes(n))
+
+
+def walk_stmts(stmts: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    for s in stmts:
+        yield s
+        if not isinstance(s, SCOPES):
+            yield from walk_local(s)
+
+
+def names_read(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def target_names(target: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def assigned_names(stmts: Iterable[ast.AST]) -> set[str]:
+    """Names bound anywhere in stmts (not inside nested scopes, but counting their own names)."""
+    out: set[str] = set()
+    for n in walk_stmts(stmts):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+            out.add(n.id)
+        elif (
+            isinstance(n, SCOPES)
+            and not isinstance(n, ast.Lambda)
+            or isinstance(n, ast.ExceptHandler)
+            and n.name
+        ):
+            out.add(n.name)
+        elif isinstance(n, ast.alias):
+            out.add((n.asname or n.name).split(".")[0])
+    return out
+
+
+def key_of(expr: ast.AST) -> str | None:
+    """A stable name for a simple receiver: `x`, `self.x`, `self.x.y`."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        base = key_of(expr.value)
+        return f"{base}.{expr.attr}" if base else None
+    return None
+
+
+def _callee_last(func: ast.AST) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def root_name(expr: ast.AST) -> str | None:
+    while isinstance(expr, ast.Attribute | ast.Subscript | ast.Call):
+        expr = expr.func if isinstance(expr, ast.Call) else expr.value
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def is_constant_collection(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Tuple | ast.List | ast.Set) and all(
+        isinstance(e, ast.Constant) for e in expr.elts
+    )
+
+
+def has_kw(call: ast.Call, name: str) -> bool:
+    return any(k.arg == name or k.arg is None for k in call.keywords)
+
+
+def block_exits(stmts: list[ast.stmt]) -> bool:
+    """The block always leaves the loop or function at its end."""
+    return bool(stmts) and isinstance(stmts[-1], ast.Return | ast.Raise | ast.Break)
+
+
+def unparse(node: ast.AST, limit: int = 60) -> str:
+    text = ast.unparse(node).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ------------------------------------------------------- what objects are
+
+# constructor (dotted, after import aliases) -> what the object is
+CONSTRUCTORS: dict[str, str] = {
+    "requests.Session": "requests_session",
+    "requests.session": "requests_session",
+    "requests.sessions.Session": "requests_session",
+    "httpx.Client": "httpx_client",
+    "sqlite3.connect": "sqlite_conn",
+    "sqlite3.dbapi2.connect": "sqlite_conn",
+    "open": "file",
+    "io.open": "file",
+    "builtins.open": "file",
+    "codecs.open": "file",
+    "gzip.open": "file",
+    "bz2.open": "file",
+    "lzma.open": "file",
+    "socket.socket": "socket",
+    "socket.create_connection": "socket",
+    "threading.Lock": "lock",
+    "threading.RLock": "lock",
+    "threading.Semaphore": "lock",
+    "threading.BoundedSemaphore": "lock",
+    "threading.Condition": "lock",
+    "multiprocessing.Lock": "lock",
+    "multiprocessing.RLock": "lock",
+}
+
+DESCRIBE = {
+    "requests_session": "a requests.Session",
+    "httpx_client": "a sync httpx.Client",
+    "sqlite_conn": "a sqlite3 connection",
+    "file": "a file opened with open()",
+    "socket": "a blocking socket",
+    "lock": "a threading lock",
+}
+
+HTTP_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "request", "send", "stream"}
+)
+BLOCKING_METHODS: dict[str, frozenset[str]] = {
+    "requests_session": HTTP_METHODS,
+    "httpx_client": HTTP_METHODS,
+    "sqlite_conn": frozenset({"execute", "executemany", "executescript", "commit", "rollback", "backup"}),
+    "file": frozenset({"read", "readline", "readlines", "write", "writelines", "flush"}),
+    "socket": frozenset({"recv", "recv_into", "recvfrom", "send", "sendall", "sendto", "connect", "accept"}),
+}
+
+
+class Module:
+    """A parsed file and what its simple assignments say about its objects."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.aliases = self._aliases(tree)
+        self.parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        self.module_objects = self._objects(tree.body)
+        self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
+        self.func_objects: dict[ast.AST, dict[str, str]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                found: dict[str, str] = {}
+                for item in node.body:
+                    if isinstance(item, FUNCS):
+                        for k, v in self._objects(item.body).items():
+                            if k.startswith("self."):
+                                found.setdefault(k, v)
+                self.class_objects[node] = found
+            elif isinstance(node, FUNCS):
+                self.func_objects[node] = {
+                    k: v for k, v in self._objects(node.body).items() if not k.startswith("self.")
+                }
+
+    @staticmethod
+    def _aliases(tree: ast.Module) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        out[a.asname] = a.name
+                    else:
+                        top = a.name.split(".")[0]
+                        out[top] = top
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    out[a.asname or a.name] = f"{node.module}.{a.name}"
+        return out
+
+    def dotted(self, expr: ast.AST) -> str | None:
+        if isinstance(expr, ast.Name):
+            return self.aliases.get(expr.id, expr.id)
+        if isinstance(expr, ast.Attribute):
+            base = self.dotted(expr.value)
+            return f"{base}.{expr.attr}" if base else None
+        return None
+
+    def constructed(self, value: ast.AST | None) -> str | None:
+        if isinstance(value, ast.Call):
+            name = self.dotted(value.func)
+            if name in CONSTRUCTORS:
+                return CONSTRUCTORS[name]
+        return None
+
+    def _objects(self, stmts: list[ast.stmt]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for n in walk_stmts(stmts):
+            pairs: list[tuple[ast.AST, ast.AST | None]] = []
+            if isinstance(n, ast.Assign):
+                pairs = [(t, n.value) for t in n.targets]
+            elif isinstance(n, ast.AnnAssign):
+                pairs = [(n.target, n.value)]
+            elif isinstance(n, ast.With | ast.AsyncWith):
+                pairs = [(i.optional_vars, i.context_expr) for i in n.items if i.optional_vars is not None]
+            for target, value in pairs:
+                what = self.constructed(value)
+                key = key_of(target)
+                if what and key:
+                    found.setdefault(key, what)
+        return found
+
+    def enclosing(self, node: ast.AST, kinds: tuple[type, ...]) -> ast.AST | None:
+        cur = self.parents.get(node)
+        while cur is not None and not isinstance(cur, kinds):
+            cur = self.parents.get(cur)
+        return cur
+
+    def object_kind(self, expr: ast.AST, at: ast.AST) -> str | None:
+        """What the receiver `expr` (seen at node `at`) was constructed as, if a simple assignment says."""
+        key = key_of(expr)
+        if key is None:
+            return self.constructed(expr)
+        if key.startswith("self."):
+            cls = self.enclosing(at, (ast.ClassDef,))
+            return self.class_objects.get(cls, {}).get(key) if isinstance(cls, ast.ClassDef) else None
+        func = self.enclosing(at, FUNCS)
+        while func is not None:
+            if key in self.func_objects.get(func, {}):
+                return self.func_objects[func][key]
+            func = self.enclosing(func, FUNCS)
+        return self.module_objects.get(key)
+
+    def functions(self) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+        for node in ast.walk(self.tree):
+            if isinstance(node, FUNCS):
+                yield node
+
+
+def is_lockish(mod: Module, expr: ast.AST, at: ast.AST) -> bool:
+    if mod.object_kind(expr, at) == "lock":
+        return True
+    key = key_of(expr)
+    if key is None:
+        return False
+    last = key.rsplit(".", 1)[-1].lower()
+    return "lock" in last or "mutex" in last
+
+
+def contains_await(stmts: Iterable[ast.AST]) -> ast.AST | None:
+    for n in walk_stmts(stmts):
+        if isinstance(n, ast.Await | ast.AsyncFor | ast.AsyncWith):
+            return n
+    return None
+
+
+def _calls_method(stmt: ast.AST, key: str, method: str) -> bool:
+    for n in walk_stmts([stmt]):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == method
+            and key_of(n.func.value) == key
+        ):
+            return True
+    return False
+
+
+def _statement_lists(node: ast.AST) -> Iterator[list[ast.stmt]]:
+    """Every statement list (bodies, else, finally, handlers) inside node, not in nested scopes."""
+    for n in [node, *walk_local(node)]:
+        if isinstance(n, SCOPES) and n is not node:
+            continue
+        for attr in ("body", "orelse", "finalbody"):
+            stmts = getattr(n, attr, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                yield stmts
+        if isinstance(n, ast.Match):
+            for case in n.cases:
+                yield case.body
+
+
+# ------------------------------------------------------------------ rules
+
+
+def mir001_lock_across_await(mod: Module) -> Iterator[Hit]:
+    for func in mod.functions():
+        if not isinstance(func, ast.AsyncFunctionDef):
+            continue
+        for node in walk_local(func):
+            if isinstance(node, ast.With):
+                for item in node.items:
+                    if is_lockish(mod, item.context_expr, node) and contains_await(node.body):
+                        yield _hit("MIR001", node)
+                        break
+        for stmts in _statement_lists(func):
+            for i, stmt in enumerate(stmts):
+                call = stmt.value if isinstance(stmt, ast.Expr) else None
+                if not (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "acquire"
+                    and is_lockish(mod, call.func.value, stmt)
+                ):
+                    continue
+                key = key_of(call.func.value)
+                if key is None:
+                    continue
+                for later in stmts[i + 1 :]:
+                    releases = _calls_method(later, key, "release")
+                    body = later.body if releases and isinstance(later, ast.Try) else [later]
+                    if contains_await(body):
+                        yield _hit("MIR001", stmt)
+                        break
+                    if releases:
+                        break
+
+
+def _exit_in(stmts: list[ast.stmt], key: str, release: str, in_loop: bool) -> ast.stmt | None:
+    """The first statement in stmts that leaves the block while skipping `key.release()`."""
+    for s in stmts:
+        if isinstance(s, ast.Return):
+            return s
+        if isinstance(s, ast.Raise):
+            return s
+        if isinstance(s, ast.Break | ast.Continue) and not in_loop:
+            return s
+        if isinstance(s, SCOPES):
+            continue
+        if isinstance(s, ast.Try | ast.TryStar):
+            if any(_calls_method(f, key, release) for f in s.finalbody):
+                continue
+            inner = s.body + s.orelse
+            found = _exit_in(inner, key, release, in_loop)
+            if found is not None and not (isinstance(found, ast.Raise) and s.handlers):
+                return found
+            for h in s.handlers:
+                found = _exit_in(h.body, key, release, in_loop)
+                if found is not None:
+                    return found
+            found = _exit_in(s.finalbody, key, release, in_loop)
+            if found is not None:
+                return found
+            continue
+        if isinstance(s, ast.With | ast.AsyncWith) and any(key_of(i.context_expr) == key for i in s.items):
+            continue
+        loop = isinstance(s, LOOPS)
+        for attr in ("body", "orelse"):
+            sub = getattr(s, attr, None)
+            if isinstance(sub, list):
+                found = _exit_in(sub, key, release, in_loop or (loop and attr == "body"))
+                if found is not None:
+                    return found
+        if isinstance(s, ast.Match):
+            for case in s.cases:
+                found = _exit_in(case.body, key, release, in_loop)
+                if found is not None:
+                    return found
+    return None
+
+
+RELEASABLE = {"file": "a file", "sqlite_conn": "a connection", "socket": "a socket"}
+
+
+def mir002_not_released(mod: Module) -> Iterator[Hit]:
+    for func in mod.functions():
+        for stmts in _statement_lists(func):
+            for i, stmt in enumerate(stmts):
+                key: str | None = None
+                what = release = ""
+                if (
+                    isinstance(stmt, ast.Expr)
+                    and isinstance(stmt.value, ast.Call)
+                    and isinstance(stmt.value.func, ast.Attribute)
+                    and stmt.value.func.attr == "acquire"
+                    and is_lockish(mod, stmt.value.func.value, stmt)
+                ):
+                    key, what, release = key_of(stmt.value.func.value), "the lock", "release"
+                elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                    kind = mod.constructed(stmt.value)
+                    if kind in RELEASABLE:
+                        key, what, release = key_of(stmt.targets[0]), RELEASABLE[kind], "close"
+                if key is None:
+                    continue
+                for j in range(i + 1, len(stmts)):
+                    later = stmts[j]
+                    if (
+                        isinstance(later, ast.Expr)
+                        and isinstance(later.value, ast.Call)
+                        and isinstance(later.value.func, ast.Attribute)
+                        and later.value.func.attr == release
+                        and key_of(later.value.func.value) == key
+                    ):
+                        exit_stmt = _exit_in(stmts[i + 1 : j], key, release, in_loop=False)
+                        if exit_stmt is not None:
+                            word = type(exit_stmt).__name__.lower()
+                            yield _hit(
+                                "MIR002",
+                                stmt,
+                                what=f"{what} `{key}`" if what != "the lock" else f"the lock `{key}`",
+                                exit=word,
+                                exit_line=exit_stmt.lineno,
+                            )
+                        break
+                    if _calls_method(later, key, release):
+                        break  # released inside a compound statement: not this rule's shape
+
+
+ASYNC_LIBS = ("asyncio.", "anyio.", "trio.")
+
+
+IO_WORDS = frozenset(
+    {
+        "get",
+        "fetch",
+        "read",
+        "load",
+        "lookup",
+        "query",
+        "request",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "send",
+        "download",
+        "upload",
+        "execute",
+        "search",
+        "invoke",
+        "call",
+        "embed",
+        "complete",
+        "completion",
+        "completions",
+        "generate",
+        "retrieve",
+        "scrape",
+        "crawl",
+        "open",
+        "write",
+        "save",
+        "insert",
+        "upsert",
+        "select",
+        "find",
+        "head",
+        "resolve",
+        "recv",
+        "receive",
+        "connect",
+        "ping",
+        "check",
+        "run",
+        "predict",
+        "chat",
+        "ask",
+        "translate",
+        "summarize",
+        "transcribe",
+        "http",
+        "api",
+        "url",
+        "page",
+        "pull",
+        "push",
+        "sync",
+        "store",
+        "commit",
+    }
+)
+
+
+def _words(name: str) -> list[str]:
+    out: list[str] = []
+    for part in name.strip("_").split("_"):
+        word = ""
+        for ch in part:
+            if ch.isupper() and word:
+                out.append(word.lower())
+                word = ""
+            word += ch
+        if word:
+            out.append(word.lower())
+    return out
+
+
+def looks_like_io(name: str) -> bool:
+    """The callee's name says it talks to something outside the process (fetch_user, aget, ainvoke)."""
+    words = _words(name)
+    if words and words[0].startswith("a") and words[0][1:] in IO_WORDS:
+        return True  # the a-prefixed async twins: ainvoke, alookup, aget
+    return any(w in IO_WORDS for w in words)
+
+
+def _collected(mod: Module, await_node: ast.Await) -> bool:
+    """The awaited value is kept: assigned, appended, stored in a subscript."""
+    parent = mod.parents.get(await_node)
+    if isinstance(parent, ast.Assign | ast.AnnAssign) and parent.value is await_node:
+        return True
+    return (
+        isinstance(parent, ast.Call)
+        and isinstance(parent.func, ast.Attribute)
+        and parent.func.attr in ("append", "add", "extend")
+    )
+
+
+def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
+    for func in mod.functions():
+        if not isinstance(func, ast.AsyncFunctionDef):
+            continue
+        for loop in walk_local(func):
+            if not isinstance(loop, ast.For):
+                continue
+            loop_vars = target_names(loop.target)
+            if any(isinstance(n, ast.Return | ast.Break) for n in walk_stmts(loop.body)):
+                continue
+            if any(
+                isinstance(n, ast.Call) and (mod.dotted(n.func) or "").endswith("sleep")
+                for n in walk_stmts(loop.body)
+            ):
+                continue  # deliberately paced
+            for k, stmt in enumerate(loop.body):
+                found = None
+                for n in walk_stmts([stmt]):
+                    if not (isinstance(n, ast.Await) and isinstance(n.value, ast.Call)):
+                        continue
+                    call = n.value
+                    callee = mod.dotted(call.func) or ""
+                    if callee.startswith(ASYNC_LIBS) or root_name(call.func) in loop_vars:
+                        continue
+                    if not looks_like_io(_callee_last(call.func)):
+                        continue
+                    arg_names: set[str] = set()
+                    for a in [*call.args, *(kw.value for kw in call.keywords)]:
+                        arg_names |= names_read(a)
+                    derived = assigned_names(loop.body[:k])
+                    uses_item = bool(arg_names & loop_vars) or bool(
+                        arg_names & derived
+                        and any(
+                            names_read(s) & loop_vars
+                            for s in loop.body[:k]
+                            if isinstance(s, ast.Assign | ast.AnnAssign)
+                        )
+                    )
+                    if not uses_item:
+                        continue
+                    later = assigned_names(loop.body[k:]) - assigned_names(loop.body[:k])
+                    carried = (arg_names | names_read(call.func)) & later
+                    if carried or not _collected(mod, n):
+                        continue
+                    found = n
+                    break
+                if found is not None:
+                    yield _hit("MIR003", found, call=unparse(found.value.func, 40))  # type: ignore[attr-defined]
+                    break
+        # [await f(x) for x in xs]: an async comprehension awaits one item at a time too
+        for node in walk_local(func):
+            if isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp) and not any(
+                g.is_async for g in node.generators
+            ):
+                targets = set().union(*(target_names(g.target) for g in node.generators))
+                elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+                for elt in elts:
+                    if (
+                        isinstance(elt, ast.Await)
+                        and isinstance(elt.value, ast.Call)
+                        and not (mod.dotted(elt.value.func) or "").startswith(ASYNC_LIBS)
+                        and names_read(elt.value) & targets
+                        and root_name(elt.value.func) not in targets
+                        and looks_like_io(_callee_last(elt.value.func))
+                    ):
+                        yield _hit("MIR003", elt, call=unparse(elt.value.func, 40))
+
+
+LIST_BUILDERS = frozenset({"list", "sorted"})
+
+
+def _list_names(mod: Module, func: ast.AST) -> dict[str, ast.AST]:
+    """Local names that are always lists that can be long: built, not small literal displays."""
+    lists: dict[str, ast.AST] = {}
+    other: set[str] = set()
+    grown: set[str] = set()
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign | ast.AnnAssign):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            for t in targets:
+                if not isinstance(t, ast.Name):
+                    for sub in ast.walk(t):
+                        if isinstance(sub, ast.Name):
+                            other.add(sub.id)
+                    continue
+                v = n.value
+                if (
+                    isinstance(v, ast.ListComp)
+                    or (
+                        isinstance(v, ast.Call)
+                        and isinstance(v.func, ast.Name)
+                        and v.func.id in LIST_BUILDERS
+                    )
+                    or isinstance(v, ast.List)
+                    and (not v.elts or not is_constant_collection(v))
+                ):
+                    lists.setdefault(t.id, n)
+                else:
+                    other.add(t.id)
+        elif isinstance(n, ast.AugAssign | ast.For | ast.AsyncFor | ast.With | ast.AsyncWith | ast.NamedExpr):
+            for sub in ast.walk(getattr(n, "target", None) or ast.Pass()):
+                if isinstance(sub, ast.Name):
+                    other.add(sub.id)
+            if isinstance(n, ast.With | ast.AsyncWith):
+                for item in n.items:
+                    if item.optional_vars is not None:
+                        other |= target_names(item.optional_vars)
+        elif (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("append", "extend", "insert")
+            and isinstance(n.func.value, ast.Name)
+        ):
+            grown.add(n.func.value.id)
+    args = getattr(func, "args", None)
+    params = {a.arg for a in ast.walk(args) if isinstance(a, ast.arg)} if args else set()
+    out = {}
+    for name, node in lists.items():
+        if name in other or name in params:
+            continue
+        v = node.value  # type: ignore[attr-defined]
+        if isinstance(v, ast.List) and not v.elts and name not in grown:
+            continue  # stays empty
+        out[name] = node
+    return out
+
+
+def _loop_bodies(func: ast.AST) -> Iterator[tuple[ast.AST, list[ast.AST], set[str]]]:
+    """(loop, the parts evaluated per iteration, names the loop binds)."""
+    for n in walk_local(func):
+        if isinstance(n, ast.For | ast.AsyncFor):
+            if is_constant_collection(n.iter):
+                continue
+            yield n, list(n.body), target_names(n.target)
+        elif isinstance(n, ast.While):
+            yield n, [n.test, *n.body], set()
+        elif isinstance(n, COMPREHENSIONS):
+            gens = n.generators
+            if any(is_constant_collection(g.iter) for g in gens):
+                continue
+            parts: list[ast.AST] = [*(i for g in gens for i in g.ifs), *(g.iter for g in gens[1:])]
+            parts += [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]
+            yield n, parts, set().union(*(target_names(g.target) for g in gens))
+
+
+def _in_assert(node: ast.AST, mod: Module) -> bool:
+    cur = mod.parents.get(node)
+    while cur is not None and not isinstance(cur, ast.stmt):
+        cur = mod.parents.get(cur)
+    return isinstance(cur, ast.Assert)
+
+
+def _iterates_input(loop: ast.AST, params: set[str]) -> bool:
+    """The loop walks data handed to the function (a parameter, maybe through enumerate/zip/...)."""
+    its = (
+        [g.iter for g in loop.generators]
+        if isinstance(loop, COMPREHENSIONS)
+        else [getattr(loop, "iter", None)]
+    )
+    for it in its:
+        while isinstance(it, ast.Call) and _callee_last(it.func) in ITER_HELPERS and it.args:
+            it = it.args[0]
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and not it.args:
+            it = it.func.value  # rows.items(), data.values()
+        if isinstance(it, ast.Name) and it.id in params:
+            return True
+    return False
+
+
+def _params(func: ast.AST) -> set[str]:
+    args = getattr(func, "args", None)
+    names = {a.arg for a in ast.walk(args) if isinstance(a, ast.arg)} if args else set()
+    return names - {"self", "cls"}
+
+
+def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
+    for func in mod.functions():
+        lists = _list_names(mod, func)
+        if not lists:
+            continue
+        params = _params(func)
+        seen: set[int] = set()
+        for loop, parts, _bound in _loop_bodies(func):
+            if not _iterates_input(loop, params):
+                continue
+            iter_name = getattr(getattr(loop, "iter", None), "id", None)
+            grown_here = {
+                n.func.value.id
+                for n in walk_stmts(parts)
+                if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in ("append", "extend", "insert", "__iadd__")
+                and isinstance(n.func.value, ast.Name)
+            } | {
+                n.target.id
+                for n in walk_stmts(parts)
+                if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+            }
+            for n in walk_stmts(parts):
+                if _in_assert(n, mod):
+                    continue
+                op = name = None
+                if isinstance(n, ast.Compare):
+                    for o, right in zip(n.ops, n.comparators, strict=True):
+                        if (
+                            isinstance(o, ast.In | ast.NotIn)
+                            and isinstance(right, ast.Name)
+                            and right.id in lists
+                            and right.id in grown_here
+                        ):
+                            op, name = ("in" if isinstance(o, ast.In) else "not in"), right.id
+                elif (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("index", "count", "remove")
+                    and isinstance(n.func.value, ast.Name)
+                    and n.func.value.id in lists
+                    and n.func.value.id != iter_name
+                ):
+                    op, name = f".{n.func.attr}()", n.func.value.id
+                if name and n.lineno not in seen and lists[name].lineno < n.lineno:
+                    seen.add(n.lineno)
+                    yield _hit("MIR004", n, op=op, name=name)
+
+
+def _string_names(func: ast.AST) -> set[str]:
+    strs: set[str] = set()
+    other: set[str] = set()
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign | ast.AnnAssign):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    v = n.value
+                    if (isinstance(v, ast.Constant) and isinstance(v.value, str | bytes)) or isinstance(
+                        v, ast.JoinedStr
+                    ):
+                        strs.add(t.id)
+                        if isinstance(v, ast.Constant) and isinstance(v.value, bytes):
+                            strs.add("b:" + t.id)
+                    elif not (
+                        isinstance(v, ast.BinOp) and isinstance(v.left, ast.Name) and v.left.id == t.id
+                    ):
+                        other.add(t.id)
+                else:
+                    other |= target_names(t)
+        elif isinstance(n, ast.For | ast.AsyncFor):
+            other |= target_names(n.target)
+    return strs - other
+
+
+STR_CHEAP = frozenset(
+    {
+        "lower",
+        "upper",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "title",
+        "capitalize",
+        "casefold",
+        "format",
+        "replace",
+        "zfill",
+        "ljust",
+        "rjust",
+        "center",
+        "join",
+        "str",
+        "repr",
+        "chr",
+        "hex",
+        "oct",
+        "format_map",
+        "quote",
+        "escape",
+    }
+)
+ITER_HELPERS = frozenset(
+    {
+        "enumerate",
+        "zip",
+        "range",
+        "sorted",
+        "reversed",
+        "items",
+        "keys",
+        "values",
+        "split",
+        "splitlines",
+        "list",
+        "tuple",
+        "set",
+        "dict",
+        "map",
+        "filter",
+        "asdict",
+        "vars",
+        "dir",
+    }
+)
+
+
+def _grows_with_data(loop: ast.AST, value: ast.AST, loop_vars: set[str]) -> bool:
+    """The appended piece is unbounded text: awaited, returned by a call that is not a small string
+    operation, or an item of a stream (a loop over a call's result); or the loop is a stream itself."""
+    if isinstance(loop, ast.While | ast.AsyncFor):
+        return True
+    if any(isinstance(n, ast.Await) for n in ast.walk(value)):
+        return True
+    if isinstance(value, ast.Call) and _callee_last(value.func) not in STR_CHEAP:
+        return True
+    if isinstance(value, ast.Name) and value.id in loop_vars:
+        it = getattr(loop, "iter", None)
+        return isinstance(it, ast.Call) and _callee_last(it.func) not in ITER_HELPERS
+    return False
+
+
+def _concat(s: ast.AST) -> tuple[ast.AST, ast.AST] | None:
+    """(target, appended value) for `t += v` and `t = t + v`."""
+    if isinstance(s, ast.AugAssign) and isinstance(s.op, ast.Add):
+        return s.target, s.value
+    if (
+        isinstance(s, ast.Assign)
+        and len(s.targets) == 1
+        and isinstance(s.value, ast.BinOp)
+        and isinstance(s.value.op, ast.Add)
+        and ast.dump(s.value.left) == ast.dump(s.targets[0])
+    ):
+        return s.targets[0], s.value.right
+    return None
+
+
+def _str_attrs(mod: Module) -> dict[ast.ClassDef, set[str]]:
+    out: dict[ast.ClassDef, set[str]] = {}
+    for cls in ast.walk(mod.tree):
+        if isinstance(cls, ast.ClassDef):
+            found: set[str] = set()
+            for m in cls.body:
+                if isinstance(m, FUNCS):
+                    for n in walk_local(m):
+                        if (
+                            isinstance(n, ast.Assign)
+                            and isinstance(n.value, ast.Constant | ast.JoinedStr)
+                            and (isinstance(n.value, ast.JoinedStr) or isinstance(n.value.value, str | bytes))
+                        ):
+                            for t in n.targets:
+                                k = key_of(t)
+                                if k and k.startswith("self."):
+                                    found.add(k)
+            out[cls] = found
+    return out
+
+
+def mir005_string_concat_in_loop(mod: Module) -> Iterator[Hit]:
+    """Locals: CPython usually resizes a local string in place, so only unbounded pieces count.
+    Attributes (`self.text += chunk`) get no such help and are flagged in any loop."""
+    str_attrs = _str_attrs(mod)
+    for func in mod.functions():
+        strs = _string_names(func)
+        cls = mod.enclosing(func, (ast.ClassDef,))
+        attrs = str_attrs.get(cls, set()) if isinstance(cls, ast.ClassDef) else set()
+        if not strs and not attrs:
+            continue
+        flagged: set[str] = set()
+        for n in walk_local(func):
+            if not isinstance(n, ast.For | ast.AsyncFor | ast.While) or (
+                isinstance(n, ast.For | ast.AsyncFor) and is_constant_collection(n.iter)
+            ):
+                continue
+            loop_vars = target_names(n.target) if isinstance(n, ast.For | ast.AsyncFor) else set()
+            for s in walk_stmts(n.body):
+                pair = _concat(s)
+                if pair is None:
+                    continue
+                target, value = pair
+                key = key_of(target)
+                if key is None or key in flagged:
+                    continue
+                if (
+                    (key in attrs)
+                    or ("b:" + key in strs)
+                    or (key in strs and _grows_with_data(n, value, loop_vars))
+                ):
+                    flagged.add(key)
+                    yield _hit("MIR005", s, name=key)
+
+
+EXPENSIVE_CALLS = frozenset(
+    {
+        "json.loads",
+        "json.dumps",
+        "json.load",
+        "re.compile",
+        "copy.deepcopy",
+        "sorted",
+        "set",
+        "frozenset",
+        "pickle.loads",
+        "pickle.dumps",
+        "yaml.safe_load",
+        "yaml.load",
+        "ast.parse",
+        "inspect.signature",
+        "inspect.getsource",
+        "os.listdir",
+        "glob.glob",
+    }
+)
+MUTATORS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "add",
+        "update",
+        "pop",
+        "popitem",
+        "remove",
+        "discard",
+        "clear",
+        "setdefault",
+        "sort",
+        "reverse",
+        "appendleft",
+        "popleft",
+        "__setitem__",
+        "write",
+        "seek",
+    }
+)
+PURE_INNER = frozenset({"keys", "values", "items", "len", "str", "int", "repr", "tuple", "list", "get"})
+
+
+def _expensive(mod: Module, call: ast.Call) -> str | None:
+    name = mod.dotted(call.func)
+    if name in EXPENSIVE_CALLS and (call.args or call.keywords):
+        return name
+    if (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr == "join"
+        and isinstance(call.func.value, ast.Constant)
+        and isinstance(call.func.value.value, str)
+        and call.args
+    ):
+        return "str.join"
+    return None
+
+
+def _changes_in(parts: list[ast.AST], bound: set[str]) -> tuple[set[str], set[str]]:
+    """(names bound or mutated in the loop, names something in the loop calls a method on or passes on)."""
+    changed = set(bound) | assigned_names(parts)
+    touched: set[str] = set()
+    for n in walk_stmts(parts):
+        if isinstance(n, ast.Call):
+            if isinstance(n.func, ast.Attribute):
+                r = root_name(n.func.value)
+                if r:
+                    if n.func.attr in MUTATORS:
+                        changed.add(r)
+                    touched.add(r)
+            for a in [*n.args, *(k.value for k in n.keywords)]:
+                r = root_name(a)
+                if r:
+                    touched.add(r)
+        elif isinstance(n, ast.Attribute | ast.Subscript) and isinstance(n.ctx, ast.Store | ast.Del):
+            r = root_name(n)
+            if r:
+                changed.add(r)
+        elif isinstance(n, ast.Global | ast.Nonlocal):
+            changed |= set(n.names)
+    return changed, touched
+
+
+def _exits_once(loop: ast.AST, parts: list[ast.AST], node: ast.AST, mod: Module) -> bool:
+    """node sits in a branch that leaves the loop (so it runs once), or the loop body always exits."""
+    if isinstance(loop, LOOPS) and block_exits(loop.body):
+        return True
+    cur: ast.AST | None = node
+    while cur is not None and cur is not loop:
+        parent = mod.parents.get(cur)
+        for attr in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(parent, attr, None)
+            if isinstance(block, list) and cur in block and attr != "handlers" and block_exits(block):
+                return True
+        if isinstance(cur, ast.ExceptHandler) and block_exits(cur.body):
+            return True
+        if isinstance(cur, ast.Raise | ast.Return):
+            return True
+        cur = parent
+    return False
+
+
+def mir006_loop_invariant(mod: Module) -> Iterator[Hit]:
+    lines: set[int] = set()
+    for func in mod.functions():
+        for loop, parts, bound in _loop_bodies(func):
+            changed, touched = _changes_in(parts, bound)
+            for n in walk_stmts(parts):
+                if not isinstance(n, ast.Call):
+                    continue
+                name = _expensive(mod, n)
+                if not name or _in_assert(n, mod):
+                    continue
+                inner_calls = [c for c in ast.walk(n) if isinstance(c, ast.Call) and c is not n]
+                if any(
+                    not (
+                        (isinstance(c.func, ast.Attribute) and c.func.attr in PURE_INNER)
+                        or (isinstance(c.func, ast.Name) and c.func.id in PURE_INNER)
+                    )
+                    for c in inner_calls
+                ):
+                    continue
+                if any(
+                    isinstance(c, ast.Await | ast.Yield | ast.YieldFrom | ast.NamedExpr) for c in ast.walk(n)
+                ):
+                    continue
+                if any(isinstance(c, (*COMPREHENSIONS, ast.Lambda)) for c in ast.walk(n)):
+                    continue
+                reads = names_read(n) - set(mod.aliases) - {"str", "len", "list", "tuple", "int", "repr"}
+                roots = {r for a in ast.walk(n) if isinstance(a, ast.Attribute) and (r := root_name(a))}
+                if (reads | roots) & changed:
+                    continue
+                if (roots - set(mod.aliases)) & touched:
+                    continue
+                if not reads and name in ("re.compile", "str.join"):
+                    continue  # literal pattern (re caches it) or a join of literals: cheap
+                if _exits_once(loop, parts, n, mod) or n.lineno in lines:
+                    continue
+                lines.add(n.lineno)
+                yield _hit("MIR006", n, expr=unparse(n, 50))
+
+
+SQL_RECEIVERS = ("cur", "conn", "db", "session", "txn", "tx", "database", "connection")
+SQL_METHODS = frozenset({"execute", "fetch", "fetchrow", "fetchval", "fetchone", "fetchall"})
+ORM_METHODS = frozenset({"get", "filter", "exclude", "first", "count"})
+HTTP_MODULES = ("requests.", "httpx.")
+
+
+def _per_item_args(call: ast.Call, item_names: set[str]) -> bool:
+    return any(names_read(a) & item_names for a in [*call.args, *(k.value for k in call.keywords)])
+
+
+def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
+    for func in mod.functions():
+        for loop in walk_local(func):
+            if not isinstance(loop, ast.For | ast.AsyncFor) or is_constant_collection(loop.iter):
+                continue
+            if isinstance(loop.iter, ast.Call) and mod.dotted(loop.iter.func) == "range":
+                continue  # retries and pages, not items
+            items = target_names(loop.target)
+            # names computed from the item in this iteration count as the item
+            for s in loop.body:
+                if isinstance(s, ast.Assign) and names_read(s.value) & items:
+                    for t in s.targets:
+                        items |= target_names(t)
+            for n in walk_stmts(loop.body):
+                if not isinstance(n, ast.Call) or not isinstance(n.func, ast.Attribute):
+                    continue
+                method = n.func.attr
+                recv = key_of(n.func.value) or ""
+                last = recv.rsplit(".", 1)[-1].lower()
+                what = fix = ""
+                if (
+                    method in SQL_METHODS
+                    and len(n.args) >= 2
+                    and any(last.startswith(p) or last.endswith(p) for p in SQL_RECEIVERS)
+                    and not (names_read(n.args[0]) & items)
+                    and names_read(n.args[1]) & items
+                ):
+                    what, fix = "database query", "executemany, or one query with IN (...)"
+                elif (
+                    method in ORM_METHODS
+                    and isinstance(n.func.value, ast.Attribute)
+                    and n.func.value.attr == "objects"
+                    and _per_item_args(n, items)
+                ):
+                    what, fix = "ORM query", "filter(...__in=...) or select_related/prefetch_related"
+                elif method in HTTP_METHODS - {"send", "stream"} and _per_item_args(n, items):
+                    callee = mod.dotted(n.func) or ""
+                    obj = mod.object_kind(n.func.value, n)
+                    if callee.startswith(HTTP_MODULES) or obj in ("requests_session", "httpx_client"):
+                        what, fix = "HTTP request", "a batch endpoint, or concurrent requests on one session"
+                if what:
+                    yield _hit("MIR007", n, what=what, fix=fix)
+
+
+CONTAINER_FACTORIES = frozenset(
+    {"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque", "collections.defaultdict"}
+)
+ADDERS = frozenset({"append", "extend", "add", "update", "insert", "appendleft", "setdefault"})
+REMOVERS = frozenset({"pop", "popitem", "popleft", "remove", "discard", "clear", "__delitem__"})
+SETUP_PREFIXES = (
+    "__init__",
+    "__post_init__",
+    "__enter__",
+    "__aenter__",
+    "setup",
+    "set_up",
+    "_setup",
+    "add",
+    "_add",
+    "register",
+    "_register",
+    "set",
+    "_set",
+    "with_",
+    "include",
+    "attach",
+    "subscribe",
+    "bind",
+    "mount",
+    "install",
+    "load",
+    "_load",
+    "configure",
+    "build",
+    "_build",
+    "compile",
+    "_compile",
+    "from_",
+    "_init",
+    "init",
+    "new",
+    "create",
+    "parse",
+    "_parse",
+)
+
+
+CACHE_WORDS = ("cache", "memo")
+
+
+def _is_container(mod: Module, v: ast.AST | None, attr: str) -> bool:
+    """An empty list, set or unbounded deque; a dict only when it is named as a cache (a dict keyed
+    by type, name or URL is a registry whose size the program's structure bounds)."""
+    is_cache = any(w in attr.lower() for w in CACHE_WORDS)
+    if isinstance(v, ast.List | ast.Set) and not v.elts:
+        return True
+    if isinstance(v, ast.Dict) and not v.keys:
+        return is_cache
+    if isinstance(v, ast.Call):
+        name = (mod.dotted(v.func) or "").rsplit(".", 1)[-1]
+        if name == "deque":
+            return not any(k.arg == "maxlen" for k in v.keywords) and len(v.args) < 2
+        if name in ("list", "set"):
+            return not v.args
+        return name in CONTAINER_FACTORIES and not v.args and is_cache
+    return False
+
+
+def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
+    for cls in ast.walk(mod.tree):
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        methods = [m for m in cls.body if isinstance(m, FUNCS)]
+        init_attrs: dict[str, ast.AST] = {}
+        for m in methods:
+            if m.name in ("__init__", "__post_init__"):
+                for n in walk_local(m):
+                    if isinstance(n, ast.Assign):
+                        for t in n.targets:
+                            k = key_of(t)
+                            if (
+                                k
+                                and k.count(".") == 1
+                                and k.startswith("self.")
+                                and _is_container(mod, n.value, k[5:])
+                            ):
+                                init_attrs.setdefault(k[5:], n)
+        if not init_attrs:
+            continue
+        adds: dict[str, tuple[ast.AST, str]] = {}
+        released: set[str] = set()
+        builders = {
+            m.name
+            for m in methods
+            if any(
+                isinstance(r, ast.Return) and isinstance(r.value, ast.Name) and r.value.id == "self"
+                for r in walk_local(m)
+            )
+        }
+        for m in methods:
+            in_init = m.name in ("__init__", "__post_init__")
+            if m.name in builders:
+                continue
+            for n in walk_local(m):
+                # self.X.<method>(...)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+                    k = key_of(n.func.value)
+                    attr = k[5:] if k and k.startswith("self.") and k.count(".") == 1 else None
+                    if attr in init_attrs:
+                        if n.func.attr in REMOVERS:
+                            released.add(attr)
+                        elif n.func.attr in ADDERS and not m.name.startswith(SETUP_PREFIXES):
+                            adds.setdefault(attr, (n, m.name))
+                    for a in [*n.args, *(kw.value for kw in n.keywords)]:
+                        ka = key_of(a)
+                        if ka and ka.startswith("self.") and ka[5:] in init_attrs:
+                            released.add(ka[5:])  # handed to something that may trim it
+                        if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "len":
+                            for inner in a.args:
+                                ki = key_of(inner)
+                                if ki and ki[5:] in init_attrs:
+                                    released.add(ki[5:])  # its size is watched: a cap
+                elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store | ast.Del):
+                    k = key_of(n.value)
+                    attr = k[5:] if k and k.startswith("self.") and k.count(".") == 1 else None
+                    if attr in init_attrs:
+                        if isinstance(n.ctx, ast.Del) or isinstance(n.slice, ast.Slice):
+                            released.add(attr)
+                        elif not m.name.startswith(SETUP_PREFIXES):
+                            adds.setdefault(attr, (n, m.name))
+                elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store | ast.Del):
+                    k = key_of(n)
+                    if k and k.startswith("self.") and k[5:] in init_attrs and not in_init:
+                        released.add(k[5:])  # replaced or reset
+                elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load):
+                    k = key_of(n)
+                    if not (k and k.startswith("self.") and k[5:] in init_attrs) or in_init:
+                        continue
+                    parent = mod.parents.get(n)
+                    if isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is n:
+                        continue  # self.X.method(...) or self.X[k]: judged above
+                    if isinstance(parent, ast.Compare) and all(
+                        isinstance(o, ast.In | ast.NotIn) for o in parent.ops
+                    ):
+                        continue  # a membership test reads it
+                    if isinstance(parent, ast.For | ast.comprehension) and parent.iter is n:
+                        continue  # iterated over
+                    released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
+        for attr, (node, method) in adds.items():
+            if attr not in released:
+                yield _hit("MIR008", node, attr=attr, method=method)
+
+
+def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
+    for func in mod.functions():
+        if not isinstance(func, ast.AsyncFunctionDef):
+            continue
+        local = mod.func_objects.get(func, {})
+        for n in walk_local(func):
+            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+                continue
+            parent = mod.parents.get(n)
+            if isinstance(parent, ast.Await):
+                continue
+            obj = mod.object_kind(n.func.value, n)
+            if obj is None:
+                continue
+            key = key_of(n.func.value) or ""
+            if obj == "file" and key in local:
+                continue  # opened in this async def: ruff's ASYNC230 reports the open()
+            if obj == "lock":
+                if (
+                    n.func.attr == "acquire"
+                    and not any(k.arg in ("blocking", "timeout") for k in n.keywords)
+                    and not n.args
+                ):
+                    yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj])
+                continue
+            if n.func.attr in BLOCKING_METHODS.get(obj, ()):
+                yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj])
+
+
+NO_TIMEOUT_CALLS: dict[str, tuple[int, str]] = {
+    # callee -> (index of the positional timeout argument, what it is)
+    "urllib.request.urlopen": (2, "urlopen()"),
+    "http.client.HTTPConnection": (2, "an HTTPConnection"),
+    "http.client.HTTPSConnection": (2, "an HTTPSConnection"),
+    "socket.create_connection": (1, "socket.create_connection()"),
+    "smtplib.SMTP": (3, "an SMTP connection"),
+    "smtplib.SMTP_SSL": (4, "an SMTP_SSL connection"),
+    "ftplib.FTP": (5, "an FTP connection"),
+}
+SESSION_CALLS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
+
+
+def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
+    for n in ast.walk(mod.tree):
+        if not isinstance(n, ast.Call):
+            continue
+        callee = mod.dotted(n.func) or ""
+        if callee in NO_TIMEOUT_CALLS:
+            index, what = NO_TIMEOUT_CALLS[callee]
+            if (
+                len(n.args) <= index
+                and not has_kw(n, "timeout")
+                and not any(isinstance(a, ast.Starred) for a in n.args)
+            ):
+                yield _hit("MIR010", n, what=what)
+        elif (
+            isinstance(n.func, ast.Attribute)
+            and n.func.attr in SESSION_CALLS
+            and mod.object_kind(n.func.value, n) == "requests_session"
+            and not has_kw(n, "timeout")
+        ):
+            yield _hit("MIR010", n, what=f"`{unparse(n.func, 40)}()` on a requests.Session")
+
+
+ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
+    mir001_lock_across_await,
+    mir002_not_released,
+    mir003_sequential_awaits,
+    mir004_list_search_in_loop,
+    mir005_string_concat_in_loop,
+    mir006_loop_invariant,
+    mir007_n_plus_one,
+    mir008_unbounded_growth,
+    mir009_blocking_object_in_async,
+    mir010_no_timeout,
+]
+
+
+# Rules about speed and long-lived growth: they do not matter in tests or in test doubles.
+TEST_EXEMPT = frozenset({"MIR003", "MIR004", "MIR005", "MIR006", "MIR007", "MIR008"})
+TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")
+
+
+def _test_double_lines(tree: ast.Module) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name.lstrip("_").startswith(TEST_DOUBLE_PREFIXES):
+            lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return lines
+
+
+def handed_on(tree: ast.Module, line: int) -> bool:
+    """The object assigned to a name on `line` is later returned, yielded, stored on an object or
+    passed to a call: someone else owns (and closes) it."""
+    for func in ast.walk(tree):
+        if not isinstance(func, FUNCS) or not (func.lineno <= line <= (func.end_lineno or func.lineno)):
+            continue
+        for n in walk_local(func):
+            if isinstance(n, ast.Assign) and n.lineno == line and len(n.targets) == 1:
+                target = n.targets[0]
+                if not isinstance(target, ast.Name):
+                    return True  # stored on an object or in a container
+                name = target.id
+                for m in walk_local(func):
+                    if isinstance(m, ast.Name) and m.id == name and isinstance(m.ctx, ast.Load):
+                        parent = next(
+                            (p for p in walk_local(func) if m in list(ast.iter_child_nodes(p))), None
+                        )
+                        if isinstance(parent, ast.Return | ast.Yield | ast.Assign | ast.keyword | ast.Call):
+                            if isinstance(parent, ast.Call) and parent.func is m:
+                                continue
+                            return True
+                return False
+    return False
+
+
+def is_test_path(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or any(p in ("test", "tests", "testing") for p in parts[:-1])
+    )
+
+
+def run_rules(text: str, filename: str = "<document>") -> list[Hit]:
+    """Every rule over one source text; [] when it does not parse."""
+    try:
+        tree = ast.parse(text, filename=filename)
+    except (SyntaxError, ValueError):
+        return []
+    mod = Module(tree)
+    hits: list[Hit] = []
+    for rule in ALL_RULES:
+        hits.extend(rule(mod))
+    if is_test_path(filename):
+        hits = [h for h in hits if h.rule not in TEST_EXEMPT]
+    else:
+        doubles = _test_double_lines(tree)
+        hits = [h for h in hits if h.rule not in TEST_EXEMPT or h.line not in doubles]
+    n_plus_one = {h.line for h in hits if h.rule == "MIR007"}
+    hits = [h for h in hits if not (h.rule == "MIR003" and h.line in n_plus_one)]
+    unique: dict[tuple[str, int, int], Hit] = {}
+    for h in hits:
+        unique.setdefault((h.rule, h.line, h.col), h)
+    return sorted(unique.values(), key=lambda h: (h.line, h.col, h.rule))
