@@ -15,8 +15,8 @@ import os
 
 from checks.files import python_files, read_source
 from checks.model import KINDS, Finding, code_line
-from checks.ruff import RuffHit, keep, kind_of, run_on_files, run_on_source
-from checks.rules import RULES, handed_on, run_rules
+from checks.ruff import TEST_EXEMPT, RuffHit, keep, kind_of, run_on_files, run_on_source
+from checks.rules import RULES, handed_on, is_test_path, run_rules
 
 __all__ = ["KINDS", "RULES", "Finding", "check_paths", "check_source"]
 
@@ -61,6 +61,8 @@ def _owned_elsewhere(findings: list[Finding], texts: dict[str, str]) -> list[Fin
     out = []
     trees: dict[str, ast.Module | None] = {}
     for f in findings:
+        if f.rule in TEST_EXEMPT and is_test_path(f.path):
+            continue
         if f.rule == "SIM115":
             if f.path not in trees:
                 try:

@@ -32,7 +32,29 @@ sys.path.insert(0, str(ROOT))
 from checks import RULES, Finding, check_paths  # noqa: E402
 from checks.files import python_files  # noqa: E402
 
+# The issue's six, whose rate the goal is measured on ...
 PACKAGES = ["httpx", "rich", "requests", "langgraph", "langchain_core", "chromadb"]
+# ... and more well-kept packages from the same virtualenv, heavy on async, HTTP and I/O, so that the
+# labelled sample is large enough to say something (the six alone give a handful of findings).
+MORE_PACKAGES = [
+    "langsmith",
+    "httpcore",
+    "urllib3",
+    "anyio",
+    "aiohttp",
+    "starlette",
+    "uvicorn",
+    "websockets",
+    "sse_starlette",
+    "langgraph_api",
+    "huggingface_hub",
+    "ollama",
+    "tqdm",
+    "jinja2",
+    "click",
+    "tenacity",
+    "pypdf",
+]
 LABELS = ROOT / "eval" / "checks_labels.toml"
 RESULTS = ROOT / "eval" / "results" / "checks_precision.json"
 LABEL_VALUES = ("true", "harmless", "false")
@@ -40,9 +62,9 @@ MAX_PER_KLOC = 1.0
 MIN_PRECISION = 0.75
 
 
-def package_dirs() -> dict[str, Path]:
+def package_dirs(names: list[str]) -> dict[str, Path]:
     found = {}
-    for name in PACKAGES:
+    for name in names:
         spec = importlib.util.find_spec(name)
         if spec and spec.submodule_search_locations:
             found[name] = Path(next(iter(spec.submodule_search_locations)))
@@ -79,48 +101,82 @@ def match_labels(labels: list[dict], findings: list[Finding], site: Path) -> tup
     return live, stale
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--show-unlabelled", action="store_true", help="print findings that have no label yet")
-    args = ap.parse_args(argv)
-
-    dirs = package_dirs()
-    if not dirs:
-        print("none of the packages is installed here", file=sys.stderr)
-        return 2
-    site = next(iter(dirs.values())).parent
+def measure(names: list[str]) -> dict:
+    dirs = package_dirs(names)
     files_by_pkg = {name: python_files([str(d)]) for name, d in dirs.items()}
     lines_by_pkg = {name: count_lines(fs) for name, fs in files_by_pkg.items()}
-    total_lines = sum(lines_by_pkg.values())
-
     t0 = time.perf_counter()
-    findings = check_paths([str(d) for d in dirs.values()])
+    findings = check_paths([str(d) for d in dirs.values()]) if dirs else []
     seconds = time.perf_counter() - t0
-
-    per_rule = Counter(f.rule for f in findings)
-    per_pkg = Counter(Path(relative(f.path, site)).parts[0] for f in findings)
-    kloc = total_lines / 1000
     versions = {}
     for name in dirs:
         try:
             versions[name] = importlib.metadata.version(name.replace("_", "-"))
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "?"
+    return {
+        "dirs": dirs,
+        "files": sum(len(v) for v in files_by_pkg.values()),
+        "lines_by_pkg": lines_by_pkg,
+        "lines": sum(lines_by_pkg.values()),
+        "findings": findings,
+        "seconds": seconds,
+        "versions": versions,
+    }
 
-    print(
-        f"{total_lines:,} lines of Python in {sum(len(v) for v in files_by_pkg.values()):,} files, {seconds:.1f} s"
-    )
-    for name in dirs:
-        rate = per_pkg[name] / (lines_by_pkg[name] / 1000) if lines_by_pkg[name] else 0.0
-        print(
-            f"  {name} {versions[name]}: {lines_by_pkg[name]:,} lines, {per_pkg[name]} findings ({rate:.2f}/kloc)"
-        )
-    print("\nfindings per 1,000 lines, by rule:")
-    all_rules = sorted(set(per_rule) | set(RULES))
-    for rule in all_rules:
-        print(f"  {rule:<9} {per_rule.get(rule, 0):>4}  {per_rule.get(rule, 0) / kloc:.3f}")
-    total_rate = len(findings) / kloc
-    print(f"  {'total':<9} {len(findings):>4}  {total_rate:.3f}   (goal ≤ {MAX_PER_KLOC})")
+
+def report(title: str, m: dict, site: Path) -> dict:
+    findings: list[Finding] = m["findings"]
+    kloc = max(m["lines"], 1) / 1000
+    per_rule = Counter(f.rule for f in findings)
+    per_pkg = Counter(Path(relative(f.path, site)).parts[0] for f in findings)
+    print(f"{title}: {m['lines']:,} lines of Python in {m['files']:,} files, checked in {m['seconds']:.1f} s")
+    for name in m["dirs"]:
+        lines = m["lines_by_pkg"][name]
+        rate = per_pkg[name] / (lines / 1000) if lines else 0.0
+        print(f"  {name} {m['versions'][name]}: {lines:,} lines, {per_pkg[name]} findings ({rate:.2f}/kloc)")
+    print("  findings (per 1,000 lines) by rule:")
+    rules = sorted(set(per_rule) | set(RULES))
+    print("   " + "  ".join(f"{r} {per_rule.get(r, 0)} ({per_rule.get(r, 0) / kloc:.3f})" for r in rules))
+    rate = len(findings) / kloc
+    print(f"  total {len(findings)} ({rate:.3f} per 1,000 lines; goal ≤ {MAX_PER_KLOC})\n")
+    return {
+        "packages": {
+            name: {
+                "version": m["versions"][name],
+                "lines": m["lines_by_pkg"][name],
+                "findings": per_pkg[name],
+            }
+            for name in m["dirs"]
+        },
+        "lines": m["lines"],
+        "seconds": round(m["seconds"], 2),
+        "findings": len(findings),
+        "per_kloc": round(rate, 3),
+        "per_rule": {
+            r: {"findings": per_rule.get(r, 0), "per_kloc": round(per_rule.get(r, 0) / kloc, 4)}
+            for r in rules
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--show-unlabelled", action="store_true", help="print findings that have no label yet")
+    args = ap.parse_args(argv)
+
+    core = measure(PACKAGES)
+    if not core["dirs"]:
+        print("none of the packages is installed here", file=sys.stderr)
+        return 2
+    site = next(iter(core["dirs"].values())).parent
+    more = measure(MORE_PACKAGES)
+    core_out = report("The six packages of issue 14", core, site)
+    more_out = report("More well-kept packages", more, site)
+    findings: list[Finding] = core["findings"] + more["findings"]
+    all_lines = core["lines"] + more["lines"]
+    all_rate = len(findings) / (all_lines / 1000)
+    print(f"All: {len(findings)} findings in {all_lines:,} lines ({all_rate:.3f} per 1,000 lines)")
 
     labels = tomllib.loads(LABELS.read_text(encoding="utf-8")).get("finding", []) if LABELS.exists() else []
     bad = [lab for lab in labels if lab.get("label") not in LABEL_VALUES]
@@ -130,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     live, stale = match_labels(labels, findings, site)
     verdicts = Counter(lab["label"] for lab in live)
     precision = verdicts["true"] / len(live) if live else 0.0
-    print(f"\nlabelled sample: {len(live)} live labels ({len(stale)} stale) of {len(findings)} findings")
-    for v in LABEL_VALUES:
-        print(f"  {v:<9} {verdicts[v]}")
+    print(f"\nLabelled sample: {len(live)} live labels ({len(stale)} stale) for {len(findings)} findings")
+    print("  " + ", ".join(f"{verdicts[v]} {v}" for v in LABEL_VALUES))
     print(f"  precision (share true and worth fixing): {precision:.0%}   (goal ≥ {MIN_PRECISION:.0%})")
     by_rule_labels: dict[str, Counter] = {}
     for lab in live:
@@ -145,51 +200,36 @@ def main(argv: list[str] | None = None) -> int:
 
     labelled_keys = {(lab["path"], lab["rule"], lab.get("current_line")) for lab in live}
     unlabelled = [f for f in findings if (relative(f.path, site), f.rule, f.line) not in labelled_keys]
-    if args.show_unlabelled:
+    if args.show_unlabelled or unlabelled:
         print(f"\n{len(unlabelled)} unlabelled findings:")
         for f in unlabelled:
             print(f"  {relative(f.path, site)}:{f.line} {f.rule} {f.code}")
 
+    met = core_out["per_kloc"] <= MAX_PER_KLOC and precision >= MIN_PRECISION and not stale
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
             {
-                "packages": {
-                    name: {"version": versions[name], "lines": lines_by_pkg[name], "findings": per_pkg[name]}
-                    for name in dirs
-                },
-                "lines": total_lines,
-                "seconds": round(seconds, 2),
-                "findings": len(findings),
-                "per_kloc": round(total_rate, 3),
-                "per_rule": {
-                    rule: {
-                        "findings": per_rule.get(rule, 0),
-                        "per_kloc": round(per_rule.get(rule, 0) / kloc, 3),
-                    }
-                    for rule in all_rules
-                },
+                "core": core_out,
+                "more": more_out,
+                "all": {"lines": all_lines, "findings": len(findings), "per_kloc": round(all_rate, 3)},
                 "labelled": len(live),
                 "stale": [f"{lab['path']}:{lab['line']} {lab['rule']}" for lab in stale],
-                "verdicts": dict(verdicts),
+                "verdicts": {v: verdicts[v] for v in LABEL_VALUES},
                 "precision": round(precision, 3),
                 "precision_by_rule": {
                     rule: {"true": c["true"], "labelled": sum(c.values())}
                     for rule, c in sorted(by_rule_labels.items())
                 },
                 "unlabelled": len(unlabelled),
-                "goals": {
-                    "per_kloc_at_most": MAX_PER_KLOC,
-                    "precision_at_least": MIN_PRECISION,
-                    "met": total_rate <= MAX_PER_KLOC and precision >= MIN_PRECISION and not stale,
-                },
+                "goals": {"per_kloc_at_most": MAX_PER_KLOC, "precision_at_least": MIN_PRECISION, "met": met},
             },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}; goals {'met' if met else 'NOT met'}")
     return 0
 
 

@@ -1,0 +1,575 @@
+"""Mirador's checks: every rule on code it must flag and on near-misses it must not; the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from checks import KINDS, RULES, Finding, check_paths, check_source
+from checks.cli import main
+from checks.rules import run_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fired(code: str, path: str = "app/service.py") -> set[str]:
+    return {h.rule for h in run_rules(textwrap.dedent(code), path)}
+
+
+# (rule, code that must fire it, a near-miss that must not)
+CASES: list[tuple[str, str, str]] = [
+    (
+        "MIR001",
+        """
+        import threading
+        class C:
+            def __init__(self):
+                self._lock = threading.Lock()
+            async def put(self, k, v):
+                with self._lock:
+                    await self.store.save(k, v)
+        """,
+        """
+        import asyncio
+        class C:
+            def __init__(self):
+                self._lock = asyncio.Lock()
+            async def put(self, k, v):
+                async with self._lock:
+                    await self.store.save(k, v)
+        """,
+    ),
+    (
+        "MIR001",
+        """
+        import threading
+        lock = threading.Lock()
+        async def put(store, v):
+            lock.acquire()
+            try:
+                await store.save(v)
+            finally:
+                lock.release()
+        """,
+        """
+        import threading
+        lock = threading.Lock()
+        async def put(store, v):
+            with lock:
+                store.cache[v] = 1
+            await store.save(v)
+        """,
+    ),
+    (
+        "MIR002",
+        """
+        import threading
+        lock = threading.Lock()
+        def take(queue):
+            lock.acquire()
+            if not queue:
+                return None
+            item = queue.pop()
+            lock.release()
+            return item
+        """,
+        """
+        import threading
+        lock = threading.Lock()
+        def take(queue):
+            lock.acquire()
+            try:
+                if not queue:
+                    return None
+                return queue.pop()
+            finally:
+                lock.release()
+        """,
+    ),
+    (
+        "MIR002",
+        """
+        def first_line(path):
+            f = open(path)
+            line = f.readline()
+            if not line:
+                raise ValueError("empty")
+            f.close()
+            return line
+        """,
+        """
+        def first_line(path):
+            with open(path) as f:
+                line = f.readline()
+                if not line:
+                    raise ValueError("empty")
+            return line
+        """,
+    ),
+    (
+        "MIR003",
+        """
+        async def load_all(client, ids):
+            users = []
+            for user_id in ids:
+                user = await client.fetch_user(user_id)
+                users.append(user)
+            return users
+        """,
+        """
+        async def walk(client, start):
+            pages = []
+            cursor = start
+            for _ in range(10):
+                page = await client.fetch_page(cursor)
+                pages.append(page)
+                cursor = page.next
+            return pages
+        """,
+    ),
+    (
+        "MIR003",
+        """
+        async def summaries(llm, docs):
+            return [await llm.ainvoke(d) for d in docs]
+        """,
+        """
+        async def write_all(db, rows):
+            for row in rows:
+                await db.insert(row)  # writes in order: not flagged
+        """,
+    ),
+    (
+        "MIR004",
+        """
+        def unique(items):
+            seen = []
+            for x in items:
+                if x not in seen:
+                    seen.append(x)
+            return seen
+        """,
+        """
+        def keep(items):
+            out = []
+            for x in items:
+                if x in ("a", "b", "c"):
+                    out.append(x)
+            return out
+        """,
+    ),
+    (
+        "MIR004",
+        """
+        def order(items, names):
+            ranked = sorted(names)
+            return [ranked.index(x) for x in items]
+        """,
+        """
+        def unique(items):
+            seen = set()
+            out = []
+            for x in items:
+                if x not in seen:
+                    seen.add(x)
+                    out.append(x)
+            return out
+        """,
+    ),
+    (
+        "MIR005",
+        """
+        class Stream:
+            def __init__(self):
+                self.text = ""
+            def feed(self, chunks):
+                for chunk in chunks:
+                    self.text += chunk
+        """,
+        """
+        def render(rows):
+            out = ""
+            for row in rows:
+                out += row  # a local str: CPython grows it in place
+            return out
+        """,
+    ),
+    (
+        "MIR005",
+        """
+        def read_all(sock):
+            data = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+        """,
+        """
+        def events(lines):
+            buf = b""
+            for line in lines:
+                buf += line
+                if line == b"\\n":
+                    yield buf
+                    buf = b""  # reset per event: bounded
+        """,
+    ),
+    (
+        "MIR006",
+        """
+        import json
+        def tag(rows, config):
+            out = []
+            for row in rows:
+                settings = json.loads(config)
+                out.append(settings.get(row))
+            return out
+        """,
+        """
+        import json
+        def parse(rows):
+            out = []
+            for row in rows:
+                out.append(json.loads(row))  # depends on the item
+            return out
+        """,
+    ),
+    (
+        "MIR006",
+        """
+        def common(items, allowed):
+            return [x for x in items if x in set(allowed)]
+        """,
+        """
+        def common(items, allowed):
+            allowed_set = set(allowed)
+            for x in items:
+                if x not in allowed_set:
+                    raise ValueError(sorted(allowed))  # runs once, on the way out
+            return items
+        """,
+    ),
+    (
+        "MIR007",
+        """
+        def names(conn, ids):
+            cur = conn.cursor()
+            out = []
+            for i in ids:
+                cur.execute("SELECT name FROM users WHERE id = ?", (i,))
+                out.append(cur.fetchone())
+            return out
+        """,
+        """
+        def migrate(conn, migrations):
+            cur = conn.cursor()
+            for m in migrations:
+                cur.execute(m.sql)  # a different statement each time
+        """,
+    ),
+    (
+        "MIR007",
+        """
+        import requests
+        def fetch_all(ids):
+            out = []
+            for i in ids:
+                out.append(requests.get(f"https://api.example.com/items/{i}", timeout=5))
+            return out
+        """,
+        """
+        import requests
+        def retry(url):
+            for attempt in range(3):
+                r = requests.get(url, timeout=5)
+                if r.ok:
+                    return r
+        """,
+    ),
+    (
+        "MIR008",
+        """
+        class Tracker:
+            def __init__(self):
+                self.events = []
+            def on_event(self, event):
+                self.events.append(event)
+        """,
+        """
+        from collections import deque
+        class Tracker:
+            def __init__(self):
+                self.events = deque(maxlen=1000)
+                self.seen = []
+            def on_event(self, event):
+                self.events.append(event)
+                self.seen.append(event)
+                if len(self.seen) > 1000:
+                    del self.seen[0]
+        """,
+    ),
+    (
+        "MIR008",
+        """
+        class Client:
+            def __init__(self):
+                self._cache = {}
+            def get(self, key):
+                if key not in self._cache:
+                    self._cache[key] = self._load(key)
+                return self._cache[key]
+        """,
+        """
+        class Registry:
+            def __init__(self):
+                self._handlers = {}
+            def handle(self, name, fn):
+                self._handlers[name] = fn  # a registry keyed by name: bounded by the program
+        class Builder:
+            def __init__(self):
+                self.steps = []
+            def then(self, step):
+                self.steps.append(step)
+                return self
+        """,
+    ),
+    (
+        "MIR009",
+        """
+        import requests
+        class Api:
+            def __init__(self):
+                self.session = requests.Session()
+            async def user(self, uid):
+                return self.session.get(f"/users/{uid}", timeout=5).json()
+        """,
+        """
+        import httpx
+        class Api:
+            def __init__(self):
+                self.client = httpx.AsyncClient()
+            async def user(self, uid):
+                return (await self.client.get(f"/users/{uid}")).json()
+        """,
+    ),
+    (
+        "MIR009",
+        """
+        import sqlite3
+        conn = sqlite3.connect("app.db")
+        async def count():
+            return conn.execute("SELECT count(*) FROM t").fetchone()
+        """,
+        """
+        import sqlite3
+        conn = sqlite3.connect("app.db")
+        def count():
+            return conn.execute("SELECT count(*) FROM t").fetchone()
+        """,
+    ),
+    (
+        "MIR010",
+        """
+        import requests
+        session = requests.Session()
+        def ping(url):
+            return session.get(url)
+        """,
+        """
+        import requests
+        session = requests.Session()
+        def ping(url):
+            return session.get(url, timeout=5)
+        """,
+    ),
+    (
+        "MIR010",
+        """
+        from urllib.request import urlopen
+        def fetch(url):
+            with urlopen(url) as r:
+                return r.read()
+        """,
+        """
+        from urllib.request import urlopen
+        def fetch(url):
+            with urlopen(url, timeout=10) as r:
+                return r.read()
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "bad", "good"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_flags_the_problem_and_not_the_near_miss(rule, bad, good):
+    assert rule in fired(bad), f"{rule} should fire"
+    assert rule not in fired(good), f"{rule} should not fire on the near-miss"
+
+
+def test_every_rule_has_a_case_and_a_plain_message():
+    assert {c[0] for c in CASES} == set(RULES)
+    for rule in RULES.values():
+        assert rule.kind in KINDS
+        assert "\n" not in rule.message
+
+
+def test_speed_rules_stay_quiet_in_tests_and_test_doubles():
+    code = """
+    async def load_all(client, ids):
+        users = []
+        for user_id in ids:
+            users.append(await client.fetch_user(user_id))
+        return users
+    """
+    assert "MIR003" in fired(code, "app/users.py")
+    assert "MIR003" not in fired(code, "tests/test_users.py")
+    double = "class FakeClient:\n" + textwrap.indent(
+        textwrap.dedent(code).replace("(client", "(self, client"), "    "
+    )
+    assert "MIR003" not in fired(double, "app/fakes.py")
+
+
+def test_check_source_merges_ruff_and_own_rules_sorted():
+    code = textwrap.dedent(
+        """
+        import time
+        import requests
+
+        class Svc:
+            def __init__(self):
+                self.history = []
+
+            async def handle(self, url):
+                time.sleep(1)
+                self.history.append(url)
+                return requests.get(url)
+        """
+    )
+    found = check_source(code, "svc.py")
+    rules = [f.rule for f in found]
+    assert "ASYNC251" in rules and "MIR008" in rules and "S113" in rules
+    assert [f.line for f in found] == sorted(f.line for f in found)
+    for f in found:
+        assert isinstance(f, Finding)
+        assert f.kind in KINDS and f.source in ("ruff", "mirador")
+        assert f.code and f.code == code.splitlines()[f.line - 1].strip()
+        assert set(f.to_dict()) == {
+            "path", "line", "col", "end_line", "rule", "source", "kind", "message", "code"
+        }  # fmt: skip
+    sleep = next(f for f in found if f.rule == "ASYNC251")
+    assert sleep.source == "ruff" and sleep.kind == "concurrency" and sleep.col >= 1
+
+
+def test_check_source_never_raises_on_a_syntax_error():
+    found = check_source("def broken(:\n    pass\n", "broken.py")
+    assert all(f.rule != "E999" and "SyntaxError" not in f.message for f in found)
+    assert run_rules("def broken(:\n") == []
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+BAD = """
+class Tracker:
+    def __init__(self):
+        self.events = []
+    def on_event(self, event):
+        self.events.append(event)
+"""
+
+
+def test_folders_recurse_skipping_virtualenvs_caches_and_gitignored(tmp_path):
+    write(tmp_path / "pkg" / "a.py", BAD)
+    write(tmp_path / ".venv" / "lib" / "b.py", BAD)
+    write(tmp_path / "env2" / "pyvenv.cfg", "home = /usr\n")
+    write(tmp_path / "env2" / "c.py", BAD)
+    write(tmp_path / "__pycache__" / "d.py", BAD)
+    write(tmp_path / "pkg.egg-info" / "e.py", BAD)
+    write(tmp_path / "generated" / "f.py", BAD)
+    write(tmp_path / ".gitignore", "generated/\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    found = check_paths([str(tmp_path)])
+    assert {Path(f.path).relative_to(tmp_path).as_posix() for f in found} == {"pkg/a.py"}
+
+
+def test_missing_path_raises_value_error(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        check_paths([str(tmp_path / "nope.py")])
+    (tmp_path / "notes.txt").write_text("hi", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a Python file"):
+        check_paths([str(tmp_path / "notes.txt")])
+
+
+def test_cli_exit_codes_and_text_output(tmp_path, capsys):
+    clean = write(tmp_path / "clean.py", "def f(x):\n    return x\n")
+    bad = write(tmp_path / "bad.py", BAD)
+    assert main([str(clean), "--no-color"]) == 0
+    assert "No problems" in capsys.readouterr().err
+    assert main([str(bad), "--no-color"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{bad}:6:9 MIR008 ")
+    assert "\033[" not in out and "Found 1 problem" in err
+    assert main([str(tmp_path / "missing.py")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err
+    notes = write(tmp_path / "notes.md", "# hi\n")
+    assert main([str(notes)]) == 2
+    assert main([]) == 2  # no path
+
+
+def test_cli_json(tmp_path, capsys):
+    bad = write(tmp_path / "bad.py", BAD)
+    assert main([str(bad), "--json"]) == 1
+    records = json.loads(capsys.readouterr().out)
+    assert records == [
+        {
+            "path": str(bad),
+            "line": 6,
+            "end_line": 6,
+            "col": 9,
+            "rule": "MIR008",
+            "source": "mirador",
+            "kind": "resources",
+            "message": RULES["MIR008"].message.format(attr="events", method="on_event"),
+            "code": "self.events.append(event)",
+        }
+    ]
+    clean = write(tmp_path / "clean.py", "x = 1\n")
+    assert main([str(clean), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_python_dash_m_checks_runs(tmp_path):
+    bad = write(tmp_path / "bad.py", BAD)
+    proc = subprocess.run(
+        [sys.executable, "-m", "checks", str(bad), "--no-color"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "MIR008" in proc.stdout
+
+
+def test_importing_checks_loads_no_model_runtime():
+    code = (
+        "import sys, checks, checks.cli\n"
+        "heavy = [m for m in ('torch', 'chromadb', 'langgraph', 'langchain_core', 'llama_cpp',"
+        " 'sentence_transformers', 'graph') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert proc.stdout.strip() == ""
