@@ -7,6 +7,7 @@ recall: a rule that is unsure says nothing (see eval/checks_precision.py).
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -128,14 +129,24 @@ COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 EXITS = (ast.Return, ast.Raise, ast.Break, ast.Continue)
 
 
-def walk_local(node: ast.AST) -> Iterator[ast.AST]:
-    """Descendants of node, not entering nested functions, lambdas or classes."""
+_memo = threading.local()
+
+
+def walk_local(node: ast.AST) -> list[ast.AST]:
+    """Descendants of node, not entering nested functions, lambdas or classes (memoised per run)."""
+    cache: dict[int, list[ast.AST]] | None = getattr(_memo, "cache", None)
+    if cache is not None and id(node) in cache:
+        return cache[id(node)]
+    out: list[ast.AST] = []
     stack = list(ast.iter_child_nodes(node))
     while stack:
         n = stack.pop()
-        yield n
+        out.append(n)
         if not isinstance(n, SCOPES):
             stack.extend(ast.iter_child_nodes(n))
+    if cache is not None:
+        cache[id(node)] = out
+    return out
 
 
 def walk_stmts(stmts: Iterable[ast.AST]) -> Iterator[ast.AST]:
@@ -269,13 +280,16 @@ class Module:
         self.tree = tree
         self.aliases = self._aliases(tree)
         self.parents: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(tree):
+        self.nodes: list[ast.AST] = list(ast.walk(tree))
+        for node in self.nodes:
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
+        self._functions = [n for n in self.nodes if isinstance(n, FUNCS)]
+        self.classes = [n for n in self.nodes if isinstance(n, ast.ClassDef)]
         self.module_objects = self._objects(tree.body)
         self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
         self.func_objects: dict[ast.AST, dict[str, str]] = {}
-        for node in ast.walk(tree):
+        for node in self.nodes:
             if isinstance(node, ast.ClassDef):
                 found: dict[str, str] = {}
                 for item in node.body:
@@ -358,10 +372,8 @@ class Module:
             func = self.enclosing(func, FUNCS)
         return self.module_objects.get(key)
 
-    def functions(self) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
-        for node in ast.walk(self.tree):
-            if isinstance(node, FUNCS):
-                yield node
+    def functions(self) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+        return self._functions
 
 
 def is_lockish(mod: Module, expr: ast.AST, at: ast.AST) -> bool:
@@ -770,7 +782,7 @@ def _in_assert(node: ast.AST, mod: Module) -> bool:
     return isinstance(cur, ast.Assert)
 
 
-def _iterates_input(loop: ast.AST, params: set[str]) -> bool:
+def _iterates_input(loop: ast.AST, params: set[str], attributes: bool = True) -> bool:
     """The loop walks data handed to the function (a parameter, maybe through enumerate/zip/...)."""
     its = (
         [g.iter for g in loop.generators]
@@ -784,14 +796,22 @@ def _iterates_input(loop: ast.AST, params: set[str]) -> bool:
             it = it.func.value  # rows.items(), data.values()
         if isinstance(it, ast.Name) and it.id in params:
             return True
-        if isinstance(it, ast.Attribute) and isinstance(it.value, ast.Name) and it.value.id == "self":
+        if (
+            attributes
+            and isinstance(it, ast.Attribute)
+            and isinstance(it.value, ast.Name)
+            and it.value.id == "self"
+        ):
             return True  # for stage in self.stages
     return False
 
 
 def _params(func: ast.AST) -> set[str]:
+    """Parameters that carry data: not self/cls, not *args/**kwargs (sized by the call site)."""
     args = getattr(func, "args", None)
-    names = {a.arg for a in ast.walk(args) if isinstance(a, ast.arg)} if args else set()
+    if not isinstance(args, ast.arguments):
+        return set()
+    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
     return names - {"self", "cls"}
 
 
@@ -803,7 +823,7 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
         params = _params(func)
         seen: set[int] = set()
         for loop, parts, _bound in _loop_bodies(func):
-            if not _iterates_input(loop, params):
+            if not _iterates_input(loop, params, attributes=False):
                 continue
             iter_name = getattr(getattr(loop, "iter", None), "id", None)
             grown_here = {
@@ -840,7 +860,12 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
                     and n.func.value.id != iter_name
                 ):
                     op, name = f".{n.func.attr}()", n.func.value.id
-                if name and n.lineno not in seen and lists[name].lineno < n.lineno:
+                if (
+                    name
+                    and n.lineno not in seen
+                    and lists[name].lineno < n.lineno
+                    and not _exits_once(loop, parts, n, mod)
+                ):
                     seen.add(n.lineno)
                     yield _hit("MIR004", n, op=op, name=name)
 
@@ -913,7 +938,7 @@ def _concat(s: ast.AST) -> tuple[ast.AST, ast.AST] | None:
 
 def _str_attrs(mod: Module) -> dict[ast.ClassDef, set[str]]:
     out: dict[ast.ClassDef, set[str]] = {}
-    for cls in ast.walk(mod.tree):
+    for cls in mod.classes:
         if isinstance(cls, ast.ClassDef):
             found: set[str] = set()
             for m in cls.body:
@@ -944,6 +969,28 @@ def _resets_in(loop: ast.AST, key: str) -> bool:
     return False
 
 
+def _size_watched(loop: ast.AST, key: str) -> bool:
+    """The loop grows key to a known bound: it reads len(key), or raises once a size passes a limit."""
+    for n in ast.walk(loop):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id == "len"
+            and n.args
+            and key_of(n.args[0]) == key
+        ):
+            return True
+        if (
+            isinstance(n, ast.If)
+            and isinstance(n.test, ast.Compare)
+            and any(isinstance(o, ast.Gt | ast.GtE | ast.Lt | ast.LtE) for o in n.test.ops)
+            and n.body
+            and isinstance(n.body[-1], ast.Raise)
+        ):
+            return True  # if size > limit: raise
+    return False
+
+
 def mir005_string_concat_in_loop(mod: Module) -> Iterator[Hit]:
     """Only where CPython cannot grow the string in place: a str or bytes attribute (`self.text +=
     chunk`) and bytes in a local. A local str (`s += piece`) is resized in place by CPython and stays
@@ -968,7 +1015,7 @@ def mir005_string_concat_in_loop(mod: Module) -> Iterator[Hit]:
                 key = key_of(pair[0])
                 if key is None or key in flagged or not (key in attrs or "b:" + key in strs):
                     continue
-                if _resets_in(n, key):
+                if _resets_in(n, key) or _size_watched(n, key):
                     continue
                 flagged.add(key)
                 yield _hit("MIR005", s, name=key)
@@ -1132,6 +1179,19 @@ def _per_item_args(call: ast.Call, item_names: set[str]) -> bool:
     return any(names_read(a) & item_names for a in [*call.args, *(k.value for k in call.keywords)])
 
 
+def _runs_item_statements(loop: ast.AST, items: set[str]) -> bool:
+    for n in walk_stmts(getattr(loop, "body", [])):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("execute", "executescript", "executemany")
+            and n.args
+            and names_read(n.args[0]) & items
+        ):
+            return True
+    return False
+
+
 def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
     for func in mod.functions():
         for loop in walk_local(func):
@@ -1145,6 +1205,8 @@ def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
                 if isinstance(s, ast.Assign) and names_read(s.value) & items:
                     for t in s.targets:
                         items |= target_names(t)
+            if _runs_item_statements(loop, items):
+                continue  # each item runs its own statement (migrations): nothing to batch
             for n in walk_stmts(loop.body):
                 if not isinstance(n, ast.Call) or not isinstance(n.func, ast.Attribute):
                     continue
@@ -1240,8 +1302,13 @@ def _is_container(mod: Module, v: ast.AST | None, attr: str) -> bool:
     return False
 
 
+def _is_list_init(assign: ast.AST) -> bool:
+    v = getattr(assign, "value", None)
+    return isinstance(v, ast.List) or (isinstance(v, ast.Call) and _callee_last(v.func) in ("list", "deque"))
+
+
 def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
-    for cls in ast.walk(mod.tree):
+    for cls in mod.classes:
         if not isinstance(cls, ast.ClassDef):
             continue
         methods = [m for m in cls.body if isinstance(m, FUNCS)]
@@ -1300,8 +1367,8 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                     if attr in init_attrs:
                         if isinstance(n.ctx, ast.Del) or isinstance(n.slice, ast.Slice):
                             released.add(attr)
-                        elif not m.name.startswith(SETUP_PREFIXES):
-                            adds.setdefault(attr, (n, m.name))
+                        elif not m.name.startswith(SETUP_PREFIXES) and not _is_list_init(init_attrs[attr]):
+                            adds.setdefault(attr, (n, m.name))  # self.X[k] = v grows a dict, not a list
                 elif isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store | ast.Del):
                     k = key_of(n)
                     if k and k.startswith("self.") and k[5:] in init_attrs and not in_init:
@@ -1380,7 +1447,7 @@ SESSION_CALLS = frozenset({"get", "post", "put", "patch", "delete", "head", "opt
 
 
 def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
-    for n in ast.walk(mod.tree):
+    for n in mod.nodes:
         if not isinstance(n, ast.Call):
             continue
         callee = mod.dotted(n.func) or ""
@@ -1415,8 +1482,9 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
 ]
 
 
-# Rules about speed, long-lived growth and network timeouts: they do not matter in tests or test doubles.
-TEST_EXEMPT = frozenset({"MIR003", "MIR004", "MIR005", "MIR006", "MIR007", "MIR008", "MIR010"})
+# Rules about speed, latency, long-lived growth and network timeouts: they do not matter in tests or
+# test doubles. The correctness rules (a lock across await, a lock or file not released) still apply.
+TEST_EXEMPT = frozenset({"MIR003", "MIR004", "MIR005", "MIR006", "MIR007", "MIR008", "MIR009", "MIR010"})
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")
 
 
@@ -1448,6 +1516,10 @@ def handed_on(tree: ast.Module, line: int) -> bool:
             for m in walk_local(func):
                 if isinstance(m, ast.Try) and any(_calls_method(f, name, "close") for f in m.finalbody):
                     return True
+                if isinstance(m, ast.With | ast.AsyncWith) and any(
+                    key_of(i.context_expr) == name for i in m.items
+                ):
+                    return True  # closed by a later `with name:`
                 if isinstance(m, ast.Name) and m.id == name and isinstance(m.ctx, ast.Load):
                     parent = parents.get(m)
                     if isinstance(parent, ast.Call) and parent.func is m:
@@ -1464,7 +1536,7 @@ def is_test_path(path: str) -> bool:
     return (
         name.startswith("test_")
         or name.endswith("_test.py")
-        or name == "conftest.py"
+        or name in ("conftest.py", "testing.py")
         or any(p in ("test", "tests", "testing") for p in parts[:-1])
     )
 
@@ -1475,10 +1547,14 @@ def run_rules(text: str, filename: str = "<document>") -> list[Hit]:
         tree = ast.parse(text, filename=filename)
     except (SyntaxError, ValueError):
         return []
-    mod = Module(tree)
-    hits: list[Hit] = []
-    for rule in ALL_RULES:
-        hits.extend(rule(mod))
+    _memo.cache = {}
+    try:
+        mod = Module(tree)
+        hits: list[Hit] = []
+        for rule in ALL_RULES:
+            hits.extend(rule(mod))
+    finally:
+        _memo.cache = None
     if is_test_path(filename):
         hits = [h for h in hits if h.rule not in TEST_EXEMPT]
     else:
