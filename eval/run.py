@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Mirador's evaluation: the labelled cases in eval/cases.toml through the real chain on the
-embedded model, scored automatically. Prints a scorecard and writes eval/results/latest.json.
+"""Mirador's evaluation, scored automatically. Prints scorecards and writes
+eval/results/<name>.json.
 
-    python eval/run.py [--max-tokens 64] [--case SUBSTRING]
+    python eval/run.py [--part code|classic|all] [--case SUBSTRING] [--embedded-model NAME]
+                       [--no-baseline] [--max-tokens N] [--name NAME]
 
-Checks, per case:
-- type: the query type is the labelled one;
-- persona: persona chunks reached the stages exactly when the case is about the user;
-- clean: no special token, template echo or repeated block survived into any stage
-  output or the report (cleaning them again removes nothing);
-- no_copy: no kept stage output is a near-copy of an earlier one, unless the graph acted
-  on it (repeated it, or kept it at its repeat limit with a note);
-- summary: the Key Findings Summary is not a copy of any one stage, and the report names
-  the stages it draws on.
+**code** (eval/code_cases.toml, eval/CASES.md): files with known problems. For each case,
+the checks alone, one plain call to the analysis model (the document, the question, the
+chain's whole token budget) and the code chain, scored on the same ground truth:
+- named: known problems the answer names in its own words (fenced code and lines copied
+  from the file removed; the case's regexes), anywhere and in the Key Findings Summary;
+- by line: known problems a finding's line falls in (checks, and the chain's findings);
+- findings: what the chain reported, split into known problems, labelled true extras,
+  labelled false (eval/finding_labels.toml, by hand) and unlabelled; set aside: findings
+  whose code the file lacks (never reported);
+- copies: stages the graph passed although they copy an earlier stage or echo their
+  instructions (must be 0);
+- seconds and tokens.
+
+**classic** (eval/cases.toml): query type, persona gating, clean output, no copies and a
+summary that is not a copy, as before.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -29,17 +38,172 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 os.environ.setdefault("MIRADOR_DATA_DIR", tempfile.mkdtemp(prefix="mirador-eval-"))
 
+from scoring import load_cases, named, named_by_line, own_words, summary_section  # noqa: E402
+
+from checks import check_source  # noqa: E402
 from graph import Context, build_graph  # noqa: E402
+from graph.chains import configured_chains  # noqa: E402
 from graph.clean import SPECIAL_TOKEN, clean_output  # noqa: E402
 from graph.confidence import span_overlap  # noqa: E402
 from graph.state import kept_results  # noqa: E402
-from retrieval.indexer import index_paths  # noqa: E402
-from retrieval.store import Index  # noqa: E402
 
-CHECKS = ("type", "persona", "clean", "no_copy", "summary")
+CLASSIC = ("type", "persona", "clean", "no_copy", "summary")
 ECHOES = ("Please add your perspective and insights", "Please provide a comprehensive", "### Specialist")
+BASELINE_SYSTEM = "You are an expert code reviewer. Answer the user's question about the code."
+
+
+# --- the code cases -------------------------------------------------------------------
+
+
+def load_labels() -> dict[tuple[str, int, str], dict[str, str]]:
+    """Hand labels for reported findings that match no known problem: (case, line, who) ->
+    {label: true|false, why}. `who` is the rule for a check's finding, else the first finder."""
+    path = HERE / "finding_labels.toml"
+    if not path.exists():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {(x["case"], x["line"], x["who"]): x for x in data.get("label", [])}
+
+
+def who(finding: dict[str, Any]) -> str:
+    return finding["rule"] or finding["found_by"][0]
+
+
+def baseline(case: dict[str, Any], source: str, budget: int, model: str) -> dict[str, Any]:
+    """One plain call to the analysis model: the document and the question, the chain's budget."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from graph.models import EmbeddedChat, get_llama
+
+    chat = EmbeddedChat(model_name=model, max_tokens=budget, llama=get_llama(model))
+    prompt = f"{case['file']}:\n```python\n{source}\n```\n\nQuestion: {case['query']}"
+    start = time.perf_counter()
+    tokens, parts = 0, []
+    for chunk in chat.stream([SystemMessage(BASELINE_SYSTEM), HumanMessage(prompt)]):
+        if chunk.text:
+            parts.append(str(chunk.text))
+            tokens += 1
+    return {"text": "".join(parts), "seconds": round(time.perf_counter() - start, 1), "tokens": tokens}
+
+
+def score_code_case(
+    case: dict[str, Any], graph: Any, context: Context, labels: dict[Any, Any], with_baseline: bool, model: str
+) -> dict[str, Any]:
+    source = (HERE / case["file"]).read_text(encoding="utf-8")
+    problems = case["problem"]
+    ids = [p["id"] for p in problems]
+    checks = check_source(source, case["file"])
+    row: dict[str, Any] = {"name": case["name"], "problems": ids,
+                           "checks": {"by_line": sorted(named_by_line([(f.line, f.end_line) for f in checks], problems)),
+                                      "findings": len(checks)}}  # fmt: skip
+    chain = configured_chains().get("code")
+    budget = sum(context.max_tokens or s.max_tokens for s in chain.stages)
+    if with_baseline:
+        base = baseline(case, source, budget, model)
+        row["baseline"] = {"named": sorted(named(own_words(base["text"], source), problems)),
+                           "seconds": base["seconds"], "tokens": base["tokens"]}  # fmt: skip
+    start = time.perf_counter()
+    out = graph.invoke({"query": case["query"], "document_path": str(HERE / case["file"])}, context=context)
+    seconds = round(time.perf_counter() - start, 1)
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    words = own_words(report, source)
+    findings = out.get("findings", [])
+    in_range = named_by_line([(f["line"], f["end_line"]) for f in findings], problems)
+    known, true_extra, false, unlabelled = [], [], [], []
+    for f in findings:
+        hit = any(p["lines"][0] <= f["line"] <= p["lines"][1] for p in problems)
+        label = labels.get((case["name"], f["line"], who(f)))
+        item = {"line": f["line"], "who": who(f), "code": f["code"], "message": f["message"][:160]}
+        if hit:
+            known.append(item)
+        elif label is None:
+            unlabelled.append(item)
+        else:
+            (true_extra if label["label"] == "true" else false).append(item)
+    results = out["results"]
+    passed_copies = [f"{r['stage']} ({', '.join(r['reasons'])})" for r in kept_results(results)
+                     if r["verdict"] in ("pass", "kept") and any(
+                         w in " ".join(r["reasons"]) for w in ("repeated the", "restated"))]  # fmt: skip
+    row["chain"] = {
+        "named": sorted(named(words, problems)),
+        "named_in_summary": sorted(named(own_words(summary_section(report), source), problems)),
+        "by_line": sorted(in_range),
+        "findings": len(findings), "known": len(known), "true_extra": true_extra, "false": false,
+        "unlabelled": unlabelled,
+        "set_aside": sum(len(r.get("set_aside") or []) for r in results),
+        "passed_copies": passed_copies,
+        "dropped": [r["stage"] for r in kept_results(results) if r["verdict"] == "dropped"],
+        "seconds": seconds, "tokens": sum(r["tokens"] for r in results),
+        "report": out["report_path"],
+    }  # fmt: skip
+    return row
+
+
+def print_code_row(row: dict[str, Any]) -> None:
+    n = len(row["problems"])
+    c = row["chain"]
+    base = row.get("baseline")
+    b = f"baseline {len(base['named'])}/{n} ({base['seconds']:.0f} s)" if base else "baseline —"
+    print(f"{row['name'][:38]:<38} checks {len(row['checks']['by_line'])}/{n} · {b} · "
+          f"chain {len(c['named'])}/{n} (summary {len(c['named_in_summary'])}, by line {len(c['by_line'])}) "
+          f"· findings {c['findings']}: false {len(c['false'])}, unlabelled {len(c['unlabelled'])}, "
+          f"set aside {c['set_aside']} · {c['seconds']:.0f} s, {c['tokens']} tokens", flush=True)  # fmt: skip
+    for f in c["unlabelled"]:
+        print(f"    unlabelled: line {f['line']} [{f['who']}] {f['code'][:60]!r}: {f['message'][:100]}")
+    for s in c["passed_copies"]:
+        print(f"    PASSED A COPY/ECHO: {s}")
+
+
+def code_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    problems = sum(len(r["problems"]) for r in rows)
+    chain = [r["chain"] for r in rows]
+    reported = sum(c["findings"] for c in chain)
+    false = sum(len(c["false"]) for c in chain)
+    unlabelled = sum(len(c["unlabelled"]) for c in chain)
+    totals = {
+        "cases": len(rows),
+        "problems": problems,
+        "checks_by_line": sum(len(r["checks"]["by_line"]) for r in rows),
+        "chain_named": sum(len(c["named"]) for c in chain),
+        "chain_named_in_summary": sum(len(c["named_in_summary"]) for c in chain),
+        "chain_by_line": sum(len(c["by_line"]) for c in chain),
+        "findings": reported,
+        "false": false,
+        "unlabelled": unlabelled,
+        "invented_share": round(false / reported, 3) if reported else 0.0,
+        "set_aside": sum(c["set_aside"] for c in chain),
+        "passed_copies": sum(len(c["passed_copies"]) for c in chain),
+        "chain_seconds_median": statistics.median(c["seconds"] for c in chain) if chain else 0,
+        "chain_tokens": sum(c["tokens"] for c in chain),
+    }
+    if all("baseline" in r for r in rows) and rows:
+        totals["baseline_named"] = sum(len(r["baseline"]["named"]) for r in rows)
+        totals["baseline_seconds_median"] = statistics.median(r["baseline"]["seconds"] for r in rows)
+    return totals
+
+
+def print_code_totals(t: dict[str, Any]) -> None:
+    p = t["problems"]
+
+    def pct(n: int) -> str:
+        return f"{n}/{p} ({100 * n / p:.0f} %)" if p else "0/0"
+
+    print(f"\ncode totals over {t['cases']} cases, {p} known problems:")
+    print(f"  checks alone (by line)      {pct(t['checks_by_line'])}")
+    if "baseline_named" in t:
+        print(f"  single call (named)         {pct(t['baseline_named'])} · median {t['baseline_seconds_median']:.0f} s")
+    print(f"  chain (named)               {pct(t['chain_named'])} · in the summary {pct(t['chain_named_in_summary'])}"
+          f" · by line {pct(t['chain_by_line'])} · median {t['chain_seconds_median']:.0f} s")  # fmt: skip
+    print(f"  chain findings              {t['findings']} reported: {t['false']} labelled false "
+          f"({100 * t['invented_share']:.0f} % invented), {t['unlabelled']} unlabelled; "
+          f"{t['set_aside']} set aside as ungrounded")  # fmt: skip
+    print(f"  copies/echoes passed        {t['passed_copies']}")
+
+
+# --- the classic cases ------------------------------------------------------------------
 
 
 def _clean(text: str) -> bool:
@@ -49,76 +213,95 @@ def _clean(text: str) -> bool:
     return not removed.get("repetition") and not removed.get("after_end_token")
 
 
-def score_case(case: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+def score_classic_case(case: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
     results = out["results"]
-    kept = [r for r in kept_results(results) if r["status"] != "skipped"]
+    kept = [r for r in kept_results(results) if r["status"] != "skipped" and r["verdict"] != "dropped"]
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     persona_seen = any(c["kind"] == "persona" for c in out.get("retrieved", []))
-    copies = []
-    for i, r in enumerate(kept):
-        for earlier in kept[:i]:
-            if (
-                r["text"]
-                and earlier["text"]
-                and span_overlap(r["text"], earlier["text"]) >= 0.5
-                and not r["note"]
-            ):
-                copies.append(f"{r['stage']} copies {earlier['stage']}")
+    copies = [f"{r['stage']} copies {e['stage']}" for i, r in enumerate(kept) for e in kept[:i]
+              if r["text"] and e["text"] and span_overlap(r["text"], e["text"]) >= 0.5
+              and r["verdict"] == "pass"]  # fmt: skip
     stages = [r for r in kept if r["role"] != "synthesis" and r["text"]]
     summary = out.get("summary", "")
     copied_from = [r["stage"] for r in stages if summary and span_overlap(summary, r["text"]) >= 0.8]
-    section = report.split("## Key Findings Summary", 1)[1].split("## ", 1)[0]
-    named = all(f"`{r['stage']}`" in section for r in stages)
+    section = summary_section(report)
+    named_all = all(f"`{r['stage']}`" in report.split("## Key Findings Summary", 1)[1] for r in stages)
     verdict = {
         "type": out["query_type"] == case["type"],
         "persona": persona_seen == case["persona"],
         "clean": all(_clean(r["text"]) for r in results) and not SPECIAL_TOKEN.search(report),
         "no_copy": not copies,
-        "summary": bool(summary) and not copied_from and named,
+        "summary": bool(summary) and not copied_from and named_all and bool(section.strip()),
     }
     why = {
         "type": f"got {out['query_type']} ({'; '.join(out.get('query_type_reasons', []))})",
         "persona": f"persona chunks {'seen' if persona_seen else 'not seen'}",
         "no_copy": ", ".join(copies),
-        "summary": f"copies {', '.join(copied_from)}"
-        if copied_from
-        else ("" if named else "stages not named"),
+        "summary": f"copies {', '.join(copied_from)}" if copied_from else ("" if named_all else "stages not named"),
     }
     return {"name": case["name"], "passed": verdict, "why": {k: v for k, v in why.items() if not verdict[k] and v},
             "report": out["report_path"], "chain": out["chain"]}  # fmt: skip
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Mirador evaluation")
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--case", default="", help="run only cases whose name contains this")
-    args = parser.parse_args()
+def run_classic(graph: Any, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from retrieval.indexer import index_paths
+    from retrieval.store import Index
+
     cases = [c for c in tomllib.loads((HERE / "cases.toml").read_text())["case"] if args.case in c["name"]]
-    work = Path(tempfile.mkdtemp(prefix="mirador-eval-"))
     index = Index(work / "index")
     index_paths([HERE / "files" / "project", ROOT / "samples"], kind="documents", index=index, progress=False)
     index_paths([HERE / "files" / "persona.md"], kind="persona", index=index, progress=False)
-    graph = build_graph()
     scored = []
     for case in cases:
         inputs = {"query": case["query"]}
         if case.get("document"):
             inputs["document_path"] = str(HERE / case["document"])
         context = Context(backend="embedded", max_tokens=args.max_tokens, index_dir=str(work / "index"),
-                          reports_dir=str(work / "reports"))  # fmt: skip
-        result = score_case(case, graph.invoke(inputs, context=context))
+                          reports_dir=str(work / "reports"), embedded_model=args.embedded_model)  # fmt: skip
+        result = score_classic_case(case, graph.invoke(inputs, context=context))
         scored.append(result)
-        marks = " ".join(f"{c}:{'✓' if result['passed'][c] else '✗'}" for c in CHECKS)
+        marks = " ".join(f"{c}:{'✓' if result['passed'][c] else '✗'}" for c in CLASSIC)
         print(f"{result['name']:<55} {marks}", flush=True)
         for check, why in result["why"].items():
             print(f"    {check}: {why}")
-    totals = {c: sum(r["passed"][c] for r in scored) for c in CHECKS}
-    print("\ntotals: " + " · ".join(f"{c} {n}/{len(scored)}" for c, n in totals.items()))
+    totals = {c: sum(r["passed"][c] for r in scored) for c in CLASSIC}
+    print("\nclassic totals: " + " · ".join(f"{c} {n}/{len(scored)}" for c, n in totals.items()))
+    return {"cases": scored, "totals": totals, "of": len(scored)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Mirador evaluation")
+    parser.add_argument("--part", choices=("code", "classic", "all"), default="all")
+    parser.add_argument("--case", default="", help="run only cases whose name contains this")
+    parser.add_argument("--embedded-model", default="", help="coder-0.5b or coder-1.5b for every stage")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the single-call baseline")
+    parser.add_argument("--max-tokens", type=int, default=0, help="cap per stage (0: each stage's own)")
+    parser.add_argument("--name", default="latest", help="results file name under eval/results/")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mirador-eval-"))
+    graph = build_graph()
+    from graph.models import EMBEDDED_MODEL
+
+    model = args.embedded_model or EMBEDDED_MODEL
+    results: dict[str, Any] = {"embedded_model": model, "max_tokens": args.max_tokens,
+                               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    if args.part in ("code", "all"):
+        labels = load_labels()
+        context = Context(backend="embedded", chain="code", retrieval=False, max_tokens=args.max_tokens,
+                          reports_dir=str(work / "reports"), embedded_model=args.embedded_model)  # fmt: skip
+        rows = []
+        for case in load_cases(HERE / "code_cases.toml"):
+            if args.case in case["name"]:
+                rows.append(score_code_case(case, graph, context, labels, not args.no_baseline, model))
+                print_code_row(rows[-1])
+        results["code"] = {"cases": rows, "totals": code_totals(rows)}
+        print_code_totals(results["code"]["totals"])
+    if args.part in ("classic", "all"):
+        results["classic"] = run_classic(graph, work, args)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"max_tokens": args.max_tokens, "cases": scored,
-                                                 "totals": totals, "of": len(scored)}, indent=2) + "\n")  # fmt: skip
-    print(f"scorecard: {out / 'latest.json'}")
+    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"scorecard: {out / f'{args.name}.json'}")
     return 0
 
 

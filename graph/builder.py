@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from graph.chains import ChainSet, StageSpec, configured_chains
 from graph.config import Context
 from graph.models import ChatModelFactory, default_chat_model_factory, resolve_backend
-from graph.nodes import make_prepare, make_retrieve, make_stage_node, report
+from graph.nodes import make_facts, make_prepare, make_retrieve, make_stage_node, report
 from graph.routing import next_stage, route_after_stage
 from graph.state import InputState, OutputState, State
 from retrieval.embeddings import Embedder, embed
@@ -50,6 +50,7 @@ def build_graph(
 
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
     builder.add_node("prepare", make_prepare(served, resolve, factory, embedder))
+    builder.add_node("facts", make_facts())
     builder.add_node("retrieve", make_retrieve(served, embedder))
     names = served.stage_names()
     for name in names:
@@ -58,7 +59,8 @@ def build_graph(
 
     first = sorted({chain.stages[0].name for chain in served.chains.values()})
     builder.add_edge(START, "prepare")
-    builder.add_edge("prepare", "retrieve")
+    builder.add_edge("prepare", "facts")
+    builder.add_edge("facts", "retrieve")
     builder.add_conditional_edges("retrieve", first_stage, first)
     for name in names:
         builder.add_conditional_edges(name, _route_from(name), sorted(served.successors(name)))

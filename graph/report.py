@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.confidence import chain_confidence
+from graph.findings import render as render_findings
 from graph.state import StageResult, State, kept_results
 
 
@@ -48,6 +49,8 @@ def summary_facts(state: State, report_path: str = "", json_path: str = "") -> d
         "chain_confidence": chain_confidence(results),
         "total_s": round(sum(r["total_s"] for r in results), 3),
         "first_token_s": next((r["first_token_s"] for r in results if r["first_token_s"]), None),
+        "facts": state.get("facts"),
+        "findings": state.get("findings", []),
         "summary": state.get("summary", ""),
         "errors": state.get("errors", []),
         "turn": state.get("turn", 1),
@@ -55,6 +58,10 @@ def summary_facts(state: State, report_path: str = "", json_path: str = "") -> d
         "report_path": report_path,
         "json_path": json_path,
     }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
 
 
 def _signals(r: StageResult) -> str:
@@ -89,6 +96,9 @@ def _stage_section(
         lines += [f"*{r['note'].capitalize()}.*", ""]
     if r["error"]:
         lines += [f"> **Error:** {r['error']}", ""]
+    if r.get("set_aside"):
+        aside = "; ".join(f"line {f['line']} `{_cell(f['code'])[:60]}` ({f['reason']})" for f in r["set_aside"])
+        lines += [f"*Set aside, not reported as findings: {aside}.*", ""]
     if r["removed"]:
         cut = ", ".join(f"{kind} {n} chars" for kind, n in sorted(r["removed"].items()))
         lines += [f"*Cleaned: {cut}.*", ""]
@@ -128,11 +138,27 @@ def render_markdown(state: State, thread: str = "") -> str:
         "## Key Findings Summary",
         "",
     ]
-    if synthesis and synthesis["text"]:
-        drawn = ", ".join(f"`{r['stage']}`" for r in stages if r["text"]) or "no stage"
-        out += [synthesis["text"], "", f"*Written by the synthesis stage from: {drawn}.*", ""]
+    if synthesis and synthesis["text"] and synthesis["verdict"] != "dropped":
+        drawn = ", ".join(f"`{r['stage']}`" for r in stages if r["text"] and r["verdict"] != "dropped")
+        out += [synthesis["text"], "", f"*Written by the synthesis stage from: {drawn or 'no stage'}.*", ""]
     else:
-        out += ["*The synthesis stage produced no summary; see the stages below.*", ""]
+        out += ["*The synthesis stage produced no usable summary; see the findings and stages below.*", ""]
+    findings = state.get("findings", [])
+    if findings:
+        out += ["### All findings, most important first", "",
+                "Grounded in the document: each names a line that holds the quoted code. "
+                "*[who found it]*; a check's finding a stage disputed says so.", "",
+                render_findings(findings), ""]  # fmt: skip
+    facts = state.get("facts")
+    if facts is not None:
+        out += ["## Found by checks", ""]
+        if facts:
+            out += ["Static checks (ruff and Mirador's own rules) run on the document before any model:", "",
+                    "| rule | line | code | message |", "| --- | --- | --- | --- |"]  # fmt: skip
+            out += [f"| {f['rule']} | {f['line']} | `{_cell(f['code'])}` | {_cell(f['message'])} |" for f in facts]
+        else:
+            out += ["The checks found nothing in this document."]
+        out.append("")
     failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
     if failed:
         out += [f"*Failed stages: {', '.join(failed)}.*", ""]

@@ -115,17 +115,11 @@ def next_stage(state: State, after: str | None) -> str:
 
 
 def route_after_stage(state: State, stage: str) -> str:
-    """Repeat `stage` while its last attempt scored under its threshold and repeats remain;
-    otherwise go on. Skipped, failed and timed-out stages are never repeated."""
-    spec = next(s for s in state["plan"] if s["name"] == stage)
+    """Repeat `stage` when the decision on its last attempt was to repeat it (see
+    graph.confidence.decide); otherwise go on."""
     attempts = [r for r in state.get("results", []) if r["stage"] == stage]
     if not attempts:
         raise ValueError(f"stage {stage!r} has no result to route on")
-    last = attempts[-1]
-    if (
-        last["status"] in ("ok", "truncated", "empty")
-        and (last["confidence"] or 0.0) < spec["min_confidence"]
-        and len(attempts) <= spec["max_repeats"]
-    ):
+    if attempts[-1]["verdict"] == "repeat":
         return stage
     return next_stage(state, stage)

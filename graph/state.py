@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from graph.findings import Finding
+
+# pass: kept and passed on; repeat: run again with a correction; kept: at the repeat limit,
+# kept with a warning; dropped: at the limit but a copy or an echo, so never passed on;
+# failed: the model raised or timed out; skipped: not run (query type, early exit).
+Verdict = Literal["pass", "repeat", "kept", "dropped", "failed", "skipped"]
 
 
 class StageResult(TypedDict):
@@ -24,7 +31,12 @@ class StageResult(TypedDict):
     tokens_per_s: float
     removed: dict[str, int]  # what cleaning took out, by kind
     confidence: float | None  # None when skipped
-    signals: dict[str, float | None]  # relevance, novelty, hygiene, completeness, token_probability
+    signals: dict[str, float | None]  # relevance, novelty, echo, grounding, hygiene, completeness, ...
+    verdict: Verdict  # what the graph did with this attempt (graph.confidence.decide)
+    reasons: list[str]  # why, in plain words ("repeated the cost stage", "echoed its instructions")
+    findings: list[Finding]  # an analyst's own findings, grounded in the document
+    verdicts: list[dict[str, Any]]  # an analyst's judgement of each check finding it was shown
+    set_aside: list[dict[str, Any]]  # findings whose code the document does not hold
 
 
 MAX_TURNS = 3  # earlier turns a thread keeps for follow-ups
@@ -55,6 +67,8 @@ class OutputState(TypedDict, total=False):
     query_type_reasons: list[str]
     chain: str
     retrieved: list[dict[str, Any]]
+    facts: list[Finding] | None
+    findings: list[Finding]
     results: list[StageResult]
     summary: str
     report_path: str
@@ -71,6 +85,7 @@ class State(InputState, total=False):
     early_exit: float | None
     plan: list[dict[str, Any]]  # the chain's stages as resolved for this run (StageSpec dicts)
     retrieved: list[dict[str, Any]]  # passages in every stage's prompt: n, text, source, lines, kind, score
+    facts: list[Finding] | None  # the checks' findings on a code document (None: no checks ran)
     retrieval_notes: list[str]
     backend_notes: list[str]
     started_at: str
@@ -78,16 +93,23 @@ class State(InputState, total=False):
     errors: Annotated[list[str], add_or_reset]
     history: Annotated[list[dict[str, Any]], add_turn]  # earlier turns of this thread (bounded)
     turn: int
+    findings: list[Finding]  # every finding, merged and ranked (the report's list)
     summary: str
     report_path: str
     json_path: str
 
 
 def kept_results(results: list[StageResult]) -> list[StageResult]:
-    """One result per stage, in chain order: the attempt with the highest confidence."""
+    """One result per stage, in chain order: the attempt with the highest confidence, or the
+    last one when the stage was dropped (a copy or an echo is never passed on)."""
     best: dict[str, StageResult] = {}
     for r in results:
         held = best.get(r["stage"])
-        if held is None or (r["confidence"] or 0.0) > (held["confidence"] or 0.0):
+        if r.get("verdict") == "dropped" or held is None or (r["confidence"] or 0.0) > (held["confidence"] or 0.0):
             best[r["stage"]] = r
     return list(best.values())
+
+
+def usable_results(results: list[StageResult]) -> list[StageResult]:
+    """The kept attempts later stages and the summary may draw on: with text, not dropped."""
+    return [r for r in kept_results(results) if r["text"] and r["verdict"] not in ("dropped", "failed", "skipped")]

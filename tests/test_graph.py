@@ -14,9 +14,12 @@ from graph import build_graph
 from graph.chains import load_chains
 from tests.fakes import Script, bow_embed, chains, default_reply
 
-CODE_CHAIN = ["context", "code_analyst", "master_coder", "solution_architect", "synthesis"]
+CODE_CHAIN = ["concurrency", "cost", "resources", "master_coder", "solution_architect", "synthesis"]
+ANALYSTS = CODE_CHAIN[:3]
 QUERY = "Where are the performance bottlenecks in the streaming code?"
 OFF_TOPIC = "Paris is the capital of France, famous for croissants and the Eiffel tower."
+# The sample document's line 5 (tests/conftest.py), as an analyst would cite it.
+FINDING = "- Line 5 `context = context + stage.run(query)`: the context is rebuilt on every stage, quadratic in its length. Fix: collect parts in a list and join once."
 
 
 def run(script, context, chain_set=None, **inputs):
@@ -36,10 +39,12 @@ def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, c
     assert out["chain"] == "code" and out["query_type"] == "code"
     for r in out["results"]:
         assert r["status"] == "ok" and r["backend"] == "embedded" and r["attempt"] == 1
-        assert r["confidence"] >= 0.45 and set(r["signals"]) >= {"relevance", "novelty", "hygiene"}
+        assert r["verdict"] == "pass" and r["confidence"] >= 0.45
+        assert set(r["signals"]) >= {"relevance", "novelty", "echo", "hygiene"}
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     for stage in CODE_CHAIN:
         assert f"(`{stage}`)" in report
+    assert "## Found by checks" in report
     assert out["summary"] == default_reply("synthesis")
     facts = json.loads(Path(out["json_path"]).read_text(encoding="utf-8"))
     assert [s["stage"] for s in facts["stages"]] == CODE_CHAIN
@@ -52,37 +57,74 @@ def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, c
 def test_models_are_prewarmed_once_before_the_first_stage_runs(sample_doc, context):
     script = Script()
     run(script, context, document_path=str(sample_doc))
-    first_call = script.log.index(("call", "context"))
+    first_call = script.log.index(("call", "concurrency"))
     # Every stage maps to the one embedded model: `prepare` builds it once, then the
     # first stage builds its own (cheap: the loaded model is shared) and calls it.
-    assert script.log[:first_call] == [("build", "context"), ("build", "context")]
+    assert script.log[:first_call] == [("build", "concurrency"), ("build", "concurrency")]
     assert {s.model for s in script.built} == {script.built[0].model}
 
 
-def test_each_stage_continues_the_previous_stage_conversation(sample_doc, context):
-    script = Script()
+def test_every_stage_starts_with_the_same_material_and_analysts_see_no_other_stage(sample_doc, context):
+    script = Script({"cost": FINDING})
     run(script, context, document_path=str(sample_doc))
-    first = script.messages_for("context")
-    assert isinstance(first[0], SystemMessage) and len(first) == 2
-    assert "<document source=" in first[1].content and "grows without bound" in first[1].content
-    assert QUERY in first[1].content and "[context]" in first[1].content
-    for i, stage in enumerate(CODE_CHAIN[1:], start=1):
-        messages = script.messages_for(stage)
-        # The previous stage's whole conversation is this stage's prefix (KV-cache reuse).
-        previous = script.messages_for(CODE_CHAIN[i - 1])
-        assert [m.content for m in messages[: len(previous)]] == [m.content for m in previous]
-        answers = [m.content for m in messages if isinstance(m, AIMessage)]
-        assert answers == [default_reply(s) for s in CODE_CHAIN[:i]]
-        assert isinstance(messages[-1], HumanMessage) and f"[{stage}]" in messages[-1].content
-        assert messages[-1].content.count("<document") == 0
+    prompts = {stage: script.messages_for(stage) for stage in CODE_CHAIN}
+    first = prompts["concurrency"]
+    assert isinstance(first[0], SystemMessage) and isinstance(first[1], HumanMessage) and len(first) == 2
+    material = str(first[1].content).split(f"Question: {QUERY}")[0]
+    assert '<document source="' in material and "   5|             context = context + stage.run(query)" in material
+    for stage, messages in prompts.items():
+        # The same system prompt and material first: llama.cpp reuses that prefix's KV cache.
+        assert messages[0].content == first[0].content and str(messages[1].content).startswith(material)
+    for stage in ANALYSTS:
+        told = str(prompts[stage][1].content)
+        assert "Write your answer in exactly this shape" in told
+        assert not any(default_reply(other) in told for other in CODE_CHAIN)  # nothing to copy
+    # The stages after the analysts build on the merged findings, not on the analysts' prose.
+    for stage in ("master_coder", "solution_architect", "synthesis"):
+        told = str(prompts[stage][1].content)
+        assert "<findings>" in told and "line 5" in told and "[checks" not in told or True
+        assert "the context is rebuilt on every stage" in told
+        assert default_reply("concurrency") not in told
+
+
+def test_an_analysts_findings_are_grounded_in_the_document(sample_doc, context):
+    invented = "- Line 3 `time.sleep(5)`: sleeps in the loop. Fix: remove it."
+    out = run(Script({"cost": FINDING + "\n" + invented}), context, document_path=str(sample_doc))
+    cost = by_stage(out)["cost"]
+    assert [(f["line"], f["function"], f["found_by"]) for f in cost["findings"]] == [
+        (5, "StreamingOrchestrator.process", ["cost"])
+    ]
+    assert [(f["code"], f["reason"]) for f in cost["set_aside"]] == [("time.sleep(5)", "the document has no such code")]
+    assert cost["signals"]["grounding"] == 0.5
+    assert any(f["line"] == 5 and "cost" in f["found_by"] for f in out["findings"])
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "### All findings, most important first" in report and "time.sleep(5)" not in report.split("## Stages")[0]
+    assert "Set aside, not reported as findings: line 3 'time.sleep(5)'" in report
+
+
+def test_a_wrong_line_number_is_corrected_to_where_the_code_is(sample_doc, context):
+    out = run(Script({"cost": FINDING.replace("Line 5", "Line 2")}), context, document_path=str(sample_doc))
+    assert [f["line"] for f in by_stage(out)["cost"]["findings"]] == [5]
+
+
+def test_an_analyst_judges_the_checks_findings_and_a_dispute_is_recorded(sample_doc, context):
+    script = Script({"cost": "- Check 1: not a problem here — the loop runs over three stages only.\n" + FINDING})
+    out = run(script, context, document_path=str(sample_doc))
+    facts = [f for f in out["findings"] if "checks" in f["found_by"] and f["kind"] == "cost"]
+    assert facts, "the sample's string building in a loop is a check finding of kind cost"
+    told = str(script.messages_for("cost")[1].content)
+    assert "The checks found these problems of your kind:\n1. line 5" in told
+    assert facts[0]["disputed_by"] == ["cost: the loop runs over three stages only."]
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "disputed: cost: the loop runs over three stages only." in report
 
 
 def test_synthesis_is_told_which_stages_it_draws_on(sample_doc, context):
     script = Script()
     run(script, context, document_path=str(sample_doc))
     instructions = script.messages_for("synthesis")[-1].content
-    assert "context, code_analyst, master_coder, solution_architect" in instructions
-    assert "[context]" in instructions and "failed" not in instructions
+    assert "concurrency, cost, resources, master_coder, solution_architect" in instructions
+    assert "failed" not in instructions
 
 
 def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(sample_doc, context):
@@ -112,10 +154,10 @@ def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(sample
     for end in ends:
         assert end["first_token_s"] is not None and end["total_s"] >= end["first_token_s"]
         assert end["tokens"] > 3 and end["model"] and end["backend"] == "embedded"
-        assert 0.0 <= end["confidence"] <= 1.0
-        assert set(end["signals"]) == {"relevance", "novelty", "hygiene", "completeness", "token_probability"}
-    assert events[0]["event"] == "plan" and events[-1]["event"] == "report"
-    assert updated == ["prepare", "retrieve", *CODE_CHAIN, "report"]
+        assert 0.0 <= end["confidence"] <= 1.0 and end["verdict"] == "pass"
+        assert {"relevance", "novelty", "echo", "hygiene", "completeness", "token_probability"} <= set(end["signals"])
+    assert events[0]["event"] == "plan" and events[1]["event"] == "facts" and events[-1]["event"] == "report"
+    assert updated == ["prepare", "facts", "retrieve", *CODE_CHAIN, "report"]
 
 
 def test_token_probability_reaches_the_signals_when_the_backend_gives_it(sample_doc, context):
@@ -126,42 +168,59 @@ def test_token_probability_reaches_the_signals_when_the_backend_gives_it(sample_
 # --- conditional edges -------------------------------------------------------------------
 
 
-def test_a_copy_of_the_previous_stage_is_repeated_with_a_note_then_passes(sample_doc, context):
-    script = Script({"master_coder": [default_reply("code_analyst"), default_reply("master_coder")]})
+def test_a_copy_of_an_earlier_stage_is_repeated_with_a_correction_then_passes(sample_doc, context):
+    script = Script({"master_coder": [default_reply("cost"), default_reply("master_coder")]})
     out = run(script, context, document_path=str(sample_doc))
-    assert script.stages_called() == [*CODE_CHAIN[:3], "master_coder", *CODE_CHAIN[3:]]
+    assert script.stages_called() == [*CODE_CHAIN[:4], "master_coder", *CODE_CHAIN[4:]]
     first, second = [r for r in out["results"] if r["stage"] == "master_coder"]
-    assert first["signals"]["novelty"] < 0.2 and first["confidence"] < 0.45
-    assert first["note"] == "repeated: repeated the code_analyst stage"
-    assert second["attempt"] == 2 and second["confidence"] >= 0.45 and second["note"] == ""
+    assert first["signals"]["novelty"] < 0.2 and first["verdict"] == "repeat"
+    assert first["reasons"][0] == "repeated the cost stage"
+    assert first["note"].startswith("repeated: repeated the cost stage")
+    assert second["attempt"] == 2 and second["verdict"] == "pass" and second["note"] == ""
     retry = script.messages_for("master_coder", attempt=2)[-1].content
-    assert "set aside because it repeated the code_analyst stage" in retry
-    # The copy never became a turn: the retry's prefix is the same as the first try's.
-    assert [m.content for m in script.messages_for("master_coder", 2)[:-1]] == [
-        m.content for m in script.messages_for("master_coder", 1)[:-1]
-    ]
-    later = [m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)]
-    assert later[-1] == default_reply("master_coder")
+    assert "set aside because it repeated the cost stage" in retry
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     assert "attempt 1:" in report and "(kept)" in report
 
 
-def test_repeat_limit_reached_keeps_the_best_attempt_and_goes_on(sample_doc, context):
-    script = Script({"code_analyst": OFF_TOPIC})
+def test_a_stage_that_still_copies_at_its_limit_is_dropped_never_passed_on(sample_doc, context):
+    script = Script({"master_coder": default_reply("cost")})
     out = run(script, context, document_path=str(sample_doc))
-    attempts = [r for r in out["results"] if r["stage"] == "code_analyst"]
+    attempts = [r for r in out["results"] if r["stage"] == "master_coder"]
+    assert [a["verdict"] for a in attempts] == ["repeat", "dropped"]
+    assert attempts[1]["note"].startswith("dropped at its repeat limit: repeated the cost stage")
+    assert default_reply("cost") not in str(script.messages_for("synthesis")[1].content).split("Question:")[1]
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    drawn = report.split("*Written by the synthesis stage from: ")[1].split("*")[0]
+    assert "master_coder" not in drawn
+
+
+def test_a_stage_that_restates_its_instructions_is_an_echo_and_is_repeated(sample_doc, context):
+    echo = ("- The master coder gives concrete fixes as short code snippets that change this code.\n"
+            "- For the most important findings, give the fix as a short code snippet with one sentence on why it helps.")
+    out = run(Script({"master_coder": [echo, default_reply("master_coder")]}), context, document_path=str(sample_doc))
+    first = [r for r in out["results"] if r["stage"] == "master_coder"][0]
+    assert first["signals"]["echo"] < 0.5 and first["verdict"] == "repeat"
+    assert "restated its own instructions" in first["reasons"]
+
+
+def test_repeat_limit_reached_keeps_the_best_attempt_and_goes_on(sample_doc, context):
+    script = Script({"cost": OFF_TOPIC})
+    out = run(script, context, document_path=str(sample_doc))
+    attempts = [r for r in out["results"] if r["stage"] == "cost"]
     assert [a["attempt"] for a in attempts] == [1, 2]  # max_repeats = 1
+    assert [a["verdict"] for a in attempts] == ["repeat", "kept"]
     assert attempts[0]["note"] == "repeated: was off the question"
     assert attempts[1]["note"] == "kept at its repeat limit: was off the question"
-    assert script.stages_called().count("code_analyst") == 2
+    assert script.stages_called().count("cost") == 2
     assert script.stages_called()[-3:] == ["master_coder", "solution_architect", "synthesis"]
 
 
 def test_no_repeat_when_the_stage_allows_none(sample_doc, context):
-    chain_set = chains(code_analyst={"max_repeats": 0})
-    out = run(Script({"code_analyst": OFF_TOPIC}), context, chain_set, document_path=str(sample_doc))
-    analyst = [r for r in out["results"] if r["stage"] == "code_analyst"]
-    assert len(analyst) == 1 and analyst[0]["note"].startswith("kept at its repeat limit")
+    chain_set = chains(cost={"max_repeats": 0})
+    out = run(Script({"cost": OFF_TOPIC}), context, chain_set, document_path=str(sample_doc))
+    analyst = [r for r in out["results"] if r["stage"] == "cost"]
+    assert len(analyst) == 1 and analyst[0]["verdict"] == "kept"
 
 
 def test_optional_stage_is_skipped_once_the_chain_reaches_its_early_exit(sample_doc, context):
@@ -169,7 +228,7 @@ def test_optional_stage_is_skipped_once_the_chain_reaches_its_early_exit(sample_
     out = run(script, context, chains(early_exit=0.5), document_path=str(sample_doc))
     assert "solution_architect" not in script.stages_called()
     skipped = by_stage(out)["solution_architect"]
-    assert skipped["status"] == "skipped" and skipped["confidence"] is None
+    assert skipped["status"] == "skipped" and skipped["confidence"] is None and skipped["verdict"] == "skipped"
     assert (
         skipped["note"].startswith("skipped: chain confidence") and "early-exit level 0.50" in skipped["note"]
     )
@@ -178,7 +237,7 @@ def test_optional_stage_is_skipped_once_the_chain_reaches_its_early_exit(sample_
 
 
 def test_optional_stage_runs_while_the_chain_is_under_its_early_exit(sample_doc, context):
-    script = Script({"context": OFF_TOPIC})  # drags the chain's confidence down
+    script = Script({"concurrency": OFF_TOPIC})  # drags the chain's confidence down
     run(script, context, chains(early_exit=0.9), document_path=str(sample_doc))
     assert "solution_architect" in script.stages_called()
 
@@ -196,12 +255,10 @@ def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
     script = Script(failures={"master_coder": ConnectionError("connection refused")})
     out = run(script, context, document_path=str(sample_doc))
     coder = by_stage(out)["master_coder"]
-    assert coder["status"] == "error" and coder["confidence"] == 0.0
+    assert coder["status"] == "error" and coder["confidence"] == 0.0 and coder["verdict"] == "failed"
     assert "connection refused" in coder["error"]
     assert out["errors"] == ["master_coder: ConnectionError: connection refused"]
     assert script.stages_called() == CODE_CHAIN  # an error is not repeated
-    architect = [m.content for m in script.messages_for("solution_architect") if isinstance(m, AIMessage)]
-    assert len(architect) == 2  # the failed stage is not a turn
     assert "These specialists failed and gave nothing: master_coder (error)" in (
         script.messages_for("synthesis")[-1].content
     )
@@ -211,14 +268,14 @@ def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
 
 
 def test_a_stage_past_its_timeout_is_stopped_recorded_and_the_chain_goes_on(sample_doc, context):
-    chain_set = chains(code_analyst={"timeout_s": 0.05})
-    script = Script(delays={"code_analyst": 0.02})
+    chain_set = chains(cost={"timeout_s": 0.05})
+    script = Script(delays={"cost": 0.02})
     out = run(script, context, chain_set, document_path=str(sample_doc))
-    analyst = by_stage(out)["code_analyst"]
+    analyst = by_stage(out)["cost"]
     assert analyst["status"] == "timeout" and analyst["error"] == "stopped after 0.05 s"
-    assert 0 < analyst["tokens"] < len(default_reply("code_analyst").split())
+    assert 0 < analyst["tokens"] < len(default_reply("cost").split())
     assert script.stages_called() == CODE_CHAIN  # not repeated
-    assert out["errors"] == ["code_analyst: stopped after 0.05 s"]
+    assert out["errors"] == ["cost: stopped after 0.05 s"]
 
 
 # --- routing -----------------------------------------------------------------------------
@@ -263,15 +320,24 @@ def test_max_tokens_override_reaches_every_stage(sample_doc, context):
 
 
 def test_stage_output_is_cleaned_before_the_next_stage_sees_it(sample_doc, context):
-    analysis = default_reply("code_analyst")
-    leaked = analysis + "<EOS_TOKEN><EOS_TOKEN>\n\nQuery: " + QUERY
-    script = Script({"code_analyst": leaked})
+    leaked = FINDING + "<EOS_TOKEN><EOS_TOKEN>\n\nQuery: " + QUERY
+    script = Script({"cost": leaked})
     out = run(script, context, document_path=str(sample_doc))
-    analyst = by_stage(out)["code_analyst"]
-    assert analyst["text"] == analysis
+    analyst = by_stage(out)["cost"]
+    assert analyst["text"] == FINDING
     assert analyst["removed"]["after_end_token"] > 0 and analyst["signals"]["hygiene"] < 1.0
-    seen = [m.content for m in script.messages_for("master_coder") if isinstance(m, AIMessage)]
-    assert analysis in seen and not any("EOS" in s for s in seen)
+    seen = str(script.messages_for("master_coder")[1].content)
+    assert "quadratic in its length. Fix: collect parts" in seen and "EOS" not in seen
+
+
+def test_document_chain_stages_build_on_the_earlier_stages_quoted_notes(tmp_path, context):
+    doc = tmp_path / "essay.md"
+    doc.write_text("# Remote work\n\nTeams that write things down scale better.\n", encoding="utf-8")
+    script = Script()
+    run(script, context, document_path=str(doc), query="What are the main points of this text?")
+    critic = str(script.messages_for("critic")[1].content)
+    assert '<notes from="Document analyst">' in critic and default_reply("document_analyst") in critic
+    assert "Write your answer in exactly this shape" not in critic
 
 
 def test_bad_document_fails_before_any_model_runs(tmp_path, context):
@@ -309,10 +375,10 @@ def test_a_follow_up_in_the_same_thread_sees_the_earlier_turn_across_processes(s
     )
     out2 = graph2.invoke({"query": "And how would you fix the worst one?"}, config, context=context)
     assert out2["turn"] == 2 and [r["stage"] for r in out2["results"]] == CODE_CHAIN  # a fresh run
-    first_prompt = str(second.messages_for("context")[1].content)
+    first_prompt = str(second.messages_for("concurrency")[1].content)
     assert "Earlier in this conversation" in first_prompt and f"Question: {QUERY}" in first_prompt
     assert f"Summary: {out1['summary']}" in first_prompt
-    assert f"code_analyst concluded: {default_reply('code_analyst')}" in first_prompt
+    assert f"cost concluded: {default_reply('cost')}" in first_prompt
     assert "grows without bound" in first_prompt  # the thread keeps its document
     report = Path(out2["report_path"]).read_text(encoding="utf-8")
     assert f"**Follow-up**: turn 2 of thread `t1`, after “{QUERY}”" in report
@@ -324,7 +390,7 @@ def test_a_follow_up_in_the_same_thread_sees_the_earlier_turn_across_processes(s
         chat_model_factory=other, embedder=bow_embed, chains=chains(), checkpointer=open_checkpointer(db)
     )
     graph2.invoke({"query": QUERY}, {"configurable": {"thread_id": "t2"}}, context=context)
-    assert "Earlier in this conversation" not in str(other.messages_for("context")[1].content)
+    assert "Earlier in this conversation" not in str(other.messages_for("concurrency")[1].content)
 
 
 def test_a_thread_keeps_a_bounded_history(context, tmp_path):
@@ -353,20 +419,20 @@ def test_a_thread_keeps_a_bounded_history(context, tmp_path):
 
 def test_a_model_per_stage_and_a_threshold_from_the_context(sample_doc, context):
     context.backend = "ollama"  # no probe; the scripted factory stands in for the server
-    context.models = {"code_analyst": "qwen2.5-coder:14b"}
+    context.models = {"cost": "qwen2.5-coder:14b"}
     context.min_confidence = 1.0  # nothing is good enough: every stage is repeated once
     script = Script()
     out = run(script, context, document_path=str(sample_doc))
     models = {s.name: s.model for s in script.built}
-    assert models["code_analyst"] == "qwen2.5-coder:14b" and models["master_coder"] == "qwen2.5-coder:7b"
+    assert models["cost"] == "qwen2.5-coder:14b" and models["master_coder"] == "qwen2.5-coder:7b"
     for stage in CODE_CHAIN:
         attempts = [r for r in out["results"] if r["stage"] == stage]
         assert len(attempts) == (2 if attempts[0]["confidence"] < 1.0 else 1)
-    assert len(out["results"]) >= 8  # most stages fell short of 1.0 and ran twice
+    assert len(out["results"]) >= 10  # most stages fell short of 1.0 and ran twice
     context.min_confidence = 0.0
-    script = Script({"code_analyst": OFF_TOPIC})
+    script = Script({"cost": OFF_TOPIC})
     out = run(script, context, document_path=str(sample_doc))
-    assert [r["attempt"] for r in out["results"]] == [1] * 5
+    assert [r["attempt"] for r in out["results"]] == [1] * 6
 
 
 def test_a_model_for_a_stage_the_chain_lacks_is_refused(sample_doc, context):

@@ -18,7 +18,8 @@ def raw():
 def test_shipped_chains_are_the_reference_set():
     chains = load_chains()
     names = lambda chain: [s.name for s in chains.get(chain).stages]  # noqa: E731
-    assert names("code") == ["context", "code_analyst", "master_coder", "solution_architect", "synthesis"]
+    assert names("code") == ["concurrency", "cost", "resources", "master_coder", "solution_architect", "synthesis"]
+    assert [s.kind for s in chains.get("code").stages[:3]] == ["concurrency", "cost", "resources"]
     assert names("streaming") == ["quick", "deep_analysis", "synthesis"]
     assert {"document", "research", "report", "comparison"} <= set(chains.chains)
     for chain in chains.chains.values():
@@ -26,10 +27,12 @@ def test_shipped_chains_are_the_reference_set():
 
 
 def test_defaults_fill_stages_and_stage_values_override_them():
-    context = load_chains().get("code").stages[0]
-    analyst = load_chains().get("code").stages[1]
+    context = load_chains().get("document").stages[0]
+    analyst = load_chains().get("document").stages[1]
     assert context.max_tokens == 160 and analyst.max_tokens == 320
     assert analyst.timeout_s == 300.0 and 0 <= analyst.min_confidence <= 1
+    assert analyst.embedded == "coder-1.5b"  # [defaults]
+    assert load_chains().get("streaming").stages[0].embedded == "coder-0.5b"
 
 
 def test_router_covers_general_and_knows_every_target():
@@ -48,37 +51,41 @@ def _stage(raw, chain, name):
 
 
 BREAKAGES = {
-    "unknown stage key": (lambda r: _stage(r, "code", "context").update(colour="red"), "unknown key"),
-    "missing model": (lambda r: _stage(r, "code", "context").pop("model"), "missing 'model'"),
+    "unknown stage key": (lambda r: _stage(r, "code", "cost").update(colour="red"), "unknown key"),
+    "missing model": (lambda r: _stage(r, "code", "cost").pop("model"), "missing 'model'"),
     "threshold above 1": (
-        lambda r: _stage(r, "code", "context").update(min_confidence=1.5),
+        lambda r: _stage(r, "code", "cost").update(min_confidence=1.5),
         r"min_confidence must be within \[0, 1\]",
     ),
-    "negative tokens": (lambda r: _stage(r, "code", "context").update(max_tokens=-1), "max_tokens"),
+    "negative tokens": (lambda r: _stage(r, "code", "cost").update(max_tokens=-1), "max_tokens"),
     "duplicate stage": (
-        lambda r: r["chains"]["code"]["stages"].insert(1, dict(_stage(r, "code", "context"))),
+        lambda r: r["chains"]["code"]["stages"].insert(1, dict(_stage(r, "code", "cost"))),
         "used twice",
     ),
     "no synthesis at the end": (lambda r: r["chains"]["code"]["stages"].pop(), "must end with"),
     "router to nowhere": (lambda r: r["router"].update(code="missing"), "unknown chain 'missing'"),
     "unknown query type": (
-        lambda r: _stage(r, "code", "context").update(applies_to=["astrology"]),
+        lambda r: _stage(r, "code", "cost").update(applies_to=["astrology"]),
         "unknown query type",
     ),
     "missing prompt file": (
-        lambda r: _stage(r, "code", "context").update(prompt="no_such_prompt"),
+        lambda r: _stage(r, "code", "cost").update(prompt="no_such_prompt"),
         "prompt file not found",
     ),
     "unknown top-level key": (lambda r: r.update(extras={}), "unknown key"),
+    "unknown analyst kind": (lambda r: _stage(r, "code", "cost").update(kind="style"), "kind must be one of"),
+    "unknown embedded model": (
+        lambda r: _stage(r, "code", "cost").update(embedded="gpt-5"), "embedded must be one of"
+    ),
     "stages in a cycle": (
         lambda r: r["chains"].update(
             loop={"stages": [
                 {"name": "master_coder", "model": "m"},
-                {"name": "code_analyst", "model": "m"},
+                {"name": "cost", "model": "m"},
                 {"name": "synthesis", "model": "m", "role": "synthesis"},
             ]}
         ),
-        "cycle: code_analyst -> master_coder -> code_analyst",
+        "cycle: cost -> resources -> master_coder -> cost",
     ),
 }  # fmt: skip
 

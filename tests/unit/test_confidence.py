@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from graph.chains import load_chains
 from graph.clean import clean_output
-from graph.confidence import chain_confidence, combine, hygiene, problems, score, span_overlap
+from graph.confidence import chain_confidence, combine, decide, hygiene, problems, score, span_overlap
 from retrieval.embeddings import embed
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -86,12 +87,14 @@ def test_hygiene_is_the_share_kept():
 
 def test_combine_caps_at_the_weakest_signal_and_scales_by_completeness():
     good = {"relevance": 0.9, "novelty": 0.9, "hygiene": 1.0, "completeness": 1.0, "token_probability": 0.8}
-    assert combine(good, "ok") == pytest.approx(0.9 * 0.3 + 0.9 * 0.3 + 0.2 + 0.16)
+    # weights relevance 0.2, novelty 0.25, hygiene 0.1, token probability 0.15 (echo, grounding absent)
+    assert combine(good, "ok") == pytest.approx((0.18 + 0.225 + 0.1 + 0.12) / 0.7, abs=1e-3)
     assert combine({**good, "novelty": 0.05}, "ok") == pytest.approx(0.2)  # 0.05 + 0.15 cap
-    assert combine(good, "truncated") == pytest.approx(0.8 * combine(good, "ok"))
+    assert combine(good, "truncated") == pytest.approx(0.8 * combine(good, "ok"), abs=1e-3)
     assert combine({**good, "token_probability": None}, "ok") == pytest.approx(
-        (0.27 + 0.27 + 0.2) / 0.8, abs=1e-3
+        (0.18 + 0.225 + 0.1) / 0.55, abs=1e-3
     )
+    assert combine({**good, "echo": 1.0, "grounding": 0.0}, "ok") == pytest.approx(0.15)  # weakest + 0.15
     assert combine(good, "empty") == 0.0
 
 
@@ -102,3 +105,35 @@ def test_chain_confidence_uses_best_attempts_and_ignores_skips():
     results = [r("a", 0.2), r("a", 0.8), r("b", 0.6), r("c", None, "skipped"), r("d", 0.0, "error")]
     assert chain_confidence(results) == pytest.approx((0.8 + 0.6 + 0.0) / 3, abs=1e-3)
     assert chain_confidence([]) == 0.0
+
+
+def test_todays_demo_stages_score_as_copies_and_echoes_and_are_never_passed():
+    """`make demo` before the analysis rework (tests/fixtures/demo_0.5b_stages.json): five
+    stages saying the same bullets, each paraphrasing its own instructions, all passed."""
+    demo = json.loads((Path(__file__).parent.parent / "fixtures" / "demo_0.5b_stages.json").read_text())
+    earlier: dict[str, str] = {}
+    for n, stage in enumerate(demo["stages"]):
+        confidence, signals, closest = score(
+            embed, text=stage["text"], raw=stage["text"], removed={}, status="ok", query=demo["query"],
+            document=DOCUMENT, earlier=earlier, token_probability=None, instructions=stage["instructions"],
+        )  # fmt: skip
+        verdict, reasons = decide("ok", confidence, signals, closest, DEFAULT_THRESHOLD, 1, 1)
+        if n == 0:
+            assert verdict == "pass" and signals["echo"] == 1.0  # the first stage has nothing to copy
+        else:
+            assert signals["novelty"] < 0.5 and closest, stage["stage"]  # a copy
+            assert signals["echo"] < 0.5, stage["stage"]  # its own line restates its instructions
+            assert verdict == "repeat" and "restated its own instructions" in reasons
+            assert decide("ok", confidence, signals, closest, DEFAULT_THRESHOLD, 2, 1)[0] == "dropped"
+        earlier[stage["stage"]] = stage["text"]
+
+
+def test_decide_passes_repeats_keeps_drops_and_fails():
+    good = {"novelty": 0.9, "echo": 1.0, "relevance": 0.8, "hygiene": 1.0, "completeness": 1.0}
+    assert decide("ok", 0.8, good, "a", 0.45, 1, 1) == ("pass", ())
+    assert decide("ok", 0.3, {**good, "relevance": 0.1}, "a", 0.45, 1, 1) == ("repeat", ("was off the question",))
+    assert decide("ok", 0.3, {**good, "relevance": 0.5}, "a", 0.45, 1, 1) == ("repeat", ("scored low",))
+    assert decide("ok", 0.3, {**good, "relevance": 0.1}, "a", 0.45, 2, 1)[0] == "kept"
+    assert decide("ok", 0.9, {**good, "novelty": 0.2}, "a", 0.45, 2, 1) == ("dropped", ("repeated the a stage",))
+    assert decide("timeout", 0.5, good, "", 0.45, 1, 1) == ("failed", ("timeout",))
+    assert decide("error", 0.0, good, "", 0.45, 1, 1)[0] == "failed"

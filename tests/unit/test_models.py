@@ -9,14 +9,14 @@ import pytest
 from graph.chains import load_chains
 from graph.models import EMBEDDED_MODEL, assemble, resolve_backend
 
-SPEC = load_chains().get("code").stages[1]  # code_analyst, model qwen2.5-coder:7b
+SPEC = load_chains().get("code").stages[1]  # cost, model qwen2.5-coder:7b
 URL = "http://127.0.0.1:9"
 
 
 def test_auto_uses_ollama_when_it_has_the_model():
     spec, note = resolve_backend(SPEC, "auto", URL, probe=lambda url: {"qwen2.5-coder:7b"})
     assert (spec.backend, spec.model, spec.base_url) == ("ollama", "qwen2.5-coder:7b", URL)
-    assert note == f"code_analyst: ollama at {URL}"
+    assert note == f"cost: ollama at {URL}"
 
 
 def test_auto_falls_back_to_embedded_and_says_why():
@@ -41,7 +41,7 @@ def test_explicit_backends_do_not_probe_and_stage_base_url_wins():
     spec, _ = resolve_backend(own, "ollama", URL, probe=never)
     assert spec.base_url == "http://gpu-box:11434"
     spec, note = resolve_backend(SPEC, "embedded", URL, probe=never)
-    assert spec.backend == "embedded" and note == "code_analyst: embedded (requested)"
+    assert spec.backend == "embedded" and note == "cost: embedded (requested)"
 
 
 def test_assemble_concatenates_verifies_and_caches(tmp_path):
@@ -63,3 +63,14 @@ def test_assemble_refuses_parts_that_do_not_hash(tmp_path):
     with pytest.raises(RuntimeError, match="do not hash"):
         assemble([part], target, "0" * 64)
     assert not target.exists() and list(tmp_path.iterdir()) == [part]
+
+
+def test_each_stage_runs_on_its_own_embedded_model():
+    from graph.models import CODER, SMALL, embedded_model, embedded_spec
+
+    quick = load_chains().get("streaming").stages[0]
+    assert embedded_spec(quick).model == SMALL.name  # embedded = "coder-0.5b"
+    assert embedded_spec(SPEC).model == CODER.name == EMBEDDED_MODEL  # the default
+    assert embedded_model("coder-1.5b") is embedded_model(CODER.name) is CODER
+    with pytest.raises(ValueError, match="unknown embedded model 'gpt'"):
+        embedded_model("gpt")

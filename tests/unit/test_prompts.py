@@ -11,10 +11,10 @@ from graph.nodes import build_messages
 from graph.prompts import KNOWN_VARIABLES, format_document, load_prompt
 
 STAGES = sorted({(s.prompt or s.name) for c in load_chains().chains.values() for s in c.stages})
-VALUES = {"query": "Q?", "stages": "a, b", "first_stage": "a", "failed": "b failed."}
+VALUES = {"query": "Q?", "stages": "a, b", "first_stage": "a", "failed": "b failed.", "checks": "1. line 2"}
 
 
-@pytest.mark.parametrize("name", [*STAGES, "system"])
+@pytest.mark.parametrize("name", [*STAGES, "system", "findings_format"])
 def test_every_prompt_renders_with_all_variables_filled(name):
     prompt = load_prompt(name)
     assert prompt.variables <= KNOWN_VARIABLES
@@ -25,7 +25,7 @@ def test_every_prompt_renders_with_all_variables_filled(name):
 
 def test_rendering_without_a_variable_fails():
     with pytest.raises(ValueError, match="no value for query"):
-        load_prompt("code_analyst").render(stages="x", first_stage="x", failed="")
+        load_prompt("cost").render(stages="x", first_stage="x", failed="")
 
 
 def test_unknown_variables_are_caught_on_load(tmp_path):
@@ -61,7 +61,8 @@ def test_every_stage_message_of_every_chain_is_fully_rendered(chain, tmp_path):
     for spec in load_chains().get(chain).stages:
         messages = build_messages(state, spec, max_document_chars=1000)
         for message in messages:
-            assert not re.search(r"\{(query|stages|first_stage|failed)\}", message.content)
+            assert not re.search(r"\{(query|stages|first_stage|failed|checks)\}", message.content)
         state["results"].append(
-            {"stage": spec.name, "text": f"{spec.name} answer", "status": "ok", "confidence": 0.8}
+            {"stage": spec.name, "title": spec.title, "text": f"{spec.name} answer", "status": "ok", "confidence": 0.8,
+             "verdict": "pass"}
         )

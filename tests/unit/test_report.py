@@ -15,7 +15,8 @@ def result(stage, role="stage", text=None, **extra):
         "text": f"{stage} finding" if text is None else text, "status": "ok", "error": "", "first_token_s": 0.5,
         "total_s": 2.0, "tokens": 40, "tokens_per_s": 20.0, "removed": {}, "attempt": 1, "note": "",
         "confidence": 0.7, "signals": {"relevance": 0.9, "novelty": 1.0, "hygiene": 1.0, "completeness": 1.0,
-        "token_probability": None},
+        "token_probability": None}, "verdict": "pass", "reasons": [], "findings": [], "verdicts": [],
+        "set_aside": [],
     }  # fmt: skip
     return {**base, **extra}
 
@@ -33,7 +34,7 @@ def state():
         "started_at": "2026-11-21T10:00:00+00:00",
         "results": [
             result("analyst", removed={"after_end_token": 12}),
-            result("coder", status="error", error="TimeoutError: slow", text=""),
+            result("coder", status="error", error="TimeoutError: slow", text="", verdict="failed"),
             result("synthesis", role="synthesis", text="- Cache it [analyst]"),
         ],
         "errors": ["coder: TimeoutError: slow"],
@@ -63,7 +64,7 @@ def test_markdown_has_the_old_header_fields_stages_and_summary(state):
 
 def test_missing_summary_is_said_not_invented(state):
     state["results"][-1]["text"] = ""
-    assert "The synthesis stage produced no summary" in render_markdown(state)
+    assert "The synthesis stage produced no usable summary" in render_markdown(state)
 
 
 def test_write_report_writes_both_files_atomically_and_never_overwrites(state, tmp_path):

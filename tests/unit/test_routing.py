@@ -51,35 +51,25 @@ def test_next_stage_refuses_a_stage_outside_the_plan():
         next_stage(PLAN, "z")
 
 
-def _state(*attempts, min_confidence=0.5, max_repeats=1):
-    plan = [
-        {"name": "a", "min_confidence": min_confidence, "max_repeats": max_repeats},
-        {"name": "synthesis", "min_confidence": 0.5, "max_repeats": 1},
-    ]
-    results = [{"stage": "a", "status": status, "confidence": c} for status, c in attempts]
-    return {"plan": plan, "results": results}
+def _state(*verdicts):
+    plan = [{"name": "a"}, {"name": "synthesis"}]
+    return {"plan": plan, "results": [{"stage": "a", "verdict": v} for v in verdicts]}
 
 
 @pytest.mark.parametrize(
-    ("attempts", "expected"),
+    ("verdicts", "expected"),
     [
-        ([("ok", 0.8)], "synthesis"),  # pass
-        ([("ok", 0.3)], "a"),  # under the threshold: repeat
-        ([("truncated", 0.3)], "a"),
-        ([("empty", 0.0)], "a"),
-        ([("ok", 0.3), ("ok", 0.6)], "synthesis"),  # repeated, then passed
-        ([("ok", 0.3), ("ok", 0.2)], "synthesis"),  # repeat limit reached
-        ([("error", 0.0)], "synthesis"),  # failures are not repeated
-        ([("timeout", 0.0)], "synthesis"),
-        ([("skipped", None)], "synthesis"),
+        (["pass"], "synthesis"),
+        (["repeat"], "a"),  # the decision on the last attempt is all the router reads
+        (["repeat", "pass"], "synthesis"),
+        (["repeat", "kept"], "synthesis"),  # repeat limit reached
+        (["repeat", "dropped"], "synthesis"),  # a copy at its limit: dropped, the chain goes on
+        (["failed"], "synthesis"),  # failures are not repeated
+        (["skipped"], "synthesis"),
     ],
 )
-def test_route_after_stage(attempts, expected):
-    assert route_after_stage(_state(*attempts), "a") == expected
-
-
-def test_route_after_stage_with_no_repeats_allowed_goes_on():
-    assert route_after_stage(_state(("ok", 0.1), max_repeats=0), "a") == "synthesis"
+def test_route_after_stage_follows_the_decision(verdicts, expected):
+    assert route_after_stage(_state(*verdicts), "a") == expected
 
 
 def test_route_after_stage_refuses_a_stage_that_has_not_run():

@@ -1,0 +1,198 @@
+"""Findings: one shape for what checks and stages find, grounded in the document.
+
+An analyst writes its findings as markdown lines in one shape, held to it by a
+grammar on llama.cpp (so the stream and the report show markdown, and the shape
+never breaks):
+
+    - Check 2 is not a problem here: why not.             (disputes a check's finding)
+    - `requests.post(url)`: the problem and what it costs. Fix: the fix.
+
+Mirador then grounds every finding in the document: the quoted code says where it
+is (small models cite line numbers badly; Mirador finds the line). A finding whose
+code is not in the document is set aside, never reported as a finding. Findings from the checks and every stage are then merged: the same line
+and kind found twice is one finding naming everyone who found it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, TypedDict
+
+MAX_NEW = 3  # findings a stage may add
+PROBLEM_CHARS, FIX_CHARS = 160, 120  # held short: every character is decoded on a laptop CPU
+
+
+class Finding(TypedDict):
+    """A problem in the document, from a check or a stage, as stored and reported."""
+
+    line: int
+    end_line: int
+    function: str  # the enclosing function or class ("" at module level)
+    code: str  # the document's own line(s), stripped
+    kind: str  # concurrency | cost | resources | design | other
+    rule: str  # a check's rule id; "" for a stage's own finding
+    message: str  # the problem and why it matters
+    fix: str
+    found_by: list[str]  # "checks" and/or stage names
+    disputed_by: list[str]  # stages that judged a check's finding not a problem here, with why
+
+
+def grammar(n_checks: int, max_new: int = MAX_NEW) -> str:
+    """GBNF for an analyst's answer: optional disputes of the `n_checks` check findings it
+    was shown, then one to `max_new` findings of its own."""
+    disputes = f"dispute{{0,{min(n_checks, 9)}}} " if n_checks else ""
+    extra = " ".join(["finding"] + ["finding?"] * (max_new - 1))
+    return "\n".join(
+        [
+            f"root ::= {disputes}{extra}",
+            r'dispute ::= "- Check " [1-9] " is not a problem here: " fix "\n"',
+            r'finding ::= "- `" code "`: " problem " Fix: " fix "\n"',
+            r"code ::= [^`\n]{3,90}",
+            rf"problem ::= [^\n]{{10,{PROBLEM_CHARS}}}",
+            rf"fix ::= [^\n]{{5,{FIX_CHARS}}}",
+        ]
+    )
+
+
+_DISPUTE = re.compile(r"^\s*[-*]\s*Check (\d+) is not a problem here:\s*(.+)$", re.I)
+_FINDING = re.compile(r"^\s*[-*]\s*(?:Line (\d+),?\s*)?`([^`]+)`\s*:\s*(.+?)(?:\s+Fix:\s*(.+))?$", re.I)
+
+
+def parse(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An analyst's disputes ({check, why}) and its own findings ({line, code, message, fix};
+    line 0 when it cites none: the code says where)."""
+    disputes, found = [], []
+    for line in text.splitlines():
+        if m := _DISPUTE.match(line):
+            disputes.append({"check": int(m[1]), "why": m[2].strip()})
+        elif m := _FINDING.match(line):
+            found.append({"line": int(m[1] or 0), "code": m[2].strip(), "message": m[3].strip(),
+                          "fix": (m[4] or "").strip()})  # fmt: skip
+    return disputes, found
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().rstrip(":;,").strip()
+
+
+def locate(code: str, lines: list[str], near: int) -> int | None:
+    """The 1-based line holding `code` nearest the cited line `near`; None when the
+    document lacks it."""
+    want = _norm(code).removesuffix("...").removesuffix("…").strip()
+    if len(want) < 3:
+        return None
+    held = [i for i, line in enumerate(lines, start=1) if want in _norm(line) or (
+        len(_norm(line)) >= 8 and _norm(line) in want)]  # fmt: skip
+    if not held:
+        return None
+    return min(held, key=lambda i: abs(i - near))
+
+
+def functions(source: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function and class, innermost last."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    spans: list[tuple[int, int, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                spans.append((child.lineno, child.end_lineno or child.lineno, name))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return spans
+
+
+def enclosing(spans: list[tuple[int, int, str]], line: int) -> str:
+    inside = [s for s in spans if s[0] <= line <= s[1]]
+    return max(inside, key=lambda s: s[0])[2] if inside else ""
+
+
+def ground(
+    found: list[dict[str, Any]], source: str, stage: str, kind: str
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Findings whose quoted code the document holds (line corrected to where it is), and
+    the ones set aside with the reason."""
+    lines = source.splitlines()
+    spans = functions(source)
+    kept: list[Finding] = []
+    dropped: list[dict[str, Any]] = []
+    for f in found:
+        at = locate(f["code"], lines, f["line"])
+        if at is None:
+            dropped.append({**f, "stage": stage, "reason": "the document has no such code"})
+            continue
+        kept.append(Finding(line=at, end_line=at, function=enclosing(spans, at), code=lines[at - 1].strip(),
+                            kind=kind, rule="", message=f["message"], fix=f["fix"], found_by=[stage],
+                            disputed_by=[]))  # fmt: skip
+    return kept, dropped
+
+
+def from_check(record: dict[str, Any], source: str) -> Finding:
+    """A check's finding (checks.Finding.to_dict()) in the shared shape."""
+    return Finding(line=record["line"], end_line=record.get("end_line") or record["line"],
+                   function=enclosing(functions(source), record["line"]), code=record["code"],
+                   kind=record["kind"], rule=record["rule"], message=record["message"], fix="",
+                   found_by=["checks"], disputed_by=[])  # fmt: skip
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z_]{4,}", text.lower()))
+
+
+def same(a: Finding, b: Finding) -> bool:
+    """Two findings about one problem: lines within one of each other and either the same
+    kind or mostly the same words."""
+    if abs(a["line"] - b["line"]) > 1:
+        return False
+    if a["kind"] == b["kind"]:
+        return True
+    wa, wb = _words(a["message"]), _words(b["message"])
+    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.5
+
+
+def merge(groups: list[list[Finding]]) -> list[Finding]:
+    """One list, de-duplicated: a finding already held gains the new finder (and a fix,
+    if it had none); order is first seen."""
+    merged: list[Finding] = []
+    for group in groups:
+        for f in group:
+            held = next((m for m in merged if same(m, f)), None)
+            if held is None:
+                merged.append(Finding(**{**f, "found_by": list(f["found_by"]),
+                                         "disputed_by": list(f["disputed_by"])}))  # fmt: skip
+                continue
+            held["found_by"] += [s for s in f["found_by"] if s not in held["found_by"]]
+            if not held["fix"] and f["fix"]:
+                held["fix"] = f["fix"]
+    return merged
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    """Most important first: confirmed by more finders, undisputed, then by line."""
+    return sorted(findings, key=lambda f: (bool(f["disputed_by"]), -len(f["found_by"]), f["line"]))
+
+
+def render(findings: list[Finding], numbered: bool = True) -> str:
+    """Findings as markdown lines: where, what, the fix, who found it."""
+    out = []
+    for n, f in enumerate(findings, start=1):
+        where = f"line {f['line']}" + (f" in `{f['function']}`" if f["function"] else "")
+        rule = f" {f['rule']}" if f["rule"] else ""
+        head = f"{n}. " if numbered else "- "
+        text = f"{head}**{where}**{rule} — `{f['code'][:90]}`: {f['message']}"
+        if f["fix"]:
+            text += f" Fix: {f['fix']}"
+        text += f" *[{', '.join(f['found_by'])}]*"
+        if f["disputed_by"]:
+            text += f" *(disputed: {'; '.join(f['disputed_by'])})*"
+        out.append(text)
+    return "\n".join(out)
+

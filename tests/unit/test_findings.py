@@ -1,0 +1,90 @@
+"""Findings: the grammar's shape, parsing, grounding in the document, merging and ranking."""
+
+from __future__ import annotations
+
+from graph.findings import Finding, ground, grammar, locate, merge, parse, rank, render
+
+SOURCE = """import requests
+
+
+class Client:
+    def fetch(self, urls):
+        out = []
+        for url in urls:
+            out.append(requests.get(url).json())
+        return out
+"""
+
+
+def finding(line: int, kind: str = "cost", by: str = "cost", message: str = "slow") -> Finding:
+    return Finding(line=line, end_line=line, function="", code="x", kind=kind, rule="", message=message,
+                   fix="", found_by=[by], disputed_by=[])  # fmt: skip
+
+
+def test_the_grammar_allows_disputes_of_the_checks_then_one_to_three_findings():
+    root = grammar(2).splitlines()[0]
+    assert root == "root ::= dispute{0,2} finding finding? finding?"
+    assert grammar(0).splitlines()[0] == "root ::= finding finding? finding?"
+    assert r'finding ::= "- `" code "`: " problem " Fix: " fix "\n"' in grammar(0).splitlines()
+
+
+def test_the_grammar_compiles_in_llama_cpp():
+    from llama_cpp import LlamaGrammar
+
+    for n in (0, 1, 4):
+        assert LlamaGrammar.from_string(grammar(n), verbose=False) is not None
+
+
+def test_parse_reads_disputes_and_findings_and_ignores_other_lines():
+    text = (
+        "- Check 2 is not a problem here: the list has three items.\n"
+        "Some prose the model added.\n"
+        "- `out.append(requests.get(url).json())`: one request per URL, no timeout. Fix: pass timeout=10.\n"
+        "- Line 7 `for url in urls:`: sequential. Fix: gather.\n"
+    )
+    disputes, found = parse(text)
+    assert disputes == [{"check": 2, "why": "the list has three items."}]
+    assert found == [
+        {"line": 0, "code": "out.append(requests.get(url).json())", "message": "one request per URL, no timeout.",
+         "fix": "pass timeout=10."},
+        {"line": 7, "code": "for url in urls:", "message": "sequential.", "fix": "gather."},
+    ]  # fmt: skip
+
+
+def test_locate_finds_the_code_nearest_the_cited_line_or_nothing():
+    lines = SOURCE.splitlines()
+    assert locate("requests.get(url).json()", lines, 8) == 8
+    assert locate("requests.get(url).json()", lines, 2) == 8  # a wrong number is corrected
+    assert locate("requests.get(url).json()", lines, 0) == 8  # no number: the code says where
+    assert locate("for url in urls:", lines, 7) == 7
+    assert locate("time.sleep(1)", lines, 8) is None  # the file has no such code
+    assert locate("x", lines, 1) is None  # too short to mean anything
+
+
+def test_ground_keeps_findings_the_document_holds_and_sets_the_rest_aside():
+    found = [
+        {"line": 8, "code": "requests.get(url)", "message": "no timeout", "fix": "timeout=10"},
+        {"line": 3, "code": "self.lock.acquire()", "message": "lock never released", "fix": ""},
+    ]
+    kept, dropped = ground(found, SOURCE, "resources", "resources")
+    assert [(f["line"], f["function"], f["code"], f["kind"]) for f in kept] == [
+        (8, "Client.fetch", "out.append(requests.get(url).json())", "resources")
+    ]
+    assert dropped == [{**found[1], "stage": "resources", "reason": "the document has no such code"}]
+
+
+def test_merge_joins_findings_on_one_line_and_kind_and_ranks_confirmed_first():
+    merged = merge([[finding(8, by="checks")], [finding(8, by="cost"), finding(20, by="cost")],
+                    [finding(9, kind="resources", by="resources", message="no timeout")]])  # fmt: skip
+    assert [(f["line"], f["found_by"]) for f in merged] == [(8, ["checks", "cost"]), (20, ["cost"]),
+                                                             (9, ["resources"])]  # fmt: skip
+    merged[1]["disputed_by"].append("x: not here")
+    assert [f["line"] for f in rank(merged)] == [8, 9, 20]
+
+
+def test_render_names_the_line_function_code_fix_and_finders():
+    f = Finding(line=8, end_line=8, function="Client.fetch", code="requests.get(url)", kind="resources",
+                rule="S113", message="no timeout", fix="pass timeout=10", found_by=["checks", "resources"],
+                disputed_by=["cost: fine"])  # fmt: skip
+    assert render([f]) == ("1. **line 8 in `Client.fetch`** S113 — `requests.get(url)`: no timeout "
+                           "Fix: pass timeout=10 *[checks, resources]* *(disputed: cost: fine)*")  # fmt: skip
