@@ -170,12 +170,9 @@ def assigned_names(stmts: Iterable[ast.AST]) -> set[str]:
     for n in walk_stmts(stmts):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
             out.add(n.id)
-        elif (
-            isinstance(n, SCOPES)
-            and not isinstance(n, ast.Lambda)
-            or isinstance(n, ast.ExceptHandler)
-            and n.name
-        ):
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            out.add(n.name)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
             out.add(n.name)
         elif isinstance(n, ast.alias):
             out.add((n.asname or n.name).split(".")[0])
@@ -860,13 +857,14 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
                     and n.func.value.id != iter_name
                 ):
                     op, name = f".{n.func.attr}()", n.func.value.id
+                line = getattr(n, "lineno", 0)
                 if (
                     name
-                    and n.lineno not in seen
-                    and lists[name].lineno < n.lineno
+                    and line not in seen
+                    and getattr(lists[name], "lineno", 0) < line
                     and not _exits_once(loop, parts, n, mod)
                 ):
-                    seen.add(n.lineno)
+                    seen.add(line)
                     yield _hit("MIR004", n, op=op, name=name)
 
 
@@ -1238,9 +1236,6 @@ def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
                     yield _hit("MIR007", n, what=what, fix=fix)
 
 
-CONTAINER_FACTORIES = frozenset(
-    {"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque", "collections.defaultdict"}
-)
 ADDERS = frozenset({"append", "extend", "add", "update", "insert", "appendleft", "setdefault"})
 REMOVERS = frozenset({"pop", "popitem", "popleft", "remove", "discard", "clear", "__delitem__"})
 SETUP_PREFIXES = (
@@ -1281,24 +1276,17 @@ SETUP_PREFIXES = (
 )
 
 
-CACHE_WORDS = ("cache", "memo")
-
-
 def _is_container(mod: Module, v: ast.AST | None, attr: str) -> bool:
-    """An empty list, set or unbounded deque; a dict only when it is named as a cache (a dict keyed
-    by type, name or URL is a registry whose size the program's structure bounds)."""
-    is_cache = any(w in attr.lower() for w in CACHE_WORDS)
+    """An empty list, set or deque without maxlen: every add makes it bigger. Dicts are left out:
+    a dict's size is bounded by its keys (a registry keyed by type or name, a cache keyed by a
+    dataset's items), which the code does not show (measured: every dict finding was bounded)."""
     if isinstance(v, ast.List | ast.Set) and not v.elts:
         return True
-    if isinstance(v, ast.Dict) and not v.keys:
-        return is_cache
     if isinstance(v, ast.Call):
         name = (mod.dotted(v.func) or "").rsplit(".", 1)[-1]
         if name == "deque":
             return not any(k.arg == "maxlen" for k in v.keywords) and len(v.args) < 2
-        if name in ("list", "set"):
-            return not v.args
-        return name in CONTAINER_FACTORIES and not v.args and is_cache
+        return name in ("list", "set") and not v.args
     return False
 
 

@@ -54,6 +54,21 @@ MORE_PACKAGES = [
     "click",
     "tenacity",
     "pypdf",
+    "langgraph_sdk",
+    "langgraph_runtime_inmem",
+    "langchain_ollama",
+    "langchain_text_splitters",
+    "aiosqlite",
+    "diskcache",
+    "fsspec",
+    "requests_toolbelt",
+    "requests_oauthlib",
+    "websocket",
+    "filelock",
+    "prometheus_client",
+    "sentence_transformers",
+    "h11",
+    "structlog",
 ]
 LABELS = ROOT / "eval" / "checks_labels.toml"
 RESULTS = ROOT / "eval" / "results" / "checks_precision.json"

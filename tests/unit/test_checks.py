@@ -325,15 +325,22 @@ CASES: list[tuple[str, str, str]] = [
     (
         "MIR008",
         """
+        class Consumer:
+            def __init__(self):
+                self._seen = set()
+            def handle(self, message):
+                if message.id in self._seen:
+                    return
+                self._seen.add(message.id)
+        """,
+        """
         class Client:
             def __init__(self):
                 self._cache = {}
             def get(self, key):
                 if key not in self._cache:
-                    self._cache[key] = self._load(key)
+                    self._cache[key] = self._load(key)  # a dict: bounded by its keys, not flagged
                 return self._cache[key]
-        """,
-        """
         class Registry:
             def __init__(self):
                 self._handlers = {}
