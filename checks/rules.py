@@ -170,10 +170,9 @@ def assigned_names(stmts: Iterable[ast.AST]) -> set[str]:
     for n in walk_stmts(stmts):
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
             out.add(n.id)
-        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            out.add(n.name)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            out.add(n.name)
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.ExceptHandler):
+            if n.name:
+                out.add(n.name)
         elif isinstance(n, ast.alias):
             out.add((n.asname or n.name).split(".")[0])
     return out
