@@ -1189,6 +1189,32 @@ def _runs_item_statements(loop: ast.AST, items: set[str]) -> bool:
     return False
 
 
+# Reads: a GET per item has a batched or concurrent form; a POST per item is usually the work itself.
+HTTP_READS = frozenset({"get", "head"})
+
+
+def _uses_carried(call: ast.Call, loop: ast.AST) -> bool:
+    """The call reads a name that an earlier iteration assigned: the calls depend on each other."""
+    body = getattr(loop, "body", [])
+    read = set().union(*(names_read(a) for a in [*call.args, *(k.value for k in call.keywords)]))
+    prelude: set[str] = set()
+    carried: set[str] = set()
+    for stmt in body:
+        if any(n is call for n in walk_stmts([stmt])):
+            carried = assigned_names(body[body.index(stmt) :])
+            break
+        prelude |= assigned_names([stmt])
+    # names built in this iteration from carried state count as carried too
+    derived = {
+        t
+        for stmt in body
+        if isinstance(stmt, ast.Assign) and names_read(stmt.value) & (carried - prelude)
+        for target in stmt.targets
+        for t in target_names(target)
+    }
+    return bool(read & ((carried - prelude) | derived))
+
+
 def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
     for func in mod.functions():
         for loop in walk_local(func):
@@ -1226,7 +1252,7 @@ def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
                     and _per_item_args(n, items)
                 ):
                     what, fix = "ORM query", "filter(...__in=...) or select_related/prefetch_related"
-                elif method in HTTP_METHODS - {"send", "stream"} and _per_item_args(n, items):
+                elif method in HTTP_READS and _per_item_args(n, items) and not _uses_carried(n, loop):
                     callee = mod.dotted(n.func) or ""
                     obj = mod.object_kind(n.func.value, n)
                     if callee.startswith(HTTP_MODULES) or obj in ("requests_session", "httpx_client"):
@@ -1289,6 +1315,24 @@ def _is_container(mod: Module, v: ast.AST | None, attr: str) -> bool:
     return False
 
 
+def _from_own_config(mod: Module, call: ast.Call, method: ast.AST) -> bool:
+    """What is added comes only from iterating the object's own attributes (`for stage in
+    self.stages: self._seen.add(stage.model)`): bounded by that configuration, not by input."""
+    own: set[str] = set()
+    cur = mod.parents.get(call)
+    while cur is not None and cur is not method:
+        if (
+            isinstance(cur, ast.For | ast.AsyncFor)
+            and isinstance(cur.iter, ast.Attribute)
+            and isinstance(cur.iter.value, ast.Name)
+            and cur.iter.value.id == "self"
+        ):
+            own |= target_names(cur.target)
+        cur = mod.parents.get(cur)
+    read = set().union(*(names_read(a) for a in [*call.args, *(k.value for k in call.keywords)]))
+    return bool(own) and bool(read) and read <= own | {"self"}
+
+
 def _is_list_init(assign: ast.AST) -> bool:
     v = getattr(assign, "value", None)
     return isinstance(v, ast.List) or (isinstance(v, ast.Call) and _callee_last(v.func) in ("list", "deque"))
@@ -1337,7 +1381,11 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                     if attr in init_attrs:
                         if n.func.attr in REMOVERS:
                             released.add(attr)
-                        elif n.func.attr in ADDERS and not m.name.startswith(SETUP_PREFIXES):
+                        elif (
+                            n.func.attr in ADDERS
+                            and not m.name.startswith(SETUP_PREFIXES)
+                            and not _from_own_config(mod, n, m)
+                        ):
                             adds.setdefault(attr, (n, m.name))
                     for a in [*n.args, *(kw.value for kw in n.keywords)]:
                         ka = key_of(a)

@@ -298,6 +298,12 @@ CASES: list[tuple[str, str, str]] = [
                 r = requests.get(url, timeout=5)
                 if r.ok:
                     return r
+        def chain(stages, base):
+            context = ""
+            for stage in stages:  # each call needs the previous answer: not N+1
+                prompt = stage.prompt + context
+                context = requests.get(f"{base}/run", params={"p": prompt}, timeout=5).text
+            return context
         """,
     ),
     (
@@ -352,6 +358,13 @@ CASES: list[tuple[str, str, str]] = [
             def then(self, step):
                 self.steps.append(step)
                 return self
+        class Warmer:
+            def __init__(self, stages):
+                self.stages = stages
+                self._warmed = set()
+            def warm(self):
+                for stage in self.stages:  # bounded by the object's own configuration
+                    self._warmed.add(stage.model)
         """,
     ),
     (
