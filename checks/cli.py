@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
-    if args_list and args_list[0] == "check":  # `mirador check ...` may pass its own verb on
-        args_list = args_list[1:]
+    if args_list and args_list[0] == "check" and not os.path.exists("check"):
+        args_list = args_list[1:]  # `mirador check ...` may pass its own verb on
     try:
         if any(a in ("-h", "--help") for a in args_list):
             _parser().print_help()

@@ -1580,7 +1580,7 @@ def run_rules(text: str, filename: str = "<document>") -> list[Hit]:
     """Every rule over one source text; [] when it does not parse."""
     try:
         tree = ast.parse(text, filename=filename)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     _memo.cache = {}
     try:

@@ -494,6 +494,54 @@ def test_check_source_merges_ruff_and_own_rules_sorted():
     assert sleep.source == "ruff" and sleep.kind == "concurrency" and sleep.col >= 1
 
 
+def test_ruff_findings_narrowed_by_measurement_are_dropped():
+    code = textwrap.dedent(
+        """
+        import asyncio
+        import functools
+        import requests
+
+        class Palette:
+            @functools.lru_cache(maxsize=1024)
+            def bounded(self, i):
+                return i
+
+            @functools.cache
+            def unbounded(self, i):
+                return i
+
+        def fetch(url):
+            requests.get(url, timeout=None)
+            return requests.get(url)
+
+        def reader(path):
+            handle = open(path, "rb")
+            return wrap(handle)
+
+        def leaky(path):
+            f = open(path)
+            data = f.read()
+            f.close()
+            return data
+
+        async def spawn():
+            loop = asyncio.get_running_loop()
+            watcher = loop.create_task(asyncio.sleep(1))
+            asyncio.create_task(asyncio.sleep(1))
+            await asyncio.sleep(0)
+        """
+    )
+    found = {(f.rule, f.code) for f in check_source(code, "svc.py")}
+    assert ("B019", "@functools.cache") in found
+    assert not any(rule == "B019" and "maxsize=1024" in line for rule, line in found)
+    assert ("S113", "return requests.get(url)") in found
+    assert not any(rule == "S113" and "timeout=None" in line for rule, line in found)
+    assert ("SIM115", "f = open(path)") in found
+    assert not any(rule == "SIM115" and "handle" in line for rule, line in found)
+    assert ("RUF006", "asyncio.create_task(asyncio.sleep(1))") in found
+    assert not any(rule == "RUF006" and "watcher" in line for rule, line in found)
+
+
 def test_check_source_never_raises_on_a_syntax_error():
     found = check_source("def broken(:\n    pass\n", "broken.py")
     assert all(f.rule != "E999" and "SyntaxError" not in f.message for f in found)
