@@ -454,6 +454,14 @@ def mir001_lock_across_await(mod: Module) -> Iterator[Hit]:
 def _exit_in(stmts: list[ast.stmt], key: str, release: str, in_loop: bool) -> ast.stmt | None:
     """The first statement in stmts that leaves the block while skipping `key.release()`."""
     for s in stmts:
+        if (
+            isinstance(s, ast.Expr)
+            and isinstance(s.value, ast.Call)
+            and isinstance(s.value.func, ast.Attribute)
+            and s.value.func.attr == release
+            and key_of(s.value.func.value) == key
+        ):
+            return None  # released on this path before anything leaves
         if isinstance(s, ast.Return):
             return s
         if isinstance(s, ast.Raise):

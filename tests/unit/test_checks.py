@@ -90,6 +90,14 @@ CASES: list[tuple[str, str, str]] = [
                 return queue.pop()
             finally:
                 lock.release()
+        def take_or_none(queue):
+            lock.acquire()
+            if not queue:
+                lock.release()  # released on the early path too
+                return None
+            item = queue.pop()
+            lock.release()
+            return item
         """,
     ),
     (
