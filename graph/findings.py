@@ -4,12 +4,15 @@ An analyst writes its findings as markdown lines in one shape, held to it by a
 grammar on llama.cpp (so the stream and the report show markdown, and the shape
 never breaks):
 
-    - Check 2 is not a problem here: why not.             (disputes a check's finding)
     - `requests.post(url)`: the problem and what it costs. Fix: the fix.
+    - Check 2 is not a problem here: why not.             (disputes a check's finding)
 
-Mirador then grounds every finding in the document: the quoted code says where it
-is (small models cite line numbers badly; Mirador finds the line). A finding whose
-code is not in the document is set aside, never reported as a finding. Findings from the checks and every stage are then merged: the same line
+On llama.cpp the grammar also holds the quoted code to the document's own lines, so
+the model cannot cite code the file lacks (the 1.5B, unconstrained, wrote a
+`time.sleep(30)` the demo file does not have). Mirador then grounds every finding:
+the quoted code says where it is (small models cite line numbers badly; Mirador
+finds the line). A finding whose code is not in the document (a backend without
+grammars) is set aside, never reported as a finding. Findings from the checks and every stage are then merged: the same line
 and kind found twice is one finding naming everyone who found it.
 """
 
@@ -21,6 +24,7 @@ from typing import Any, TypedDict
 
 MAX_NEW = 3  # findings a stage may add
 PROBLEM_CHARS, FIX_CHARS = 160, 120  # held short: every character is decoded on a laptop CPU
+CODE_CHARS = 100
 
 
 class Finding(TypedDict):
@@ -38,21 +42,48 @@ class Finding(TypedDict):
     disputed_by: list[str]  # stages that judged a check's finding not a problem here, with why
 
 
-def grammar(n_checks: int, max_new: int = MAX_NEW) -> str:
-    """GBNF for an analyst's answer: optional disputes of the `n_checks` check findings it
-    was shown, then one to `max_new` findings of its own."""
-    disputes = f"dispute{{0,{min(n_checks, 9)}}} " if n_checks else ""
-    extra = " ".join(["finding"] + ["finding?"] * (max_new - 1))
+def quotable(source: str, exclude: frozenset[int] = frozenset()) -> list[str]:
+    """The document's lines a finding may quote: stripped, long enough to mean something,
+    without backticks, at most CODE_CHARS (a longer line is quoted by its start), and not
+    the lines in `exclude` (1-based)."""
+    lines = {line.strip()[:CODE_CHARS] for n, line in enumerate(source.splitlines(), 1) if n not in exclude}
+    return sorted(line for line in lines if len(line) >= 8 and "`" not in line and not line.startswith("#"))
+
+
+def _literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def grammar(n_checks: int, source: str, known: frozenset[int] = frozenset(), max_new: int = MAX_NEW) -> str:
+    """GBNF for an analyst's answer: one to `max_new` findings, each quoting a line of the
+    document verbatim (the model cannot cite code the file lacks) other than the `known`
+    lines the checks already flagged for it (small models shown facts repeat them), then
+    optional disputes of the `n_checks` check findings it was shown."""
+    disputes = f" dispute{{0,{n_checks}}}" if n_checks else ""
+    numbers = " | ".join(f'"{n}"' for n in range(1, n_checks + 1)) or '"1"'
+    lines = quotable(source, known) or ["pass"]
     return "\n".join(
         [
-            f"root ::= {disputes}{extra}",
-            r'dispute ::= "- Check " [1-9] " is not a problem here: " fix "\n"',
+            "root ::= " + " ".join(["finding"] + ["finding?"] * (max_new - 1)) + disputes,
             r'finding ::= "- `" code "`: " problem " Fix: " fix "\n"',
-            r"code ::= [^`\n]{3,90}",
+            r'dispute ::= "- Check " number " is not a problem here: " fix "\n"',
+            f"number ::= {numbers}",
+            "code ::= " + " | ".join(_literal(line) for line in lines),
             rf"problem ::= [^\n]{{10,{PROBLEM_CHARS}}}",
             rf"fix ::= [^\n]{{5,{FIX_CHARS}}}",
         ]
     )
+
+
+# The synthesis over findings: a one-sentence answer, then three to five bullets, each
+# ending with the number of the finding it rests on.
+SUMMARY_GRAMMAR = "\n".join(
+    [
+        "root ::= answer bullet bullet bullet? bullet? bullet?",
+        r'answer ::= [^\n#*-] [^\n]{20,240} "\n"',
+        r'bullet ::= "- " [^\n[]{20,220} "[#" [1-9] [0-9]? "]\n"',
+    ]
+)
 
 
 _DISPUTE = re.compile(r"^\s*[-*]\s*Check (\d+) is not a problem here:\s*(.+)$", re.I)
@@ -148,11 +179,14 @@ def _words(text: str) -> set[str]:
 
 
 def same(a: Finding, b: Finding) -> bool:
-    """Two findings about one problem: lines within one of each other and either the same
-    kind or mostly the same words."""
-    if abs(a["line"] - b["line"]) > 1:
+    """Two findings about one problem: two checks' findings only when their rule and line
+    agree; otherwise the same line and either the same kind, or two stages' findings
+    (a model rarely sees two problems in one line), or mostly the same words."""
+    if a["rule"] and b["rule"]:
+        return a["rule"] == b["rule"] and a["line"] == b["line"]
+    if a["line"] != b["line"]:
         return False
-    if a["kind"] == b["kind"]:
+    if a["kind"] == b["kind"] or not (a["rule"] or b["rule"]):
         return True
     wa, wb = _words(a["message"]), _words(b["message"])
     return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.5
@@ -176,8 +210,10 @@ def merge(groups: list[list[Finding]]) -> list[Finding]:
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
-    """Most important first: confirmed by more finders, undisputed, then by line."""
-    return sorted(findings, key=lambda f: (bool(f["disputed_by"]), -len(f["found_by"]), f["line"]))
+    """Most important first: undisputed; found by more than one (a check and a stage, or
+    two stages); a check's finding (measured precision) before a stage's alone; by line."""
+    return sorted(findings, key=lambda f: (bool(f["disputed_by"]), len(f["found_by"]) < 2,
+                                           "checks" not in f["found_by"], f["line"]))  # fmt: skip
 
 
 def render(findings: list[Finding], numbered: bool = True) -> str:

@@ -18,10 +18,10 @@ from langgraph.runtime import Runtime
 
 from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
-from graph.confidence import Attempt, chain_confidence, decide, describe, score
+from graph.confidence import Attempt, chain_confidence, decide, describe, echo, score
 from graph.config import Context
 from graph.models import embedded_spec
-from graph.findings import Finding, from_check, ground, merge, parse, rank, render
+from graph.findings import SUMMARY_GRAMMAR, Finding, from_check, ground, merge, parse, rank, render
 from graph.findings import grammar as findings_grammar
 from graph.prompts import format_chunks, format_document, format_findings, format_history, format_notes, load_prompt
 from graph.report import write_report
@@ -356,7 +356,9 @@ def assess(
     if spec.kind and analysing(state):
         groups = stage_checks(state, spec)
         disputes, raw_found = parse(text)
-        verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes if 0 < d["check"] <= len(groups)]
+        # A dispute counts when it names a check shown and says why in its own words.
+        verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes
+                    if 0 < d["check"] <= len(groups) and echo(d["why"], own) == 1.0]  # fmt: skip
         found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind)
     earlier = {r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name}
     confidence, signals, closest = score(
@@ -394,7 +396,13 @@ def make_stage_node(
             threading.Thread(target=embedder, args=(["warm-up"],), daemon=True).start()
 
         first_of_run = not state.get("results")
-        grammar_text = findings_grammar(len(stage_checks(state, spec))) if spec.kind and analysing(state) else ""
+        grammar_text = ""
+        if spec.kind and analysing(state):
+            groups = stage_checks(state, spec)
+            known = frozenset(f["line"] for g in groups for f in g)
+            grammar_text = findings_grammar(len(groups), state["document_text"], known)
+        elif spec.role == "synthesis" and analysing(state) and _findings_so_far(state):
+            grammar_text = SUMMARY_GRAMMAR
         run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
         fell_back = ""
         if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:

@@ -143,12 +143,6 @@ def render_markdown(state: State, thread: str = "") -> str:
         out += [synthesis["text"], "", f"*Written by the synthesis stage from: {drawn or 'no stage'}.*", ""]
     else:
         out += ["*The synthesis stage produced no usable summary; see the findings and stages below.*", ""]
-    findings = state.get("findings", [])
-    if findings:
-        out += ["### All findings, most important first", "",
-                "Grounded in the document: each names a line that holds the quoted code. "
-                "*[who found it]*; a check's finding a stage disputed says so.", "",
-                render_findings(findings), ""]  # fmt: skip
     facts = state.get("facts")
     if facts is not None:
         out += ["## Found by checks", ""]
@@ -162,6 +156,12 @@ def render_markdown(state: State, thread: str = "") -> str:
     failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
     if failed:
         out += [f"*Failed stages: {', '.join(failed)}.*", ""]
+    findings = state.get("findings", [])
+    if findings:
+        out += ["## Findings, most important first", "",
+                "Each names a line of the document that holds the quoted code; *[who found it]*. "
+                "A check's finding that a stage disputed says so.", "",
+                render_findings(findings), ""]  # fmt: skip
     retrieved = state.get("retrieved", [])
     if retrieved:
         out += ["## Sources", "", "Passages every stage was given (quoted, numbered for citation):", ""]

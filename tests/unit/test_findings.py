@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.findings import Finding, ground, grammar, locate, merge, parse, rank, render
+from graph.findings import Finding, grammar, ground, locate, merge, parse, quotable, rank, render
 
 SOURCE = """import requests
 
@@ -21,18 +21,33 @@ def finding(line: int, kind: str = "cost", by: str = "cost", message: str = "slo
                    fix="", found_by=[by], disputed_by=[])  # fmt: skip
 
 
-def test_the_grammar_allows_disputes_of_the_checks_then_one_to_three_findings():
-    root = grammar(2).splitlines()[0]
-    assert root == "root ::= dispute{0,2} finding finding? finding?"
-    assert grammar(0).splitlines()[0] == "root ::= finding finding? finding?"
-    assert r'finding ::= "- `" code "`: " problem " Fix: " fix "\n"' in grammar(0).splitlines()
+def test_the_grammar_asks_one_to_three_findings_quoting_the_document_then_optional_disputes():
+    text = grammar(2, SOURCE)
+    assert text.splitlines()[0] == "root ::= finding finding? finding? dispute{0,2}"
+    assert grammar(0, SOURCE).splitlines()[0] == "root ::= finding finding? finding?"
+    assert r'finding ::= "- `" code "`: " problem " Fix: " fix "\n"' in text.splitlines()
+    assert 'number ::= "1" | "2"' in text.splitlines()
+    code = next(line for line in text.splitlines() if line.startswith("code ::= "))
+    # Only the document's own lines (stripped) can be quoted; blanks and short lines cannot.
+    assert '"out.append(requests.get(url).json())"' in code and '"for url in urls:"' in code
+    assert '""' not in code and '"x = 1"' not in grammar(0, "x = 1\nlong_enough = 2\n")
+
+
+def test_quotable_lines_escape_into_gbnf_literals(tmp_path):
+    from llama_cpp import LlamaGrammar
+
+    source = (tmp_path / "q.py")
+    source.write_text('pattern = "a\\\\d+"  # quotes and backslashes\n', encoding="utf-8")
+    line = source.read_text(encoding="utf-8").strip()
+    assert quotable(source.read_text(encoding="utf-8")) == [line]
+    assert LlamaGrammar.from_string(grammar(0, line), verbose=False) is not None
 
 
 def test_the_grammar_compiles_in_llama_cpp():
     from llama_cpp import LlamaGrammar
 
     for n in (0, 1, 4):
-        assert LlamaGrammar.from_string(grammar(n), verbose=False) is not None
+        assert LlamaGrammar.from_string(grammar(n, SOURCE), verbose=False) is not None
 
 
 def test_parse_reads_disputes_and_findings_and_ignores_other_lines():
@@ -88,3 +103,8 @@ def test_render_names_the_line_function_code_fix_and_finders():
                 disputed_by=["cost: fine"])  # fmt: skip
     assert render([f]) == ("1. **line 8 in `Client.fetch`** S113 — `requests.get(url)`: no timeout "
                            "Fix: pass timeout=10 *[checks, resources]* *(disputed: cost: fine)*")  # fmt: skip
+
+
+def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
+    code = next(line for line in grammar(1, SOURCE, frozenset({8})).splitlines() if line.startswith("code ::="))
+    assert "requests.get(url)" not in code and '"for url in urls:"' in code
