@@ -1032,7 +1032,6 @@ EXPENSIVE_CALLS = frozenset(
         "json.dumps",
         "json.load",
         "re.compile",
-        "copy.deepcopy",
         "sorted",
         "set",
         "frozenset",
@@ -1323,6 +1322,47 @@ def _is_container(mod: Module, v: ast.AST | None, attr: str) -> bool:
     return False
 
 
+# Methods that run once per event, request or message for as long as the object lives. Growth in
+# any other method (a builder's add_x, a printer's per-call state, a listener's enter/exit) was
+# measured to be bounded by the work the object was made for.
+EVENT_PREFIXES = (
+    "on_",
+    "_on_",
+    "handle",
+    "_handle",
+    "process",
+    "_process",
+    "dispatch",
+    "receive",
+    "record",
+    "_record",
+    "log",
+    "track",
+    "emit",
+    "callback",
+    "__call__",
+    "step",
+    "ingest",
+    "consume",
+    "observe",
+    "update",
+    "push",
+    "send",
+    "publish",
+    "submit",
+    "notify",
+    "feed",
+    "write",
+    "collect",
+)
+
+
+def _runs_per_event(method: ast.AST | None) -> bool:
+    if isinstance(method, ast.AsyncFunctionDef):
+        return True
+    return isinstance(method, ast.FunctionDef) and method.name.startswith(EVENT_PREFIXES)
+
+
 def _from_own_config(mod: Module, call: ast.Call, method: ast.AST) -> bool:
     """What is added comes only from iterating the object's own attributes (`for stage in
     self.stages: self._seen.add(stage.model)`): bounded by that configuration, not by input."""
@@ -1430,8 +1470,9 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                     if isinstance(parent, ast.For | ast.comprehension) and parent.iter is n:
                         continue  # iterated over
                     released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
+        by_name = {m.name: m for m in methods}
         for attr, (node, method) in adds.items():
-            if attr not in released:
+            if attr not in released and _runs_per_event(by_name.get(method)):
                 yield _hit("MIR008", node, attr=attr, method=method)
 
 

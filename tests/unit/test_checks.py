@@ -366,6 +366,11 @@ CASES: list[tuple[str, str, str]] = [
             def then(self, step):
                 self.steps.append(step)
                 return self
+        class Printer:
+            def __init__(self):
+                self.functions = []
+            def print_function(self, expr):  # per-print state, not per event
+                self.functions.append(expr)
         class Warmer:
             def __init__(self, stages):
                 self.stages = stages
