@@ -1341,19 +1341,11 @@ EVENT_PREFIXES = (
     "emit",
     "callback",
     "__call__",
-    "step",
     "ingest",
     "consume",
     "observe",
-    "update",
-    "push",
-    "send",
     "publish",
-    "submit",
     "notify",
-    "feed",
-    "write",
-    "collect",
 )
 
 
