@@ -644,11 +644,25 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
             ):
                 continue  # deliberately paced
             for k, stmt in enumerate(loop.body):
-                found = None
+                found: ast.Call | None = None
+                probe: ast.AST
                 for n in walk_stmts([stmt]):
-                    if not (isinstance(n, ast.Await) and isinstance(n.value, ast.Call)):
+                    if isinstance(n, ast.AsyncWith):
+                        # async with session.get(url) as r: out.append(await r.json())
+                        calls = [i.context_expr for i in n.items if isinstance(i.context_expr, ast.Call)]
+                        kept = any(
+                            isinstance(a, ast.Await) and _collected(mod, a) for a in walk_stmts(n.body)
+                        )
+                        if calls and kept:
+                            call = calls[0]
+                            probe = n
+                        else:
+                            continue
+                    elif isinstance(n, ast.Await) and isinstance(n.value, ast.Call):
+                        call = n.value
+                        probe = n
+                    else:
                         continue
-                    call = n.value
                     callee = mod.dotted(call.func) or ""
                     if callee.startswith(ASYNC_LIBS) or root_name(call.func) in loop_vars:
                         continue
@@ -676,12 +690,12 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
                         continue
                     later = assigned_names(loop.body[k:]) - assigned_names(loop.body[:k])
                     carried = (arg_names | names_read(call.func)) & later
-                    if carried or not _collected(mod, n):
+                    if carried or (isinstance(probe, ast.Await) and not _collected(mod, probe)):
                         continue
-                    found = n
+                    found = call
                     break
                 if found is not None:
-                    yield _hit("MIR003", found, call=unparse(found.value.func, 40))  # type: ignore[attr-defined]
+                    yield _hit("MIR003", found, call=unparse(found.func, 40))
                     break
         # [await f(x) for x in xs]: an async comprehension awaits one item at a time too
         for node in walk_local(func):
@@ -1309,16 +1323,20 @@ SETUP_PREFIXES = (
 
 
 def _is_container(mod: Module, v: ast.AST | None, attr: str) -> bool:
-    """An empty list, set or deque without maxlen: every add makes it bigger. Dicts are left out:
-    a dict's size is bounded by its keys (a registry keyed by type or name, a cache keyed by a
-    dataset's items), which the code does not show (measured: every dict finding was bounded)."""
+    """An empty list, set, dict or deque without maxlen: every add can make it bigger. (Growth is
+    only reported from async or per-event methods: a registry keyed by type or name is filled by
+    setup code, and was the whole of the dict findings before that restriction.)"""
     if isinstance(v, ast.List | ast.Set) and not v.elts:
+        return True
+    if isinstance(v, ast.Dict) and not v.keys:
         return True
     if isinstance(v, ast.Call):
         name = (mod.dotted(v.func) or "").rsplit(".", 1)[-1]
         if name == "deque":
             return not any(k.arg == "maxlen" for k in v.keywords) and len(v.args) < 2
-        return name in ("list", "set") and not v.args
+        if name == "defaultdict":
+            return True
+        return name in ("list", "set", "dict", "OrderedDict", "Counter") and not v.args
     return False
 
 

@@ -154,6 +154,23 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR003",
+        """
+        async def pages(session, urls):
+            out = []
+            for url in urls:
+                async with session.get(url) as response:
+                    out.append(await response.json())
+            return out
+        """,
+        """
+        async def upload(session, files):
+            for path in files:
+                async with session.post("/upload", data=path) as response:
+                    response.raise_for_status()  # nothing kept; a write
+        """,
+    ),
+    (
         "MIR004",
         """
         def unique(items):
@@ -353,13 +370,13 @@ CASES: list[tuple[str, str, str]] = [
                 self._cache = {}
             def get(self, key):
                 if key not in self._cache:
-                    self._cache[key] = self._load(key)  # a dict: bounded by its keys, not flagged
+                    self._cache[key] = self._load(key)  # not an async or per-event method
                 return self._cache[key]
         class Registry:
             def __init__(self):
                 self._handlers = {}
-            def handle(self, name, fn):
-                self._handlers[name] = fn  # a registry keyed by name: bounded by the program
+            def register(self, name, fn):
+                self._handlers[name] = fn  # setup: a registry keyed by name
         class Builder:
             def __init__(self):
                 self.steps = []
@@ -378,6 +395,25 @@ CASES: list[tuple[str, str, str]] = [
             def warm(self):
                 for stage in self.stages:  # bounded by the object's own configuration
                     self._warmed.add(stage.model)
+        """,
+    ),
+    (
+        "MIR008",
+        """
+        class Tracker:
+            def __init__(self):
+                self.pending = {}
+            async def on_request(self, request):
+                self.pending[request.id] = request
+        """,
+        """
+        class Tracker:
+            def __init__(self):
+                self.pending = {}
+            async def on_request(self, request):
+                self.pending[request.id] = request
+            async def on_response(self, response):
+                self.pending.pop(response.id, None)
         """,
     ),
     (
