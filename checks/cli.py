@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mirador check: {str(exc).splitlines()[0] if str(exc) else 'bad input'}", file=sys.stderr)
         return 2
+    except (RuntimeError, OSError) as exc:  # ruff missing or failing: nothing was checked
+        print(
+            f"mirador check: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr
+        )
+        return 2
     if args.json:
         json.dump(
             [
