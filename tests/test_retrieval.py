@@ -249,7 +249,7 @@ def test_a_code_question_never_sees_persona_chunks_and_cites_code(tree, index, t
     for stage, messages in script.calls:
         prompt = "\n".join(str(m.content) for m in messages)
         assert "Annapurna" not in prompt and "Spotify" not in prompt, stage
-    first_prompt = str(script.messages_for("context")[1].content)
+    first_prompt = str(script.messages_for("concurrency")[1].content)
     assert '<passage n="1"' in first_prompt and "quadratic string building" in first_prompt
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     assert "## Sources" in report and "orchestrator.py" in report and "about.md" not in report

@@ -33,7 +33,8 @@ def test_a_signal_leaves_no_report_and_the_thread_resumes_from_its_last_finished
 ):
     reports = tmp_path / "reports"
     args = ["ask", "What does this code do?", "-d", str(sample_doc), "--chain", "code", "--backend", "embedded",
-            "--max-tokens", "16", "--thread", f"sig{status}", "--reports-dir", str(reports)]  # fmt: skip
+            "--max-tokens", "16", "--embedded-model", "coder-0.5b", "--thread", f"sig{status}",
+            "--reports-dir", str(reports)]  # fmt: skip
     code, output = _start_and_stop_at_stage_two(args, sig, tmp_path)
     assert code == status, output
     assert f"Resume with: mirador resume --thread sig{status}" in output
@@ -43,9 +44,10 @@ def test_a_signal_leaves_no_report_and_the_thread_resumes_from_its_last_finished
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming thread" in resumed.stderr and "[1/5] context" not in resumed.stderr  # not re-run
+    assert "resuming thread" in resumed.stderr and "[1/6] concurrency" not in resumed.stderr  # not re-run
     facts = json.loads(resumed.stdout)
-    assert list(dict.fromkeys(s["stage"] for s in facts["stages"]))[0] == "context"
+    assert list(dict.fromkeys(s["stage"] for s in facts["stages"]))[0] == "concurrency"
+    assert {s["model"] for s in facts["stages"]} == {"qwen2.5-coder-0.5b-instruct-q4"}  # the plan persists
     assert Path(facts["report_path"]).is_file()
     assert sorted(p.suffix for p in reports.iterdir()) == [".json", ".md"]
     again = subprocess.run([str(BIN / "mirador"), "resume", "--thread", f"sig{status}"],
