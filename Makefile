@@ -41,9 +41,12 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
+	$(BIN)/python bench/demo.py --runs 3
+	$(BIN)/python bench/checks_speed.py
 	$(BIN)/python bench/run.py --runs 5
 
 eval: setup
+	$(BIN)/python eval/checks_precision.py
 	$(BIN)/python eval/run.py
 
 soak: setup

@@ -4,6 +4,7 @@ eval/results/<name>.json.
 
     python eval/run.py [--part code|classic|all] [--case SUBSTRING] [--embedded-model NAME]
                        [--no-baseline] [--max-tokens N] [--name NAME]
+    python eval/run.py --relabel --name NAME    # rescore a run after labelling its findings
 
 **code** (eval/code_cases.toml, eval/CASES.md): files with known problems. For each case,
 the checks alone, one plain call to the analysis model (the document, the question, the
@@ -142,6 +143,16 @@ def score_code_case(
     return row
 
 
+def relabel(row: dict[str, Any], labels: dict[Any, Any]) -> None:
+    """Sort a scored case's extra findings again by the labels file (after labelling by hand)."""
+    c = row["chain"]
+    extras = c["true_extra"] + c["false"] + c["unlabelled"]
+    c["true_extra"], c["false"], c["unlabelled"] = [], [], []
+    for item in extras:
+        label = labels.get((row["name"], item["line"], item["who"]))
+        (c["unlabelled"] if label is None else c["true_extra"] if label["label"] == "true" else c["false"]).append(item)
+
+
 def print_code_row(row: dict[str, Any]) -> None:
     n = len(row["problems"])
     c = row["chain"]
@@ -277,7 +288,20 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-call baseline")
     parser.add_argument("--max-tokens", type=int, default=0, help="cap per stage (0: each stage's own)")
     parser.add_argument("--name", default="latest", help="results file name under eval/results/")
+    parser.add_argument("--relabel", action="store_true",
+                        help="rescore eval/results/<name>.json with eval/finding_labels.toml; run nothing")  # fmt: skip
     args = parser.parse_args()
+    if args.relabel:
+        path = HERE / "results" / f"{args.name}.json"
+        results = json.loads(path.read_text())
+        labels = load_labels()
+        for row in results["code"]["cases"]:
+            relabel(row, labels)
+            print_code_row(row)
+        results["code"]["totals"] = code_totals(results["code"]["cases"])
+        print_code_totals(results["code"]["totals"])
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     work = Path(tempfile.mkdtemp(prefix="mirador-eval-"))
     graph = build_graph()
     from graph.models import EMBEDDED_MODEL
