@@ -83,7 +83,7 @@ def prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> int:
 def chain_run(graph: Any, reports: str) -> dict[str, float]:
     start = time.perf_counter()
     first = None
-    for mode, data in graph.stream(
+    for _mode, data in graph.stream(
         {"query": QUERY, "document_path": str(DOC)},
         context=Context(backend="embedded", chain="code", retrieval=False, reports_dir=reports),
         stream_mode=["messages"],
@@ -122,8 +122,10 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
     }
     med["first_token_ratio"] = med["chain_first_token_s"] / med["raw_first_token_s"]
-    print(f"\nprompt {n_prompt} tokens · raw llama.cpp: first token {med['raw_first_token_s']:.2f} s "
-          f"(prefill {med['raw_prefill_tps']:.1f} tok/s), decode {med['raw_decode_tps']:.1f} tok/s")
+    print(
+        f"\nprompt {n_prompt} tokens · raw llama.cpp: first token {med['raw_first_token_s']:.2f} s "
+        f"(prefill {med['raw_prefill_tps']:.1f} tok/s), decode {med['raw_decode_tps']:.1f} tok/s"
+    )
     print(f"code chain on the demo: first token {med['chain_first_token_s']:.2f} s "
           f"({med['first_token_ratio']:.2f}x raw; goal <= 1.2x), wall {med['chain_wall_s']:.0f} s (goal <= 180 s)")  # fmt: skip
     out = ROOT / "bench" / "results"

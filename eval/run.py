@@ -91,7 +91,12 @@ def baseline(case: dict[str, Any], source: str, budget: int, model: str) -> dict
 
 
 def score_code_case(
-    case: dict[str, Any], graph: Any, context: Context, labels: dict[Any, Any], with_baseline: bool, model: str
+    case: dict[str, Any],
+    graph: Any,
+    context: Context,
+    labels: dict[Any, Any],
+    with_baseline: bool,
+    model: str,
 ) -> dict[str, Any]:
     source = (HERE / case["file"]).read_text(encoding="utf-8")
     problems = case["problem"]
@@ -150,7 +155,9 @@ def relabel(row: dict[str, Any], labels: dict[Any, Any]) -> None:
     c["true_extra"], c["false"], c["unlabelled"] = [], [], []
     for item in extras:
         label = labels.get((row["name"], item["line"], item["who"]))
-        (c["unlabelled"] if label is None else c["true_extra"] if label["label"] == "true" else c["false"]).append(item)
+        (
+            c["unlabelled"] if label is None else c["true_extra"] if label["label"] == "true" else c["false"]
+        ).append(item)
 
 
 def print_code_row(row: dict[str, Any]) -> None:
@@ -205,7 +212,9 @@ def print_code_totals(t: dict[str, Any]) -> None:
     print(f"\ncode totals over {t['cases']} cases, {p} known problems:")
     print(f"  checks alone (by line)      {pct(t['checks_by_line'])}")
     if "baseline_named" in t:
-        print(f"  single call (named)         {pct(t['baseline_named'])} · median {t['baseline_seconds_median']:.0f} s")
+        print(
+            f"  single call (named)         {pct(t['baseline_named'])} · median {t['baseline_seconds_median']:.0f} s"
+        )
     print(f"  chain (named)               {pct(t['chain_named'])} · in the summary {pct(t['chain_named_in_summary'])}"
           f" · by line {pct(t['chain_by_line'])} · median {t['chain_seconds_median']:.0f} s")  # fmt: skip
     print(f"  chain findings              {t['findings']} reported: {t['false']} labelled false "
@@ -248,7 +257,9 @@ def score_classic_case(case: dict[str, Any], out: dict[str, Any]) -> dict[str, A
         "type": f"got {out['query_type']} ({'; '.join(out.get('query_type_reasons', []))})",
         "persona": f"persona chunks {'seen' if persona_seen else 'not seen'}",
         "no_copy": ", ".join(copies),
-        "summary": f"copies {', '.join(copied_from)}" if copied_from else ("" if named_all else "stages not named"),
+        "summary": f"copies {', '.join(copied_from)}"
+        if copied_from
+        else ("" if named_all else "stages not named"),
     }
     return {"name": case["name"], "passed": verdict, "why": {k: v for k, v in why.items() if not verdict[k] and v},
             "report": out["report_path"], "chain": out["chain"]}  # fmt: skip

@@ -109,7 +109,15 @@ class ChainSet:
 
 
 _STAGE_KEYS = {f.name for f in fields(StageSpec)} - {"backend"}
-_DEFAULT_KEYS = {"temperature", "max_tokens", "num_ctx", "timeout_s", "min_confidence", "max_repeats", "embedded"}
+_DEFAULT_KEYS = {
+    "temperature",
+    "max_tokens",
+    "num_ctx",
+    "timeout_s",
+    "min_confidence",
+    "max_repeats",
+    "embedded",
+}
 
 
 def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:

@@ -72,7 +72,9 @@ def make_parser() -> argparse.ArgumentParser:
     resume.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     resume.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
     resume.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
-    check = sub.add_parser("check", help="static checks on Python files, no model (like a linter)", add_help=False)
+    check = sub.add_parser(
+        "check", help="static checks on Python files, no model (like a linter)", add_help=False
+    )
     check.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("chains", help="list every chain with its stages, models and thresholds")
     sub.add_parser("doctor", help="check backends, models, the index and the thread store")
@@ -141,12 +143,14 @@ def _doctor() -> int:
                 f"         {'ok     ' if present else 'missing'} {model}"
                 + ("" if present else f"  → ollama pull {model}")
             )
-    for short, model in EMBEDDED_MODELS.items():
-        gguf = cache_dir() / "models" / f"{model.name}.gguf"
+    for short, gguf_model in EMBEDDED_MODELS.items():
+        gguf = cache_dir() / "models" / f"{gguf_model.name}.gguf"
         if gguf.is_file() and gguf.with_suffix(".verified").is_file():
-            print(f"embedded {short} ({model.name}): {gguf} ({_size(gguf)}, hash verified)")
-        elif all(importlib.util.find_spec(p) for p in model.parts):
-            print(f"embedded {short} ({model.name}): not assembled yet; the first run assembles it at {gguf}")
+            print(f"embedded {short} ({gguf_model.name}): {gguf} ({_size(gguf)}, hash verified)")
+        elif all(importlib.util.find_spec(p) for p in gguf_model.parts):
+            print(
+                f"embedded {short} ({gguf_model.name}): not assembled yet; the first run assembles it at {gguf}"
+            )
         else:
             problems.append(f"the embedded model {short}'s parts are not installed: run `make setup`")
     if importlib.util.find_spec("llama_cpp") is None:

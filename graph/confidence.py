@@ -126,8 +126,9 @@ def novelty(embedder: Embedder, text: str, earlier: dict[str, str]) -> tuple[flo
     return round(1.0 - worst, 3), closest
 
 
-_STOP = frozenset("""a an and are as at be by for from how in is it its of on or so that the this
-to what when which with you your do does not only one each then than into""".split())
+_STOP_WORDS = """a an and are as at be by for from how in is it its of on or so that the this to what when
+which with you your do does not only one each then than into"""
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def _content(text: str) -> set[str]:
@@ -196,12 +197,17 @@ def score(
     return combine(signals, status), signals, closest
 
 
+def _echoed(signals: dict[str, float | None]) -> bool:
+    value = signals.get("echo")
+    return value is not None and value < ECHO
+
+
 def problems(signals: dict[str, float | None], closest: str) -> list[str]:
     """Plain words for what pulled a stage's confidence down (the note for a repeat)."""
     found = []
     if (signals.get("novelty") or 0.0) < COPY and closest:
         found.append(f"repeated the {closest} stage")
-    if (signals.get("echo") if signals.get("echo") is not None else 1.0) < ECHO:
+    if _echoed(signals):
         found.append("restated its own instructions")
     if signals.get("grounding") is not None and (signals["grounding"] or 0.0) < 0.5:
         found.append("cited code the document does not hold")
@@ -255,7 +261,7 @@ def decide(
         return "failed", (status,)
     reasons = tuple(problems(signals, closest))
     copied = (signals.get("novelty") or 0.0) < COPY and bool(closest)
-    echoed = (signals.get("echo") if signals.get("echo") is not None else 1.0) < ECHO
+    echoed = _echoed(signals)
     if confidence >= min_confidence and not copied and not echoed:
         return "pass", ()
     reasons = reasons or ("scored low",)

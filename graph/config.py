@@ -143,7 +143,9 @@ class Context:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
         if self.embedded_model not in ("", "coder-0.5b", "coder-1.5b"):
-            raise ValueError(f"unknown embedded model {self.embedded_model!r} (choose from coder-0.5b, coder-1.5b)")
+            raise ValueError(
+                f"unknown embedded model {self.embedded_model!r} (choose from coder-0.5b, coder-1.5b)"
+            )
         if not isinstance(self.models, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in self.models.items()
         ):

@@ -231,4 +231,3 @@ def render(findings: list[Finding], numbered: bool = True) -> str:
             text += f" *(disputed: {'; '.join(f['disputed_by'])})*"
         out.append(text)
     return "\n".join(out)
-

@@ -31,6 +31,7 @@ from retrieval import compute
 
 ChatModelFactory = Callable[[StageSpec], BaseChatModel]
 
+
 @dataclass(frozen=True)
 class EmbeddedModel:
     """A GGUF shipped on PyPI in parts: concatenated in order, it hashes to `sha256`."""
@@ -332,4 +333,6 @@ def resolve_backend(
 
 def embedded_spec(spec: StageSpec) -> StageSpec:
     """The stage on the embedded backend: its own embedded model, else the default."""
-    return replace(spec, backend="embedded", model=embedded_model(spec.embedded or EMBEDDED_MODEL).name, base_url="")
+    return replace(
+        spec, backend="embedded", model=embedded_model(spec.embedded or EMBEDDED_MODEL).name, base_url=""
+    )

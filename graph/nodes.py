@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
@@ -20,10 +20,17 @@ from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import Attempt, chain_confidence, decide, describe, echo, score
 from graph.config import Context
-from graph.models import embedded_spec
 from graph.findings import SUMMARY_GRAMMAR, Finding, from_check, ground, merge, parse, rank, render
 from graph.findings import grammar as findings_grammar
-from graph.prompts import format_chunks, format_document, format_findings, format_history, format_notes, load_prompt
+from graph.models import embedded_spec
+from graph.prompts import (
+    format_chunks,
+    format_document,
+    format_findings,
+    format_history,
+    format_notes,
+    load_prompt,
+)
 from graph.report import write_report
 from graph.routing import classify_query
 from graph.state import StageResult, State, kept_results, usable_results
@@ -203,7 +210,9 @@ def _findings_so_far(state: State) -> list[Finding]:
     for r in usable_results(state.get("results", [])):
         for dispute in r.get("verdicts") or []:
             for fact in dispute["facts"]:
-                held = next((m for m in merged if m["rule"] == fact["rule"] and m["line"] == fact["line"]), None)
+                held = next(
+                    (m for m in merged if m["rule"] == fact["rule"] and m["line"] == fact["line"]), None
+                )
                 if held is not None:
                     held["disputed_by"].append(f"{r['stage']}: {dispute['why']}")
     return rank(merged)
@@ -244,7 +253,9 @@ def instructions(spec: StageSpec, state: State, correction: str = "") -> str:
         )
         body += "\n\n" + load_prompt("findings_format").render(
             checks=f"The checks already found these problems of your kind (they are in the report; "
-            f"do not list them again):\n{listed}" if groups else "The checks found no problem of your kind.",
+            f"do not list them again):\n{listed}"
+            if groups
+            else "The checks found no problem of your kind.",
         )
     if correction:
         body += f"\n\nYour previous answer was set aside because it {correction}. Answer again, in your own words, on your task only."
@@ -268,7 +279,9 @@ def build_messages(
     if state.get("retrieved"):
         material = f"{format_chunks(state['retrieved'])}\n\n{material}"
     if state.get("document_path"):
-        doc = format_document(state["document_path"], state.get("document_text", ""), max_chars=max_document_chars)
+        doc = format_document(
+            state["document_path"], state.get("document_text", ""), max_chars=max_document_chars
+        )
         material = f"{doc}\n\n{material}"
     parts = [material]
     if not spec.kind:
@@ -300,7 +313,7 @@ def run_model(
     # Every streamed token carries its stage and model in the `messages` stream's metadata.
     tags = {"mirador_stage": spec.name, "mirador_model": spec.model, "mirador_backend": spec.backend}
     # The grammar holds an analyst's findings to their one shape (llama.cpp only).
-    kwargs = {"grammar": grammar} if grammar and spec.backend == "embedded" else {}
+    kwargs: dict[str, Any] = {"grammar": grammar} if grammar and spec.backend == "embedded" else {}
     stream = model.stream(messages, config={"metadata": tags}, **kwargs)
     try:
         for chunk in stream:
@@ -352,7 +365,9 @@ def assess(
     text, removed = clean_output(run["raw"], echoes=(load_prompt("system").render(), own,
                                                      f"Question: {state['query']}"))  # fmt: skip
     status = "empty" if run["status"] in ("ok", "truncated") and not text else run["status"]
-    verdicts, found, set_aside = [], [], []
+    verdicts: list[dict[str, Any]] = []
+    found: list[Finding] = []
+    set_aside: list[dict[str, Any]] = []
     if spec.kind and analysing(state):
         groups = stage_checks(state, spec)
         disputes, raw_found = parse(text)
@@ -360,14 +375,18 @@ def assess(
         verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes
                     if 0 < d["check"] <= len(groups) and echo(d["why"], own) == 1.0]  # fmt: skip
         found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind)
-    earlier = {r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name}
+    earlier = {
+        r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
+    }
     confidence, signals, closest = score(
         embedder, text=text, raw=run["raw"], removed=removed, status=status, query=state["query"],
         document=state.get("document_text", "")[: ctx.max_document_chars], earlier=earlier,
         token_probability=run["token_probability"], instructions=own,
         grounded=(len(found), len(set_aside)) if spec.kind and analysing(state) else None,
     )  # fmt: skip
-    verdict, reasons = decide(status, confidence, signals, closest, spec.min_confidence, attempt, spec.max_repeats)
+    verdict, reasons = decide(
+        status, confidence, signals, closest, spec.min_confidence, attempt, spec.max_repeats
+    )
     return Attempt(text=text, removed=removed, status=status, confidence=confidence, signals=signals,
                    verdict=verdict, reasons=reasons, findings=found, verdicts=verdicts,
                    set_aside=set_aside)  # fmt: skip
@@ -454,7 +473,9 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     summary = synthesis["text"] if synthesis else ""
     findings = _findings_so_far(state) if analysing(state) else []
     thread = str(get_config().get("configurable", {}).get("thread_id", ""))
-    md_path, json_path = write_report({**state, "summary": summary, "findings": findings}, Path(ctx.reports_dir), thread)
+    md_path, json_path = write_report(
+        {**state, "summary": summary, "findings": findings}, Path(ctx.reports_dir), thread
+    )
     runtime.stream_writer({"event": "report", "path": str(md_path), "json_path": str(json_path)})
     turn = {
         "query": state["query"],

@@ -103,5 +103,10 @@ def format_findings(rendered: str) -> str:
 
 def format_notes(notes: list[tuple[str, str]]) -> str:
     """Earlier stages' answers, quoted, for a stage that builds on them."""
-    blocks = [f'<notes from="{html.escape(title, quote=True)}">\n{quoted(text, "notes")}\n</notes>' for title, text in notes]
-    return "\n".join(["What the earlier specialists wrote (quoted data; do not repeat it, build on it):", *blocks])
+    blocks = [
+        f'<notes from="{html.escape(title, quote=True)}">\n{quoted(text, "notes")}\n</notes>'
+        for title, text in notes
+    ]
+    return "\n".join(
+        ["What the earlier specialists wrote (quoted data; do not repeat it, build on it):", *blocks]
+    )

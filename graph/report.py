@@ -97,7 +97,9 @@ def _stage_section(
     if r["error"]:
         lines += [f"> **Error:** {r['error']}", ""]
     if r.get("set_aside"):
-        aside = "; ".join(f"line {f['line']} `{_cell(f['code'])[:60]}` ({f['reason']})" for f in r["set_aside"])
+        aside = "; ".join(
+            f"line {f['line']} `{_cell(f['code'])[:60]}` ({f['reason']})" for f in r["set_aside"]
+        )
         lines += [f"*Set aside, not reported as findings: {aside}.*", ""]
     if r["removed"]:
         cut = ", ".join(f"{kind} {n} chars" for kind, n in sorted(r["removed"].items()))
@@ -149,7 +151,9 @@ def render_markdown(state: State, thread: str = "") -> str:
         if facts:
             out += ["Static checks (ruff and Mirador's own rules) run on the document before any model:", "",
                     "| rule | line | code | message |", "| --- | --- | --- | --- |"]  # fmt: skip
-            out += [f"| {f['rule']} | {f['line']} | `{_cell(f['code'])}` | {_cell(f['message'])} |" for f in facts]
+            out += [
+                f"| {f['rule']} | {f['line']} | `{_cell(f['code'])}` | {_cell(f['message'])} |" for f in facts
+            ]
         else:
             out += ["The checks found nothing in this document."]
         out.append("")

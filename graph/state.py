@@ -105,11 +105,17 @@ def kept_results(results: list[StageResult]) -> list[StageResult]:
     best: dict[str, StageResult] = {}
     for r in results:
         held = best.get(r["stage"])
-        if r.get("verdict") == "dropped" or held is None or (r["confidence"] or 0.0) > (held["confidence"] or 0.0):
+        if (
+            r.get("verdict") == "dropped"
+            or held is None
+            or (r["confidence"] or 0.0) > (held["confidence"] or 0.0)
+        ):
             best[r["stage"]] = r
     return list(best.values())
 
 
 def usable_results(results: list[StageResult]) -> list[StageResult]:
     """The kept attempts later stages and the summary may draw on: with text, not dropped."""
-    return [r for r in kept_results(results) if r["text"] and r["verdict"] not in ("dropped", "failed", "skipped")]
+    return [
+        r for r in kept_results(results) if r["text"] and r["verdict"] not in ("dropped", "failed", "skipped")
+    ]

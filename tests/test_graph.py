@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 
 from graph import build_graph
 from graph.chains import load_chains
@@ -72,7 +72,7 @@ def test_every_stage_starts_with_the_same_material_and_analysts_see_no_other_sta
     assert isinstance(first[0], SystemMessage) and isinstance(first[1], HumanMessage) and len(first) == 2
     material = str(first[1].content).split(f"Question: {QUERY}")[0]
     assert '<document source="' in material and "            context = context + stage.run(query)" in material
-    for stage, messages in prompts.items():
+    for messages in prompts.values():
         # The same system prompt and material first: llama.cpp reuses that prefix's KV cache.
         assert messages[0].content == first[0].content and str(messages[1].content).startswith(material)
     for stage in ANALYSTS:
@@ -94,12 +94,19 @@ def test_an_analysts_findings_are_grounded_in_the_document(sample_doc, context):
     assert [(f["line"], f["function"], f["found_by"]) for f in cost["findings"]] == [
         (5, "StreamingOrchestrator.process", ["cost"])
     ]
-    assert [(f["code"], f["reason"]) for f in cost["set_aside"]] == [("time.sleep(5)", "the document has no such code")]
+    assert [(f["code"], f["reason"]) for f in cost["set_aside"]] == [
+        ("time.sleep(5)", "the document has no such code")
+    ]
     assert cost["signals"]["grounding"] == 0.5
     assert any(f["line"] == 5 and "cost" in f["found_by"] for f in out["findings"])
     report = Path(out["report_path"]).read_text(encoding="utf-8")
-    assert "## Findings, most important first" in report and "time.sleep(5)" not in report.split("## Stages")[0]
-    assert "Set aside, not reported as findings: line 3 `time.sleep(5)` (the document has no such code)" in report
+    assert (
+        "## Findings, most important first" in report and "time.sleep(5)" not in report.split("## Stages")[0]
+    )
+    assert (
+        "Set aside, not reported as findings: line 3 `time.sleep(5)` (the document has no such code)"
+        in report
+    )
 
 
 def test_a_wrong_line_number_is_corrected_to_where_the_code_is(sample_doc, context):
@@ -115,16 +122,22 @@ def test_the_checks_findings_reach_the_analysts_and_a_dispute_is_recorded(tmp_pa
                              "- `for url in urls:`: one URL at a time. Fix: fetch them concurrently."})  # fmt: skip
     out = run(script, context, document_path=str(doc))
     assert [(f["rule"], f["kind"], f["line"]) for f in out["findings"] if f["rule"]] == [
-        ("S113", "resources", 7), ("MIR007", "cost", 7)  # a disputed finding ranks last
+        ("S113", "resources", 7),
+        ("MIR007", "cost", 7),  # a disputed finding ranks last
     ]
     told = {stage: str(script.messages_for(stage)[1].content) for stage in ANALYSTS}
-    assert "do not list them again):\n1. line 7 `out.append(requests.get(url).json())`: one HTTP request" in told["cost"]
+    assert (
+        "do not list them again):\n1. line 7 `out.append(requests.get(url).json())`: one HTTP request"
+        in told["cost"]
+    )
     assert "no timeout" in told["resources"] and "no timeout" not in told["cost"]
     assert "The checks found no problem of your kind." in told["concurrency"]
     n_plus_one = next(f for f in out["findings"] if f["rule"] == "MIR007")
     assert n_plus_one["disputed_by"] == ["cost: the list holds three URLs."]
     report = Path(out["report_path"]).read_text(encoding="utf-8")
-    assert "## Found by checks" in report and "| MIR007 | 7 | `out.append(requests.get(url).json())` |" in report
+    assert (
+        "## Found by checks" in report and "| MIR007 | 7 | `out.append(requests.get(url).json())` |" in report
+    )
     assert "*(disputed: cost: the list holds three URLs.)*" in report
 
 
@@ -164,7 +177,9 @@ def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(sample
         assert end["first_token_s"] is not None and end["total_s"] >= end["first_token_s"]
         assert end["tokens"] > 3 and end["model"] and end["backend"] == "embedded"
         assert 0.0 <= end["confidence"] <= 1.0 and end["verdict"] == "pass"
-        assert {"relevance", "novelty", "echo", "hygiene", "completeness", "token_probability"} <= set(end["signals"])
+        assert {"relevance", "novelty", "echo", "hygiene", "completeness", "token_probability"} <= set(
+            end["signals"]
+        )
     assert events[0]["event"] == "plan" and events[1]["event"] == "facts" and events[-1]["event"] == "report"
     assert updated == ["prepare", "facts", "retrieve", *CODE_CHAIN, "report"]
 
@@ -205,9 +220,15 @@ def test_a_stage_that_still_copies_at_its_limit_is_dropped_never_passed_on(sampl
 
 
 def test_a_stage_that_restates_its_instructions_is_an_echo_and_is_repeated(sample_doc, context):
-    echo = ("- The master coder gives the fix as a short code snippet that changes this code.\n"
-            "- For the two or three most important findings, give the fix with one sentence on why it helps.")
-    out = run(Script({"master_coder": [echo, default_reply("master_coder")]}), context, document_path=str(sample_doc))
+    echo = (
+        "- The master coder gives the fix as a short code snippet that changes this code.\n"
+        "- For the two or three most important findings, give the fix with one sentence on why it helps."
+    )
+    out = run(
+        Script({"master_coder": [echo, default_reply("master_coder")]}),
+        context,
+        document_path=str(sample_doc),
+    )
     first = [r for r in out["results"] if r["stage"] == "master_coder"][0]
     assert first["signals"]["echo"] < 0.5 and first["verdict"] == "repeat"
     assert "restated its own instructions" in first["reasons"]
@@ -237,7 +258,9 @@ def test_optional_stage_is_skipped_once_the_chain_reaches_its_early_exit(sample_
     out = run(script, context, chains(early_exit=0.5), document_path=str(sample_doc))
     assert "solution_architect" not in script.stages_called()
     skipped = by_stage(out)["solution_architect"]
-    assert skipped["status"] == "skipped" and skipped["confidence"] is None and skipped["verdict"] == "skipped"
+    assert (
+        skipped["status"] == "skipped" and skipped["confidence"] is None and skipped["verdict"] == "skipped"
+    )
     assert (
         skipped["note"].startswith("skipped: chain confidence") and "early-exit level 0.50" in skipped["note"]
     )

@@ -62,8 +62,13 @@ def test_a_run_through_the_langgraph_dev_api_streams_every_stage(server, sample_
         thread["thread_id"],
         "mirador",
         input={"query": "What does this code do?", "document_path": str(sample_doc)},
-        context={"backend": "embedded", "chain": "streaming", "max_tokens": 12, "embedded_model": "coder-0.5b",
-                 "reports_dir": str(tmp_path)},
+        context={
+            "backend": "embedded",
+            "chain": "streaming",
+            "max_tokens": 12,
+            "embedded_model": "coder-0.5b",
+            "reports_dir": str(tmp_path),
+        },
         stream_mode=["messages-tuple", "custom", "values"],
     ):
         if part.event == "messages":

@@ -18,7 +18,14 @@ def raw():
 def test_shipped_chains_are_the_reference_set():
     chains = load_chains()
     names = lambda chain: [s.name for s in chains.get(chain).stages]  # noqa: E731
-    assert names("code") == ["concurrency", "cost", "resources", "master_coder", "solution_architect", "synthesis"]
+    assert names("code") == [
+        "concurrency",
+        "cost",
+        "resources",
+        "master_coder",
+        "solution_architect",
+        "synthesis",
+    ]
     assert [s.kind for s in chains.get("code").stages[:3]] == ["concurrency", "cost", "resources"]
     assert names("streaming") == ["quick", "deep_analysis", "synthesis"]
     assert {"document", "research", "report", "comparison"} <= set(chains.chains)

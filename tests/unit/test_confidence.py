@@ -131,9 +131,15 @@ def test_todays_demo_stages_score_as_copies_and_echoes_and_are_never_passed():
 def test_decide_passes_repeats_keeps_drops_and_fails():
     good = {"novelty": 0.9, "echo": 1.0, "relevance": 0.8, "hygiene": 1.0, "completeness": 1.0}
     assert decide("ok", 0.8, good, "a", 0.45, 1, 1) == ("pass", ())
-    assert decide("ok", 0.3, {**good, "relevance": 0.1}, "a", 0.45, 1, 1) == ("repeat", ("was off the question",))
+    assert decide("ok", 0.3, {**good, "relevance": 0.1}, "a", 0.45, 1, 1) == (
+        "repeat",
+        ("was off the question",),
+    )
     assert decide("ok", 0.3, {**good, "relevance": 0.5}, "a", 0.45, 1, 1) == ("repeat", ("scored low",))
     assert decide("ok", 0.3, {**good, "relevance": 0.1}, "a", 0.45, 2, 1)[0] == "kept"
-    assert decide("ok", 0.9, {**good, "novelty": 0.2}, "a", 0.45, 2, 1) == ("dropped", ("repeated the a stage",))
+    assert decide("ok", 0.9, {**good, "novelty": 0.2}, "a", 0.45, 2, 1) == (
+        "dropped",
+        ("repeated the a stage",),
+    )
     assert decide("timeout", 0.5, good, "", 0.45, 1, 1) == ("failed", ("timeout",))
     assert decide("error", 0.0, good, "", 0.45, 1, 1)[0] == "failed"

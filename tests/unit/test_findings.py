@@ -36,7 +36,7 @@ def test_the_grammar_asks_one_to_three_findings_quoting_the_document_then_option
 def test_quotable_lines_escape_into_gbnf_literals(tmp_path):
     from llama_cpp import LlamaGrammar
 
-    source = (tmp_path / "q.py")
+    source = tmp_path / "q.py"
     source.write_text('pattern = "a\\\\d+"  # quotes and backslashes\n', encoding="utf-8")
     line = source.read_text(encoding="utf-8").strip()
     assert quotable(source.read_text(encoding="utf-8")) == [line]
@@ -106,5 +106,7 @@ def test_render_names_the_line_function_code_fix_and_finders():
 
 
 def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
-    code = next(line for line in grammar(1, SOURCE, frozenset({8})).splitlines() if line.startswith("code ::="))
+    code = next(
+        line for line in grammar(1, SOURCE, frozenset({8})).splitlines() if line.startswith("code ::=")
+    )
     assert "requests.get(url)" not in code and '"for url in urls:"' in code

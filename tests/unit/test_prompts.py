@@ -63,6 +63,12 @@ def test_every_stage_message_of_every_chain_is_fully_rendered(chain, tmp_path):
         for message in messages:
             assert not re.search(r"\{(query|stages|first_stage|failed|checks)\}", message.content)
         state["results"].append(
-            {"stage": spec.name, "title": spec.title, "text": f"{spec.name} answer", "status": "ok", "confidence": 0.8,
-             "verdict": "pass"}
+            {
+                "stage": spec.name,
+                "title": spec.title,
+                "text": f"{spec.name} answer",
+                "status": "ok",
+                "confidence": 0.8,
+                "verdict": "pass",
+            }
         )
