@@ -135,11 +135,11 @@ def _content(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
 
 
-def echo(text: str, instructions: str, earlier: dict[str, str] | None = None) -> float:
+def echo(text: str, instructions: str, earlier: dict[str, str] | None = None, query: str = "") -> float:
     """1 minus the share of the stage's own lines (of 5+ content words, not copied from an
     earlier stage) that restate its instructions: most of their content words are the
-    instructions' own."""
-    told = _content(instructions)
+    instructions' own. The question's words do not count: an answer restates its question."""
+    told = _content(instructions) - _content(query)
     before = "\n".join((earlier or {}).values())
     copied = set(copied_lines(text, before)) if before else set()
     own = [c for line in text.splitlines() if line not in copied and len(c := _content(line)) >= 5]
@@ -188,7 +188,7 @@ def score(
     signals = {
         "relevance": relevance(embedder, text, query, document),
         "novelty": new,
-        "echo": echo(text, instructions, earlier),
+        "echo": echo(text, instructions, earlier, query),
         "grounding": round(grounded[0] / sum(grounded), 3) if grounded and sum(grounded) else None,
         "hygiene": hygiene(raw, removed),
         "completeness": COMPLETENESS.get(status, 0.0),

@@ -84,9 +84,12 @@ def test_a_run_through_the_langgraph_dev_api_streams_every_stage(server, sample_
     ran = [e["stage"] for e in events if e["event"] == "stage_end"]
     assert set(ran) <= {"quick", "deep_analysis", "synthesis"} and "quick" in ran and "synthesis" in ran
     assert [n for i, n in enumerate(nodes) if i == 0 or nodes[i - 1] != n] == list(dict.fromkeys(ran))
-    assert final is not None and final["chain"] == "streaming" and final["summary"]
+    assert final is not None and final["chain"] == "streaming"
     assert Path(final["report_path"]).is_file() and Path(final["report_path"]).parent == tmp_path
-    assert [r["stage"] for r in final["results"]][-1] == "synthesis"
+    synthesis = final["results"][-1]
+    assert synthesis["stage"] == "synthesis" and synthesis["verdict"] in ("pass", "kept", "dropped")
+    # At 12 tokens the 0.5B often copies the quick stage: a copy is dropped, never a summary.
+    assert bool(final["summary"]) == (synthesis["verdict"] != "dropped")
     # The server keeps the thread: its state holds the finished turn.
     state = client.threads.get_state(thread["thread_id"])
     assert state["values"]["history"][-1]["query"] == "What does this code do?"

@@ -9,7 +9,7 @@ import pytest
 
 from graph.chains import load_chains
 from graph.clean import clean_output
-from graph.confidence import chain_confidence, combine, decide, hygiene, problems, score, span_overlap
+from graph.confidence import chain_confidence, combine, decide, echo, hygiene, problems, score, span_overlap
 from retrieval.embeddings import embed
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -143,3 +143,11 @@ def test_decide_passes_repeats_keeps_drops_and_fails():
     )
     assert decide("timeout", 0.5, good, "", 0.45, 1, 1) == ("failed", ("timeout",))
     assert decide("error", 0.0, good, "", 0.45, 1, 1)[0] == "failed"
+
+
+def test_an_answer_that_restates_the_question_is_not_an_echo():
+    instructions = 'You are the synthesis. Answer the question "Where is the performance bottleneck in this code?"'
+    answer = "The performance bottleneck in this code is the blocking requests.post call in warm_up."
+    assert echo(answer, instructions, query="Where is the performance bottleneck in this code?") == 1.0
+    told = "The synthesis answers the question in one sentence, then three to five bullets."
+    assert echo(told, "You are the synthesis. Answer the question in one sentence, then three to five bullets.") == 0.0
