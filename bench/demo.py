@@ -131,6 +131,7 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo.json").write_text(json.dumps(med, indent=2) + "\n")
+    print(f"the last run's report: {max(Path(reports).glob('*.md'), key=lambda p: p.stat().st_mtime)}")
     return 0
 
 

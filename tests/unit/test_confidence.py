@@ -146,8 +146,13 @@ def test_decide_passes_repeats_keeps_drops_and_fails():
 
 
 def test_an_answer_that_restates_the_question_is_not_an_echo():
-    instructions = 'You are the synthesis. Answer the question "Where is the performance bottleneck in this code?"'
+    instructions = (
+        'You are the synthesis. Answer the question "Where is the performance bottleneck in this code?"'
+    )
     answer = "The performance bottleneck in this code is the blocking requests.post call in warm_up."
     assert echo(answer, instructions, query="Where is the performance bottleneck in this code?") == 1.0
     told = "The synthesis answers the question in one sentence, then three to five bullets."
-    assert echo(told, "You are the synthesis. Answer the question in one sentence, then three to five bullets.") == 0.0
+    assert (
+        echo(told, "You are the synthesis. Answer the question in one sentence, then three to five bullets.")
+        == 0.0
+    )
