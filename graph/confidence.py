@@ -149,6 +149,11 @@ def echo(text: str, instructions: str, earlier: dict[str, str] | None = None, qu
     return round(1.0 - echoed / len(own), 3)
 
 
+def substantive(reason: str, instructions: str) -> bool:
+    """A reason with four or more content words of its own (not the instructions')."""
+    return len(_content(reason) - _content(instructions)) >= 4
+
+
 def hygiene(raw: str, removed: dict[str, int]) -> float:
     if not raw:
         return 1.0

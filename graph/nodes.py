@@ -18,7 +18,7 @@ from langgraph.runtime import Runtime
 
 from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
-from graph.confidence import Attempt, chain_confidence, decide, describe, echo, score
+from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
 from graph.config import Context
 from graph.findings import SUMMARY_GRAMMAR, Finding, from_check, ground, merge, parse, rank, render
 from graph.findings import grammar as findings_grammar
@@ -371,9 +371,10 @@ def assess(
     if spec.kind and analysing(state):
         groups = stage_checks(state, spec)
         disputes, raw_found = parse(text)
-        # A dispute counts when it names a check shown and says why in its own words.
+        # A dispute counts when it names a check shown and says why in words of its own (the
+        # 1.5B also writes empty ones, like '"is not a problem here:" because').
         verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes
-                    if 0 < d["check"] <= len(groups) and echo(d["why"], own) == 1.0]  # fmt: skip
+                    if 0 < d["check"] <= len(groups) and substantive(d["why"], own)]  # fmt: skip
         found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind)
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name

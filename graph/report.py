@@ -88,7 +88,8 @@ def _stage_section(
     lines = [title, "", facts, "", f"*{_signals(r)}*", ""]
     if len(attempts) > 1:
         tried = "; ".join(
-            f"attempt {a['attempt']}: {a['confidence']:.2f}" + (" (kept)" if a is r else f" ({a['note']})")
+            f"attempt {a['attempt']}: {a['confidence']:.2f}"
+            + ((" (dropped)" if a["verdict"] == "dropped" else " (kept)") if a is r else f" ({a['note']})")
             for a in attempts
         )
         lines += [f"*Attempts — {tried}.*", ""]
@@ -145,6 +146,16 @@ def render_markdown(state: State, thread: str = "") -> str:
         out += [synthesis["text"], "", f"*Written by the synthesis stage from: {drawn or 'no stage'}.*", ""]
     else:
         out += ["*The synthesis stage produced no usable summary; see the findings and stages below.*", ""]
+
+    failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
+    if failed:
+        out += [f"*Failed stages: {', '.join(failed)}.*", ""]
+    findings = state.get("findings", [])
+    if findings:
+        out += ["## Findings, most important first", "",
+                "Each names a line of the document that holds the quoted code; *[who found it]*. "
+                "A check's finding that a stage disputed says so.", "",
+                render_findings(findings), ""]  # fmt: skip
     facts = state.get("facts")
     if facts is not None:
         out += ["## Found by checks", ""]
@@ -157,15 +168,6 @@ def render_markdown(state: State, thread: str = "") -> str:
         else:
             out += ["The checks found nothing in this document."]
         out.append("")
-    failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
-    if failed:
-        out += [f"*Failed stages: {', '.join(failed)}.*", ""]
-    findings = state.get("findings", [])
-    if findings:
-        out += ["## Findings, most important first", "",
-                "Each names a line of the document that holds the quoted code; *[who found it]*. "
-                "A check's finding that a stage disputed says so.", "",
-                render_findings(findings), ""]  # fmt: skip
     retrieved = state.get("retrieved", [])
     if retrieved:
         out += ["## Sources", "", "Passages every stage was given (quoted, numbered for citation):", ""]

@@ -118,13 +118,13 @@ def test_the_checks_findings_reach_the_analysts_and_a_dispute_is_recorded(tmp_pa
     doc = tmp_path / "fetch.py"
     doc.write_text("import requests\n\n\ndef fetch_all(urls):\n    out = []\n    for url in urls:\n"
                    "        out.append(requests.get(url).json())\n    return out\n", encoding="utf-8")  # fmt: skip
-    script = Script({"cost": "- Check 1 is not a problem here: the list holds three URLs.\n"
+    script = Script({"cost": "- Check 1 is not a problem here: callers pass three fixed URLs known at startup.\n"
                              "- `for url in urls:`: one URL at a time. Fix: fetch them concurrently."})  # fmt: skip
     out = run(script, context, document_path=str(doc))
-    assert [(f["rule"], f["kind"], f["line"]) for f in out["findings"] if f["rule"]] == [
+    assert {(f["rule"], f["kind"], f["line"]) for f in out["findings"] if f["rule"]} == {
         ("S113", "resources", 7),
-        ("MIR007", "cost", 7),  # a disputed finding ranks last
-    ]
+        ("MIR007", "cost", 7),
+    }
     told = {stage: str(script.messages_for(stage)[1].content) for stage in ANALYSTS}
     assert (
         "do not list them again):\n1. line 7 `out.append(requests.get(url).json())`: one HTTP request"
@@ -133,12 +133,22 @@ def test_the_checks_findings_reach_the_analysts_and_a_dispute_is_recorded(tmp_pa
     assert "no timeout" in told["resources"] and "no timeout" not in told["cost"]
     assert "The checks found no problem of your kind." in told["concurrency"]
     n_plus_one = next(f for f in out["findings"] if f["rule"] == "MIR007")
-    assert n_plus_one["disputed_by"] == ["cost: the list holds three URLs."]
+    assert n_plus_one["disputed_by"] == ["cost: callers pass three fixed URLs known at startup."]
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     assert (
         "## Found by checks" in report and "| MIR007 | 7 | `out.append(requests.get(url).json())` |" in report
     )
-    assert "*(disputed: cost: the list holds three URLs.)*" in report
+    assert "*(disputed: cost: callers pass three fixed URLs known at startup.)*" in report
+
+
+def test_a_dispute_with_no_reason_of_its_own_is_not_recorded(tmp_path, context):
+    doc = tmp_path / "fetch.py"
+    doc.write_text("import requests\n\n\ndef fetch_all(urls):\n    out = []\n    for url in urls:\n"
+                   "        out.append(requests.get(url).json())\n    return out\n", encoding="utf-8")  # fmt: skip
+    empty = '- Check 1 is not a problem here: "is not a problem here:" because\n'
+    out = run(Script({"cost": empty + "- `for url in urls:`: one at a time. Fix: fetch concurrently."}),
+              context, document_path=str(doc))  # fmt: skip
+    assert all(not f["disputed_by"] for f in out["findings"])
 
 
 def test_synthesis_is_told_which_stages_it_draws_on(sample_doc, context):

@@ -93,7 +93,7 @@ def test_merge_joins_findings_on_one_line_and_kind_and_ranks_confirmed_first():
                     [finding(9, kind="resources", by="resources", message="no timeout")]])  # fmt: skip
     assert [(f["line"], f["found_by"]) for f in merged] == [(8, ["checks", "cost"]), (20, ["cost"]),
                                                              (9, ["resources"])]  # fmt: skip
-    merged[1]["disputed_by"].append("x: not here")
+    merged[0]["disputed_by"].append("x: not here")  # shown, not ranked on
     assert [f["line"] for f in rank(merged)] == [8, 9, 20]
 
 
