@@ -268,10 +268,11 @@ def build_messages(
     """The stage's conversation: the system prompt and the shared material first, then
     what earlier stages found (for stages that build on them), then its own instructions.
 
-    Every stage's prompt starts with the same system prompt and material (the document
-    with line numbers, the checks' findings, passages, earlier turns, the question), so
-    llama.cpp reuses its KV cache for that prefix instead of re-reading the document. An
-    analyst (a stage with a `kind`) sees no other stage's words: it cannot copy them.
+    Every stage's prompt starts with the same system prompt and material (the fenced
+    document, passages, earlier turns, the question), so llama.cpp reuses its KV cache for
+    that prefix instead of re-reading the document. An analyst (a stage with a `kind`)
+    sees no other stage's words, so it cannot copy them; the checks' findings of its kind
+    come with its own instructions.
     """
     material = f"Question: {state['query']}"
     if state.get("history"):
