@@ -110,20 +110,24 @@ def copied_lines(text: str, earlier: str) -> list[str]:
 
 def novelty(embedder: Embedder, text: str, earlier: dict[str, str]) -> tuple[float, str]:
     """Novelty against the earlier stages' outputs, and the stage it is closest to: 1 minus
-    the largest of the share of its 8-word spans found there, the share of its lines copied
-    from there, and embedding similarity above 0.85."""
+    the largest of the share of its 8-word spans found in one stage, embedding similarity
+    above 0.85 to one stage, and the share of its lines copied from the earlier stages
+    together (a summary stitched from three stages' sentences is a copy of all three)."""
     if not earlier:
         return 1.0, ""
     out = embed_text(embedder, text)
     lines = _lines(text)
-    worst, closest = 0.0, ""
+    stitched = len(copied_lines(text, "\n".join(earlier.values()))) / len(lines) if lines else 0.0
+    worst, closest, most = 0.0, "", -1
     for stage, previous in earlier.items():
         similarity = _clamp((float(out @ embed_text(embedder, previous)) - 0.85) / 0.15)
-        line_copies = len(copied_lines(text, previous)) / len(lines) if lines else 0.0
-        repeat = max(span_overlap(text, previous), line_copies, similarity)
-        if repeat >= worst:
-            worst, closest = repeat, stage
-    return round(1.0 - worst, 3), closest
+        copied = len(copied_lines(text, previous))
+        repeat = max(span_overlap(text, previous), similarity)
+        if (repeat, copied) >= (worst, most):
+            worst, closest, most = repeat, stage, copied
+    if stitched > worst:  # name the stage it took the most lines from
+        closest = max(earlier, key=lambda stage: len(copied_lines(text, earlier[stage])))
+    return round(1.0 - max(worst, stitched), 3), closest
 
 
 _STOP_WORDS = """a an and are as at be by for from how in is it its of on or so that the this to what when

@@ -156,3 +156,24 @@ def test_an_answer_that_restates_the_question_is_not_an_echo():
         echo(told, "You are the synthesis. Answer the question in one sentence, then three to five bullets.")
         == 0.0
     )
+
+
+def test_a_summary_stitched_from_several_stages_sentences_is_a_copy():
+    """The demo's synthesis took one sentence from each analyst: no single stage holds most
+    of it, all of them together hold all of it."""
+    earlier = {
+        "cost": "- re-sent the whole context on every step, which is expensive and can lead to performance issues.",
+        "resources": "- a list that only ever grows (no bound, trim or eviction) costs memory over the run.",
+        "concurrency": "- blocking HTTP calls inside async def stop the whole event loop until they return.",
+    }
+    summary = (
+        "- Re-sent the whole context on every step, which is expensive and can lead to performance issues. [#1]\n"
+        "- A list that only ever grows (no bound, trim or eviction) costs memory over the run. [#3]\n"
+        "- Blocking HTTP calls inside async def stop the whole event loop until they return. [#2]"
+    )
+    _, signals, closest = score(
+        embed, text=summary, raw=summary, removed={}, status="ok", query=QUERY, document=DOCUMENT,
+        earlier=earlier, token_probability=None,
+    )  # fmt: skip
+    assert signals["novelty"] < 0.5 and closest in earlier
+    assert decide("ok", 0.9, signals, closest, DEFAULT_THRESHOLD, 1, 1)[0] == "repeat"
