@@ -153,20 +153,18 @@ def keep(hit: RuffHit, lines: list[str]) -> bool:
     )
 
 
-def run_on_source(text: str, filename: str) -> list[RuffHit]:
-    name = filename if filename.endswith((".py", ".pyi")) else "document.py"
-    proc = subprocess.run(
-        _command(["--stdin-filename", name, "-"]),
-        input=text,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+def _run(args: list[str], *, timeout: float, text: str | None = None) -> list[RuffHit]:
+    """Ruff's findings for `args` (files, or `-` with `text` on stdin); exit 1 means found."""
+    proc = subprocess.run(_command(args), input=text, capture_output=True, text=True, encoding="utf-8",
+                          timeout=timeout, check=False)  # fmt: skip
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"ruff failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
     return _parse(proc.stdout)
+
+
+def run_on_source(text: str, filename: str) -> list[RuffHit]:
+    name = filename if filename.endswith((".py", ".pyi")) else "document.py"
+    return _run(["--stdin-filename", name, "-"], timeout=120, text=text)
 
 
 def run_on_files(files: list[str], chunk: int = 1000) -> list[RuffHit]:
@@ -174,15 +172,5 @@ def run_on_files(files: list[str], chunk: int = 1000) -> list[RuffHit]:
     hits: list[RuffHit] = []
     for start in range(0, len(files), chunk):
         part = [os.path.abspath(f) for f in files[start : start + chunk]]
-        proc = subprocess.run(
-            _command(part),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=600,
-            check=False,
-        )
-        if proc.returncode not in (0, 1):
-            raise RuntimeError(f"ruff failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
-        hits.extend(_parse(proc.stdout))
+        hits.extend(_run(part, timeout=600))
     return hits

@@ -451,16 +451,21 @@ def mir001_lock_across_await(mod: Module) -> Iterator[Hit]:
                         break
 
 
+def _is_release(s: ast.stmt, key: str, release: str) -> bool:
+    """Whether `s` is the statement `<key>.<release>()`."""
+    return (
+        isinstance(s, ast.Expr)
+        and isinstance(s.value, ast.Call)
+        and isinstance(s.value.func, ast.Attribute)
+        and s.value.func.attr == release
+        and key_of(s.value.func.value) == key
+    )
+
+
 def _exit_in(stmts: list[ast.stmt], key: str, release: str, in_loop: bool) -> ast.stmt | None:
     """The first statement in stmts that leaves the block while skipping `key.release()`."""
     for s in stmts:
-        if (
-            isinstance(s, ast.Expr)
-            and isinstance(s.value, ast.Call)
-            and isinstance(s.value.func, ast.Attribute)
-            and s.value.func.attr == release
-            and key_of(s.value.func.value) == key
-        ):
+        if _is_release(s, key, release):
             return None  # released on this path before anything leaves
         if isinstance(s, ast.Return):
             return s
@@ -527,13 +532,7 @@ def mir002_not_released(mod: Module) -> Iterator[Hit]:
                     continue
                 for j in range(i + 1, len(stmts)):
                     later = stmts[j]
-                    if (
-                        isinstance(later, ast.Expr)
-                        and isinstance(later.value, ast.Call)
-                        and isinstance(later.value.func, ast.Attribute)
-                        and later.value.func.attr == release
-                        and key_of(later.value.func.value) == key
-                    ):
+                    if _is_release(later, key, release):
                         exit_stmt = _exit_in(stmts[i + 1 : j], key, release, in_loop=False)
                         if exit_stmt is not None:
                             word = type(exit_stmt).__name__.lower()
