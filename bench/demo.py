@@ -42,12 +42,11 @@ ROLE = {"human": "user", "ai": "assistant", "system": "system"}
 
 def first_prompt() -> list[dict[str, str]]:
     """The code chain's first stage's messages, built as the graph builds them."""
-    from checks import check_source
-    from graph.findings import from_check
+    from graph.findings import checked
 
     text = read_document(str(DOC))
     chain = configured_chains().get("code")
-    facts = [from_check(f.to_dict(), text) for f in check_source(text, str(DOC))]
+    facts = checked(text, str(DOC))
     state: Any = {"query": QUERY, "document_path": str(DOC), "document_text": text, "facts": facts,
                   "plan": [s.to_dict() for s in chain.stages], "results": []}  # fmt: skip
     messages = build_messages(state, chain.stages[0], Context().max_document_chars)

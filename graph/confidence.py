@@ -118,15 +118,15 @@ def novelty(embedder: Embedder, text: str, earlier: dict[str, str]) -> tuple[flo
     out = embed_text(embedder, text)
     lines = _lines(text)
     stitched = len(copied_lines(text, "\n".join(earlier.values()))) / len(lines) if lines else 0.0
-    worst, closest, most = 0.0, "", -1
+    copied = {stage: len(copied_lines(text, previous)) for stage, previous in earlier.items()}
+    worst, closest = 0.0, ""
     for stage, previous in earlier.items():
         similarity = _clamp((float(out @ embed_text(embedder, previous)) - 0.85) / 0.15)
-        copied = len(copied_lines(text, previous))
         repeat = max(span_overlap(text, previous), similarity)
-        if (repeat, copied) >= (worst, most):
-            worst, closest, most = repeat, stage, copied
+        if (repeat, copied[stage]) >= (worst, copied.get(closest, -1)):
+            worst, closest = repeat, stage
     if stitched > worst:  # name the stage it took the most lines from
-        closest = max(earlier, key=lambda stage: len(copied_lines(text, earlier[stage])))
+        closest = max(copied, key=lambda stage: copied[stage])
     return round(1.0 - max(worst, stitched), 3), closest
 
 

@@ -166,12 +166,15 @@ def ground(
     return kept, dropped
 
 
-def from_check(record: dict[str, Any], source: str) -> Finding:
-    """A check's finding (checks.Finding.to_dict()) in the shared shape."""
-    return Finding(line=record["line"], end_line=record.get("end_line") or record["line"],
-                   function=enclosing(functions(source), record["line"]), code=record["code"],
-                   kind=record["kind"], rule=record["rule"], message=record["message"], fix="",
-                   found_by=["checks"], disputed_by=[])  # fmt: skip
+def checked(source: str, path: str) -> list[Finding]:
+    """The checks' findings on a Python document, in the shared shape (the file is parsed
+    once for the enclosing functions, not once per finding)."""
+    from checks import check_source  # standard library only: no model runtime
+
+    spans = functions(source)
+    return [Finding(line=f.line, end_line=f.end_line or f.line, function=enclosing(spans, f.line), code=f.code,
+                    kind=f.kind, rule=f.rule, message=f.message, fix="", found_by=["checks"], disputed_by=[])
+            for f in check_source(source, path)]  # fmt: skip
 
 
 def _words(text: str) -> set[str]:

@@ -20,7 +20,7 @@ from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
 from graph.config import Context
-from graph.findings import SUMMARY_GRAMMAR, Finding, from_check, ground, merge, parse, rank, render
+from graph.findings import SUMMARY_GRAMMAR, Finding, checked, ground, merge, parse, rank, render
 from graph.findings import grammar as findings_grammar
 from graph.models import embedded_spec
 from graph.prompts import (
@@ -458,10 +458,7 @@ def make_facts() -> Callable[..., dict[str, Any]]:
         path = state.get("document_path") or ""
         if not path.endswith((".py", ".pyi")):
             return {"facts": None}  # no checks for this language
-        from checks import check_source  # no model runtime: starts in milliseconds
-
-        text = state.get("document_text", "")
-        found = [from_check(f.to_dict(), text) for f in check_source(text, path)]
+        found = checked(state.get("document_text", ""), path)
         runtime.stream_writer({"event": "facts", "count": len(found), "findings": found})
         return {"facts": found}
 
