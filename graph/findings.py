@@ -12,7 +12,8 @@ the model cannot cite code the file lacks (the 1.5B, unconstrained, wrote a
 `time.sleep(30)` the demo file does not have). Mirador then grounds every finding:
 the quoted code says where it is (small models cite line numbers badly; Mirador
 finds the line). A finding whose code is not in the document (a backend without
-grammars) is set aside, never reported as a finding. Findings from the checks and every stage are then merged: the same line
+grammars) is set aside, never reported as a finding; so is one whose claim the code
+contradicts (graph.claims: "repeated on every iteration" of a line in no loop). Findings from the checks and every stage are then merged: the same line
 and kind found twice is one finding naming everyone who found it.
 """
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 import ast
 import re
 from typing import Any, TypedDict
+
+from graph import claims
 
 MAX_NEW = 3  # findings a stage may add
 PROBLEM_CHARS, FIX_CHARS = 160, 120  # held short: every character is decoded on a laptop CPU
@@ -149,16 +152,21 @@ def enclosing(spans: list[tuple[int, int, str]], line: int) -> str:
 def ground(
     found: list[dict[str, Any]], source: str, stage: str, kind: str
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
-    """Findings whose quoted code the document holds (line corrected to where it is), and
-    the ones set aside with the reason."""
+    """Findings whose quoted code the document holds (line corrected to where it is) and
+    whose claim the code does not refute (graph.claims), and the ones set aside with the
+    reason ("refuted" marks the second kind)."""
     lines = source.splitlines()
     spans = functions(source)
+    code = claims.parse(source)
     kept: list[Finding] = []
     dropped: list[dict[str, Any]] = []
     for f in found:
         at = locate(f["code"], lines, f["line"])
         if at is None:
             dropped.append({**f, "stage": stage, "reason": "the document has no such code"})
+            continue
+        if why := claims.refuted(code, at, f["message"]):
+            dropped.append({**f, "line": at, "stage": stage, "reason": why, "refuted": True})
             continue
         kept.append(Finding(line=at, end_line=at, function=enclosing(spans, at), code=lines[at - 1].strip(),
                             kind=kind, rule="", message=f["message"], fix=f["fix"], found_by=[stage],

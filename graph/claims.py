@@ -1,0 +1,293 @@
+"""What a stage's finding claims about its line, checked against the code.
+
+A small model points at a real line (the grammar sees to that) and then says
+something about it that the code does not bear out: "repeated on every iteration"
+of a line in no loop, "blocks the event loop" in a function with no event loop or
+on an awaited call, "grows without bound" of a local list, "not closed" of a
+`with` block, or a description with no problem in it at all. On the eval cases
+(eval/finding_labels.toml) such claims were most of the invented findings. Each
+kind of claim here has a precondition read from the syntax tree; a finding whose
+claim fails it is set aside with the reason (shown in the report), never reported.
+The check is one-sided: it can only reject a claim the code contradicts, so a
+finding that passes is not thereby true.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+
+from checks.rules import ADDERS, REMOVERS, looks_like_io
+
+FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+EMPTY_CONTAINERS = frozenset({"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
+ACQUIRERS = frozenset({"open", "connect", "Session", "ClientSession", "Client", "AsyncClient", "SMTP", "SMTP_SSL",
+                       "socket", "create_connection", "Popen", "urlopen", "NamedTemporaryFile", "TemporaryFile"})  # fmt: skip
+BLOCKERS = frozenset({"sleep", "open", "read", "write", "readlines", "read_text", "write_text", "read_bytes",
+                      "write_bytes", "send", "sendall", "send_message", "sendmail", "login", "starttls", "getaddrinfo",
+                      "gethostbyname", "input", "iter_content", "commit"})  # fmt: skip
+RELEASERS = frozenset({"close", "quit", "release", "shutdown", "disconnect", "aclose", "terminate", "kill"})
+WAITERS = frozenset({"communicate", "wait", "run", "check_output", "check_call", "call", "urlopen", "connect",
+                     "recv", "accept", "request", "get", "post", "put", "patch", "delete", "head", "fetch",
+                     "fetchrow", "fetchval", "execute", "create_subprocess_exec", "create_subprocess_shell"})  # fmt: skip
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+LOOP_CLAIM = _rx(r"\b(every|each) iteration|\b(for|on|per) (every|each) (item|row|element|record)|\b(in|inside|within) "
+                 r"(a|the|this) loop|\bone (\w+ )?(after|by) another\b|\bone by one\b|quadratic|\bn ?\+ ?1\b|"
+                 r"\bper (item|row|iteration|element|record)\b")  # fmt: skip
+EVENT_LOOP_CLAIM = _rx(r"event loop|\bstall")
+STATEMENT_BLOCK = _rx(r"\b`?(with|try|finally|except|if|code)`? block")
+BLOCK_CLAIM = _rx(r"\bblock(s|ing|ed)?\b")
+LOCK_CLAIM = _rx(
+    r"\block\b.*\b(await|held|holds|holding|across|while|during)\b|\b(held|holds|holding)\b.*\block\b"
+)
+GROWTH_CLAIM = _rx(r"\bgrow(s|ing)?\b|unbounded|without (a )?(bound|limit)|indefinitely|\bnever (removed|trimmed|"
+                   r"purged|evicted|cleared|deleted)|exhaust|\bmemory\b")  # fmt: skip
+LEAK_CLAIM = _rx(r"\bleak|\b(not|never) (closed|released)|without (closing|releasing)|\b(stays|kept|left) open|"
+                 r"does not close|is not closed")  # fmt: skip
+TIMEOUT_CLAIM = _rx(r"time ?out|\bhangs?\b|\bforever\b|no deadline")
+CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
+PROBLEM = _rx(r"slow|expensive|costs?\b|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
+              r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
+              r"duplicat|exhaust|unbounded|never|crash|corrupt|stale")  # fmt: skip
+NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"
+                    r"issue)\b|which is (fine|correct|right|expected|good)|\bprevents?\b|\bensures?\b|improvement|"
+                    r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly")  # fmt: skip
+
+
+class Code:
+    """One parse of the document and the questions claims ask of a line."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.tree = tree
+        self.parent: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                self.parent[child] = node
+        self.statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+        self.methods = {n.name: n for n in ast.walk(tree) if isinstance(n, FUNCS)}
+
+    def statement(self, line: int) -> ast.stmt | None:
+        """The innermost statement starting on `line` (or holding it)."""
+        on = [s for s in self.statements if s.lineno == line]
+        held = on or [s for s in self.statements if s.lineno <= line <= (s.end_lineno or s.lineno)]
+        return max(held, key=lambda s: s.lineno * 10_000 - (s.end_lineno or s.lineno)) if held else None
+
+    def ancestors(self, node: ast.AST) -> list[ast.AST]:
+        out = []
+        while node in self.parent:
+            node = self.parent[node]
+            out.append(node)
+        return out
+
+    def function(self, node: ast.AST) -> ast.AST | None:
+        return next((a for a in self.ancestors(node) if isinstance(a, FUNCS)), None)
+
+    def own_nodes(self, stmt: ast.stmt) -> list[ast.AST]:
+        """The statement's nodes on its own lines: a compound statement's header only."""
+        if isinstance(stmt, ast.For | ast.AsyncFor):
+            roots: list[ast.AST] = [stmt.target, stmt.iter]
+        elif isinstance(stmt, ast.While | ast.If):
+            roots = [stmt.test]
+        elif isinstance(stmt, ast.With | ast.AsyncWith):
+            roots = list(stmt.items)
+        elif isinstance(stmt, (*FUNCS, ast.ClassDef, ast.Try)):
+            roots = []
+        else:
+            roots = [stmt]
+        return [n for r in roots for n in ast.walk(r)]
+
+    def in_loop(self, stmt: ast.stmt) -> bool:
+        """The statement runs once per iteration of a loop in its own function (or is one)."""
+        if isinstance(stmt, LOOPS) or any(isinstance(n, COMPREHENSIONS) for n in self.own_nodes(stmt)):
+            return True
+        for a in self.ancestors(stmt):
+            if isinstance(a, (*FUNCS, ast.ClassDef)):
+                return False
+            if isinstance(a, LOOPS):
+                return True
+        return False
+
+    def blocks(self, stmt: ast.stmt) -> bool:
+        """The statement makes a call that waits on the outside world, not awaited."""
+        return any(
+            isinstance(n, ast.Call) and not isinstance(self.parent.get(n), ast.Await)
+            and ((name := _callee(n)) in BLOCKERS | WAITERS or looks_like_io(name))
+            for n in self.own_nodes(stmt)
+        )  # fmt: skip
+
+    def lock_body(self, stmt: ast.stmt) -> list[ast.stmt] | None:
+        """The body of the `with <lock>:` holding (or opened by) the statement."""
+        for a in [stmt, *self.ancestors(stmt)]:
+            if isinstance(a, FUNCS):
+                return None
+            if isinstance(a, ast.With | ast.AsyncWith) and any(
+                "lock" in ast.unparse(i.context_expr).lower() for i in a.items
+            ):
+                return a.body
+        return None
+
+    def does_io(self, body: list[ast.stmt], depth: int = 1) -> bool:
+        """An await, or a call whose name says I/O, in `body` or (one level down) in a
+        function of this module it calls."""
+        for node in (n for s in body for n in ast.walk(s)):
+            if isinstance(node, ast.Await):
+                return True
+            if isinstance(node, ast.Call):
+                name = _callee(node)
+                if looks_like_io(name) or name in WAITERS - {"get", "run", "call"}:
+                    return True
+                if depth and name in self.methods and self.does_io(self.methods[name].body, depth - 1):
+                    return True
+        return False
+
+    def grows_unbounded(self, stmt: ast.stmt) -> bool:
+        """The statement adds to (or creates) a long-lived container — an attribute, not a
+        local — that nothing in the module removes from, trims, clears or bounds."""
+        names = set()
+        for n in self.own_nodes(stmt):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ADDERS:
+                names.add(_attr_name(n.func.value))
+            elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store):
+                names.add(_attr_name(n.value))
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and _empty_container(stmt.value):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names |= {_attr_name(t) for t in targets}
+        names.discard(None)
+        return any(not self._bounded(name) for name in names if name)
+
+    def _bounded(self, attr: str) -> bool:
+        """Something removes from, trims, clears or re-assigns `<obj>.attr` outside `__init__`,
+        or it is a deque with a maxlen."""
+        for n in ast.walk(self.tree):
+            func = n.func if isinstance(n, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr in REMOVERS and _attr_name(func.value) == attr:
+                return True
+            if isinstance(n, ast.Delete) and any(
+                _attr_name(t.value if isinstance(t, ast.Subscript) else t) == attr for t in n.targets
+            ):
+                return True
+            if isinstance(n, ast.Assign | ast.AnnAssign | ast.AugAssign) and n.value is not None:
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                named = [t for t in targets if _attr_name(t) == attr]
+                if (
+                    named
+                    and isinstance(n.value, ast.Call)
+                    and any(k.arg == "maxlen" for k in n.value.keywords)
+                ):
+                    return True
+                sliced = [t for t in targets if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Slice)
+                          and _attr_name(t.value) == attr]  # fmt: skip
+                if sliced or (named and not _in_init(self, n)):
+                    return True
+        return False
+
+    def leaks(self, stmt: ast.stmt) -> bool:
+        """The statement acquires a resource outside `with`, or releases one outside `finally`."""
+        if isinstance(stmt, ast.With | ast.AsyncWith):
+            return False
+        for n in self.own_nodes(stmt):
+            if not isinstance(n, ast.Call):
+                continue
+            name = _callee(n)
+            if name in RELEASERS:
+                return not any(
+                    isinstance(a, ast.Try) and _within(stmt, a.finalbody) for a in self.ancestors(stmt)
+                )
+            if name in ACQUIRERS or any(k.arg == "stream" for k in n.keywords):
+                return True
+        return False
+
+    def waits_without_timeout(self, stmt: ast.stmt) -> bool:
+        return any(
+            (_callee(c) in WAITERS or looks_like_io(_callee(c)))
+            and not any(k.arg == "timeout" for k in c.keywords)
+            for c in (n for n in self.own_nodes(stmt) if isinstance(n, ast.Call))
+        )
+
+
+def _callee(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+
+
+def _attr_name(expr: ast.AST) -> str | None:
+    """`self.items` / `room.history` → the attribute's name; a local name → None (a local
+    container dies with its call)."""
+    return expr.attr if isinstance(expr, ast.Attribute) else None
+
+
+def _empty_container(value: ast.AST | None) -> bool:
+    if isinstance(value, ast.List | ast.Dict | ast.Set):
+        return not (getattr(value, "elts", None) or getattr(value, "keys", None))
+    if isinstance(value, ast.Call) and _callee(value) in EMPTY_CONTAINERS:
+        return not any(k.arg == "maxlen" for k in value.keywords)
+    return False
+
+
+def _in_init(code: Code, node: ast.AST) -> bool:
+    fn = code.function(node)
+    return isinstance(fn, FUNCS) and fn.name == "__init__"
+
+
+def _within(stmt: ast.stmt, body: list[ast.stmt]) -> bool:
+    return any(s.lineno <= stmt.lineno <= (s.end_lineno or s.lineno) for s in body)
+
+
+def _is_async(code: Code, stmt: ast.stmt) -> bool:
+    return isinstance(code.function(stmt), ast.AsyncFunctionDef)
+
+
+# (what the message claims, the precondition on its line, why it is set aside when that fails)
+CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
+    (LOOP_CLAIM, lambda c, s: c.in_loop(s), "says it repeats in a loop; the line is in no loop"),
+    (EVENT_LOOP_CLAIM, lambda c, s: _is_async(c, s) and c.blocks(s),
+     "says it stalls the event loop; the line makes no un-awaited waiting call in an async function"),
+    (LOCK_CLAIM, lambda c, s: (body := c.lock_body(s)) is not None and c.does_io(body),
+     "says a lock is held across waiting; no lock held there waits on I/O"),
+    (GROWTH_CLAIM, lambda c, s: c.grows_unbounded(s),
+     "says something grows without bound; the line adds to no long-lived container that is never trimmed"),
+    (LEAK_CLAIM, lambda c, s: c.leaks(s), "says something is not released; the line opens nothing outside `with`"
+     " and closes nothing outside `finally`"),
+    (TIMEOUT_CLAIM, lambda c, s: c.waits_without_timeout(s), "says it can hang; the line makes no waiting call"
+     " without a timeout"),
+    (CONCURRENT_CLAIM, lambda c, s: _is_async(c, s) and c.in_loop(s),
+     "says the work could run concurrently; the line is not in a loop of an async function"),
+]  # fmt: skip
+
+
+def parse(source: str) -> Code | None:
+    try:
+        return Code(ast.parse(source))
+    except SyntaxError:
+        return None
+
+
+def refuted(code: Code | None, line: int, message: str) -> str | None:
+    """Why the finding's `message` about `line` does not hold, or None when nothing in the
+    code contradicts it (a document that is not Python is never refuted)."""
+    message = STATEMENT_BLOCK.sub("", message)  # "a `with` block" claims nothing about blocking
+    if NOT_A_PROBLEM.search(message):
+        return "says the line is not a problem"
+    claims = [rx for rx, _, _ in CLAIMS] + [BLOCK_CLAIM]
+    if not PROBLEM.search(message) and not any(rx.search(message) for rx in claims):
+        return "describes the line without naming a problem"
+    if code is None:
+        return None
+    stmt = code.statement(line)
+    if stmt is None:
+        return None
+    claimed = [(check, why) for rx, check, why in CLAIMS if rx.search(message)]
+    lock_or_wait = LOCK_CLAIM.search(message) or TIMEOUT_CLAIM.search(message)
+    if BLOCK_CLAIM.search(message) and not EVENT_LOOP_CLAIM.search(message) and not lock_or_wait:
+        claimed.append(
+            (CLAIMS[1][1], "says the call blocks; no un-awaited waiting call in an async function")
+        )
+    return next((why for check, why in claimed if not check(code, stmt)), None)
