@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from graph.findings import Finding, grammar, ground, locate, merge, parse, quotable, rank, render
+from graph.findings import (
+    Finding,
+    grammar,
+    ground,
+    locate,
+    merge,
+    parse,
+    quotable,
+    rank,
+    render,
+    summary_grammar,
+)
 
 SOURCE = """import requests
 
@@ -110,3 +121,13 @@ def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
         line for line in grammar(1, SOURCE, frozenset({8})).splitlines() if line.startswith("code ::=")
     )
     assert "requests.get(url)" not in code and '"for url in urls:"' in code
+
+
+def test_the_summary_grammar_cites_only_findings_that_exist_and_compiles():
+    from llama_cpp import LlamaGrammar
+
+    text = summary_grammar(2)
+    assert 'ref ::= "1" | "2"' in text.splitlines()
+    assert '"In short, "' in text
+    for n in (0, 1, 12):
+        assert LlamaGrammar.from_string(summary_grammar(n), verbose=False) is not None
