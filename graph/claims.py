@@ -50,8 +50,9 @@ LOCK_CLAIM = _rx(
 )
 GROWTH_CLAIM = _rx(r"\bgrow(s|ing)?\b|unbounded|without (a )?(bound|limit)|indefinitely|\bnever (removed|trimmed|"
                    r"purged|evicted|cleared|deleted)|exhaust|\bmemory\b")  # fmt: skip
-LEAK_CLAIM = _rx(r"\bleak|\b(not|never) (closed|released)|without (closing|releasing)|\b(stays|kept|left) open|"
-                 r"does not close|is not closed")  # fmt: skip
+LEAK_CLAIM = _rx(
+    r"\bleak|\b(not|never|without) (be |being )?(clos|releas)\w*|\b(stays|kept|left) open|does not (clos|releas)"
+)
 TIMEOUT_CLAIM = _rx(r"time ?out|\bhangs?\b|\bforever\b|no deadline")
 CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
 PROBLEM = _rx(r"slow|expensive|costs?\b|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"

@@ -82,7 +82,7 @@ def grammar(n_checks: int, source: str, known: frozenset[int] = frozenset(), max
 # ending with the number of the finding it rests on.
 def summary_grammar(n_findings: int) -> str:
     """GBNF for the synthesis on the findings: a one-sentence answer, then up to three short
-    bullets, each ending with the number of a finding that exists. Held short so 180 tokens
+    bullets, each ending with the number of a finding that exists (2 sentences ≈ 65 tokens, a bullet ≈ 30). Held short so 180 tokens
     end it whole (at 160 with 220-character bullets it was cut mid-word every time), and the
     answer starts "In short," (the 1.5B otherwise opened with a heading or the question)."""
     refs = " | ".join(f'"{i}"' for i in range(1, max(n_findings, 1) + 1))
@@ -90,8 +90,8 @@ def summary_grammar(n_findings: int) -> str:
     return "\n".join(
         [
             f"root ::= answer {bullets}",
-            r'answer ::= "In short, " [^\n]{20,180} "\n"',
-            r'bullet ::= "- " [^\n[]{20,150} "[#" ref "]\n"',
+            r'answer ::= "In short, " [^\n]{20,280} "\n"',
+            r'bullet ::= "- " [^\n[]{20,120} "[#" ref "]\n"',
             f"ref ::= {refs}",
         ]
     )
