@@ -55,7 +55,7 @@ LEAK_CLAIM = _rx(
 )
 TIMEOUT_CLAIM = _rx(r"time ?out|\bhangs?\b|\bforever\b|no deadline")
 CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
-PROBLEM = _rx(r"slow|expensive|costs?\b|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
+PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
               r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
               r"duplicat|exhaust|unbounded|never|crash|corrupt|stale")  # fmt: skip
 NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"

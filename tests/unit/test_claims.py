@@ -107,6 +107,11 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("self.cache.pop(key, None)", "removes a key from the cache.", "without naming a problem"),
         ("for key in keys:", "sequential work that could run concurrently", "concurrently"),
         ("out.close()", "fine, and it uses a `with` block", "without naming a problem"),
+        (
+            "out.close()",
+            "closes the file. It costs 0 ms per call, which is not optimal",
+            "without naming a problem",
+        ),
     ],
 )
 def test_claims_the_code_contradicts_are_refuted(at: str, message: str, why: str) -> None:
