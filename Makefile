@@ -47,6 +47,7 @@ bench: setup
 
 eval: setup
 	$(BIN)/python eval/checks_precision.py
+	$(BIN)/python eval/checks_recall.py
 	$(BIN)/python eval/run.py
 
 soak: setup

@@ -92,6 +92,34 @@ RULES: dict[str, Rule] = {
             "network call with no timeout",
             "{what} has no timeout: a silent peer hangs this call forever; pass timeout=",
         ),
+        Rule(
+            "MIR011",
+            "cost",
+            "list used as a set",
+            "`{name}` is searched with `in` and appended to: a list used as a set, so every lookup scans it "
+            "and the cost grows with its length (quadratic over a run); keep a set, or a dict for order",
+        ),
+        Rule(
+            "MIR012",
+            "resources",
+            "child process's output awaited with no timeout",
+            "{what} waits for a child process with no timeout: a stuck process hangs this handler forever; "
+            "wrap it in asyncio.wait_for (and kill the process on timeout)",
+        ),
+        Rule(
+            "MIR013",
+            "concurrency",
+            "lock held across network I/O",
+            "the lock `{lock}` is held while {call} waits on the network: every thread that needs the "
+            "lock waits for the slowest peer; do the I/O before or after the locked section",
+        ),
+        Rule(
+            "MIR014",
+            "resources",
+            "close skipped when an earlier line raises or returns",
+            "`{name}.{release}()` here is skipped when {why} on line {exit_line}: `{name}` stays open; use "
+            "`with` or try/finally",
+        ),
     )
 }
 
@@ -1186,7 +1214,7 @@ def mir006_loop_invariant(mod: Module) -> Iterator[Hit]:
                 yield _hit("MIR006", n, expr=unparse(n, 50))
 
 
-SQL_RECEIVERS = ("cur", "conn", "db", "session", "txn", "tx", "database", "connection")
+SQL_RECEIVERS = ("cur", "conn", "db", "session", "txn", "tx", "database", "connection", "pool")
 SQL_METHODS = frozenset({"execute", "fetch", "fetchrow", "fetchval", "fetchone", "fetchall"})
 ORM_METHODS = frozenset({"get", "filter", "exclude", "first", "count"})
 HTTP_MODULES = ("requests.", "httpx.")
@@ -1561,6 +1589,196 @@ def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
             yield _hit("MIR010", n, what=f"`{unparse(n.func, 40)}()` on a requests.Session")
 
 
+# ---------------------------------------------------------------- MIR011–MIR014
+
+
+def _long_lived(func: ast.AST) -> set[str]:
+    """Locals bound to an element of an attribute's container (`files = self.index[word]`,
+    `self.index.setdefault(...)`, `.get(...)`): they outlive the call like the attribute."""
+    out = set()
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            v = n.value
+            inner = v.value if isinstance(v, ast.Subscript) else v.func.value if (
+                isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in ("get", "setdefault")
+            ) else None  # fmt: skip
+            if inner is not None and (key_of(inner) or "").startswith("self."):
+                out.add(n.targets[0].id)
+    return out
+
+
+def mir011_list_as_set(mod: Module) -> Iterator[Hit]:
+    """`x in L` (or `not in`) and `L.append(...)` in one function, where L outlives the call (an
+    attribute, or a list held in one) and the lookup runs per item of a loop, or L is also
+    `.remove()`d (an LRU order kept on a list): it keeps growing, and every lookup scans it."""
+    for func in mod.functions():
+        nodes = walk_local(func)
+        appended = {key_of(n.func.value) for n in nodes if isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute) and n.func.attr in ("append", "insert")}  # fmt: skip
+        appended.discard(None)
+        removed = {key_of(n.func.value) for n in nodes if isinstance(n, ast.Call)
+                   and isinstance(n.func, ast.Attribute) and n.func.attr == "remove"}  # fmt: skip
+        long_lived = _long_lived(func)
+        seen: set[str] = set()
+        for n in nodes:
+            if not (
+                isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], ast.In | ast.NotIn)
+            ):
+                continue
+            name = key_of(n.comparators[0])
+            if name is None or name not in appended or name in seen:
+                continue
+            if not (name.startswith("self.") or name in long_lived):
+                continue
+            loop = mod.enclosing(n, LOOPS)
+            in_loop = loop is not None and mod.enclosing(loop, FUNCS) is func
+            if in_loop or name in removed:  # a lookup per item, or an LRU kept on a list
+                seen.add(name)
+                yield _hit("MIR011", n, name=name)
+
+
+PROCESS_MAKERS = ("asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell")
+
+
+def _under_timeout(mod: Module, node: ast.AST) -> bool:
+    """Inside asyncio.wait_for(...) or a `with ...timeout(...)` block."""
+    cur = mod.parents.get(node)
+    while cur is not None and not isinstance(cur, FUNCS):
+        if isinstance(cur, ast.Call) and _callee_last(cur.func) in ("wait_for", "timeout", "timeout_at"):
+            return True
+        if isinstance(cur, ast.With | ast.AsyncWith) and any(
+            isinstance(i.context_expr, ast.Call) and "timeout" in _callee_last(i.context_expr.func)
+            for i in cur.items
+        ):
+            return True
+        cur = mod.parents.get(cur)
+    return False
+
+
+def mir012_process_no_timeout(mod: Module) -> Iterator[Hit]:
+    """`await proc.communicate()` on an asyncio child process, in async def, with no timeout: a
+    command run for its output from a service. (Waiting on a child in a CLI, or on a server
+    process one started, is deliberate: measured on well-kept packages, those were all harmless.)"""
+    for func in mod.functions():
+        if not isinstance(func, ast.AsyncFunctionDef):
+            continue
+        nodes = walk_local(func)
+        processes = set()
+        for n in nodes:
+            if isinstance(n, ast.Assign) and len(n.targets) == 1:
+                value = n.value.value if isinstance(n.value, ast.Await) else n.value
+                if isinstance(value, ast.Call) and (mod.dotted(value.func) or "") in PROCESS_MAKERS:
+                    processes.add(key_of(n.targets[0]))
+        processes.discard(None)
+        for n in nodes:
+            if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "communicate"
+                    and key_of(n.func.value) in processes and not has_kw(n, "timeout")
+                    and not _under_timeout(mod, n)):  # fmt: skip
+                yield _hit("MIR012", n, what=f"`{unparse(n.func, 40)}()`")
+
+
+NETWORK_PREFIXES = ("requests.", "httpx.", "urllib.request.urlopen", "urllib3.", "smtplib.", "ftplib.",
+                    "socket.create_connection", "http.client.")  # fmt: skip
+
+
+def _network_call(mod: Module, call: ast.Call) -> str | None:
+    callee = mod.dotted(call.func) or ""
+    if callee.startswith(NETWORK_PREFIXES):
+        return f"{callee}()"
+    if (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr in SESSION_CALLS | {"send", "stream"}
+        and mod.object_kind(call.func.value, call) in ("requests_session", "httpx_client")
+    ):
+        return f"`{unparse(call.func, 40)}()`"
+    return None
+
+
+def _method_network_call(mod: Module, cls: ast.ClassDef | None, call: ast.Call) -> str | None:
+    """A call of `self.method(...)` whose body makes a network call (one level down)."""
+    if cls is None or not (isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
+                           and call.func.value.id == "self"):  # fmt: skip
+        return None
+    method = next((m for m in cls.body if isinstance(m, FUNCS) and m.name == call.func.attr), None)
+    if method is None:
+        return None
+    for n in walk_local(method):
+        if isinstance(n, ast.Call) and (inner := _network_call(mod, n)):
+            return f"self.{method.name}() (through {inner})"
+    return None
+
+
+def mir013_lock_across_network(mod: Module) -> Iterator[Hit]:
+    for n in mod.nodes:
+        if not isinstance(n, ast.With) or isinstance(mod.enclosing(n, FUNCS), ast.AsyncFunctionDef):
+            continue
+        lock = next((i.context_expr for i in n.items if is_lockish(mod, i.context_expr, n)), None)
+        if lock is None:
+            continue
+        cls = mod.enclosing(n, (ast.ClassDef,))
+        cls = cls if isinstance(cls, ast.ClassDef) else None
+        for m in walk_stmts(n.body):
+            if not isinstance(m, ast.Call):
+                continue
+            what = _network_call(mod, m) or _method_network_call(mod, cls, m)
+            if what:
+                yield _hit("MIR013", m, lock=unparse(lock, 40), call=what)
+                break
+
+
+RELEASE_METHODS = ("close", "quit", "release", "disconnect", "shutdown")
+
+
+def _owned_elsewhere(mod: Module, exit_node: ast.AST, name: str) -> bool:
+    """The exit does not leak `name`: it returns it, it is under `if name is None` / `if not
+    name`, or its block hands `name` itself to a call first."""
+    if isinstance(exit_node, ast.Return) and exit_node.value is not None and name in names_read(exit_node):
+        return True
+    block = mod.parents.get(exit_node)
+    if isinstance(block, ast.If):
+        test = block.test.operand if isinstance(block.test, ast.UnaryOp) else block.test
+        if isinstance(test, ast.Compare):
+            test = test.left
+        if isinstance(test, ast.Name) and test.id == name:
+            return True
+        body = block.body if exit_node in block.body else block.orelse
+        return any(isinstance(n, ast.Call) and any(isinstance(a, ast.Name) and a.id == name for a in n.args)
+                   for s in body for n in walk_stmts([s]))  # fmt: skip
+    return False
+
+
+def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
+    """`x = <call>` ... `x.close()` in one block, not in a `finally`, with a `return` or `raise`
+    between them, or (for a connection Mirador knows) any call between them that can raise."""
+    for func in mod.functions():
+        for stmts in _statement_lists(func):
+            for i, s in enumerate(stmts):
+                if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
+                        and isinstance(s.value, ast.Call)):  # fmt: skip
+                    continue
+                name = s.targets[0].id
+                known = (mod.dotted(s.value.func) or "").startswith(NETWORK_PREFIXES) or any(
+                    k.arg == "stream" for k in s.value.keywords
+                )
+                for j in range(i + 1, len(stmts)):
+                    release = next((r for r in RELEASE_METHODS if _is_release(stmts[j], name, r)), None)
+                    if release is None:
+                        continue
+                    between = stmts[i + 1 : j]
+                    exit_node = next((n for b in between for n in walk_stmts([b])
+                                      if isinstance(n, ast.Return | ast.Raise) and not _owned_elsewhere(mod, n, name)),
+                                     None)  # fmt: skip
+                    if exit_node is not None:
+                        why = "the `return`" if isinstance(exit_node, ast.Return) else "the `raise`"
+                        yield _hit("MIR014", stmts[j], name=name, release=release, why=why,
+                                   exit_line=exit_node.lineno, opened=s.lineno)  # fmt: skip
+                    elif known and any(isinstance(n, ast.Call) for b in between for n in walk_stmts([b])):
+                        call = next(n for b in between for n in walk_stmts([b]) if isinstance(n, ast.Call))
+                        yield _hit("MIR014", stmts[j], name=name, release=release, why="a call raises",
+                                   exit_line=call.lineno, opened=s.lineno)  # fmt: skip
+                    break
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -1572,12 +1790,31 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir008_unbounded_growth,
     mir009_blocking_object_in_async,
     mir010_no_timeout,
+    mir011_list_as_set,
+    mir012_process_no_timeout,
+    mir013_lock_across_network,
+    mir014_close_skipped,
 ]
 
 
 # Rules about speed, latency, long-lived growth and network timeouts: they do not matter in tests or
 # test doubles. The correctness rules (a lock across await, a lock or file not released) still apply.
-TEST_EXEMPT = frozenset({"MIR003", "MIR004", "MIR005", "MIR006", "MIR007", "MIR008", "MIR009", "MIR010"})
+TEST_EXEMPT = frozenset(
+    {
+        "MIR003",
+        "MIR004",
+        "MIR005",
+        "MIR006",
+        "MIR007",
+        "MIR008",
+        "MIR009",
+        "MIR010",
+        "MIR011",
+        "MIR012",
+        "MIR013",
+        "MIR014",
+    }
+)
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")
 
 
@@ -1655,6 +1892,10 @@ def run_rules(text: str, filename: str = "<document>") -> list[Hit]:
         hits = [h for h in hits if h.rule not in TEST_EXEMPT or h.line not in doubles]
     n_plus_one = {h.line for h in hits if h.rule == "MIR007"}
     hits = [h for h in hits if not (h.rule == "MIR003" and h.line in n_plus_one)]
+    searched = {h.line for h in hits if h.rule == "MIR004"}
+    hits = [h for h in hits if not (h.rule == "MIR011" and h.line in searched)]
+    unreleased = {h.line for h in hits if h.rule == "MIR002"}  # MIR014 would say it again at the close
+    hits = [h for h in hits if not (h.rule == "MIR014" and int(h.fields["opened"]) in unreleased)]
     unique: dict[tuple[str, int, int], Hit] = {}
     for h in hits:
         unique.setdefault((h.rule, h.line, h.col), h)

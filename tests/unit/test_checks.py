@@ -480,6 +480,151 @@ CASES: list[tuple[str, str, str]] = [
                 return r.read()
         """,
     ),
+    (
+        "MIR007",
+        """
+        async def names(pool, ids):
+            out = []
+            for player_id in ids:
+                row = await pool.fetchrow("SELECT name FROM players WHERE id = $1", player_id)
+                out.append(row["name"])
+            return out
+        """,
+        """
+        async def names(pool, ids):
+            rows = await pool.fetch("SELECT name FROM players WHERE id = ANY($1)", ids)
+            return [r["name"] for r in rows]
+        """,
+    ),
+    (
+        "MIR011",
+        """
+        class Crawler:
+            def __init__(self):
+                self.seen = []
+            def add(self, links):
+                for link in links:
+                    if link not in self.seen:
+                        self.seen.append(link)
+        """,
+        """
+        class Crawler:
+            def __init__(self):
+                self.seen = set()
+            def add(self, links):
+                for link in links:
+                    if link not in self.seen:
+                        self.seen.add(link)
+        """,
+    ),
+    (
+        "MIR011",
+        """
+        class Recent:
+            def __init__(self):
+                self.order = []
+            def touch(self, key):
+                if key in self.order:
+                    self.order.remove(key)
+                self.order.append(key)
+        """,
+        """
+        def unique(words):
+            out = []
+            for w in words:
+                if w not in out:
+                    out.append(w)
+            return out
+        """,
+    ),
+    (
+        "MIR012",
+        """
+        import asyncio
+        async def run_tool(args):
+            proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+            out, _ = await proc.communicate()
+            return out
+        """,
+        """
+        import asyncio
+        async def run_tool(args):
+            proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+            return out
+        """,
+    ),
+    (
+        "MIR013",
+        """
+        import threading
+        import requests
+        class Tokens:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._http = requests.Session()
+            def refresh(self):
+                with self._lock:
+                    self.token = self._fetch()
+            def _fetch(self):
+                return self._http.post("https://idp/token", timeout=5).json()
+        """,
+        """
+        import threading
+        import requests
+        class Tokens:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._http = requests.Session()
+            def refresh(self):
+                token = self._fetch()
+                with self._lock:
+                    self.token = token
+            def _fetch(self):
+                return self._http.post("https://idp/token", timeout=5).json()
+        """,
+    ),
+    (
+        "MIR014",
+        """
+        import requests
+        def download(url, path):
+            resp = requests.get(url, stream=True, timeout=10)
+            if resp.status_code != 200:
+                raise RuntimeError(resp.status_code)
+            path.write_bytes(resp.content)
+            resp.close()
+        """,
+        """
+        import requests
+        def download(url, path):
+            resp = requests.get(url, stream=True, timeout=10)
+            try:
+                if resp.status_code != 200:
+                    raise RuntimeError(resp.status_code)
+                path.write_bytes(resp.content)
+            finally:
+                resp.close()
+        """,
+    ),
+    (
+        "MIR014",
+        """
+        import smtplib
+        def send(msgs, host):
+            smtp = smtplib.SMTP(host, 25, timeout=10)
+            for m in msgs:
+                smtp.send_message(m)
+            smtp.quit()
+        """,
+        """
+        def close_cache(local):
+            con = getattr(local, "con", None)
+            if con is None:
+                return
+            con.close()
+        """,
+    ),
 ]
 
 
