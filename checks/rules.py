@@ -96,8 +96,8 @@ RULES: dict[str, Rule] = {
             "MIR011",
             "cost",
             "list used as a set",
-            "`{name}` is searched with `in` and appended to: a list used as a set, so every lookup scans it "
-            "and the cost grows with its length (quadratic over a run); keep a set, or a dict for order",
+            "every `in {name}` scans the whole list, which keeps growing: a list used as a set, quadratic "
+            "over a run; keep a set (or a dict, to keep order)",
         ),
         Rule(
             "MIR012",
@@ -110,15 +110,15 @@ RULES: dict[str, Rule] = {
             "MIR013",
             "concurrency",
             "lock held across network I/O",
-            "the lock `{lock}` is held while {call} waits on the network: every thread that needs the "
-            "lock waits for the slowest peer; do the I/O before or after the locked section",
+            "{call} waits on the network while holding the lock `{lock}`: every thread that needs the lock "
+            "waits for the slowest peer; do the I/O before or after the locked section",
         ),
         Rule(
             "MIR014",
             "resources",
             "close skipped when an earlier line raises or returns",
-            "`{name}.{release}()` here is skipped when {why} on line {exit_line}: `{name}` stays open; use "
-            "`with` or try/finally",
+            "{why} leaves without closing `{name}` (`{name}.{release}()` is not in a `finally`), so it stays "
+            "open; use `with` or try/finally",
         ),
     )
 }
@@ -1769,13 +1769,13 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                                       if isinstance(n, ast.Return | ast.Raise) and not _owned_elsewhere(mod, n, name)),
                                      None)  # fmt: skip
                     if exit_node is not None:
-                        why = "the `return`" if isinstance(exit_node, ast.Return) else "the `raise`"
-                        yield _hit("MIR014", stmts[j], name=name, release=release, why=why,
-                                   exit_line=exit_node.lineno, opened=s.lineno)  # fmt: skip
+                        word = "return" if isinstance(exit_node, ast.Return) else "raise"
+                        yield _hit("MIR014", stmts[j], name=name, release=release, opened=s.lineno,
+                                   why=f"the `{word}` on line {exit_node.lineno}")  # fmt: skip
                     elif known and any(isinstance(n, ast.Call) for b in between for n in walk_stmts([b])):
                         call = next(n for b in between for n in walk_stmts([b]) if isinstance(n, ast.Call))
-                        yield _hit("MIR014", stmts[j], name=name, release=release, why="a call raises",
-                                   exit_line=call.lineno, opened=s.lineno)  # fmt: skip
+                        yield _hit("MIR014", stmts[j], name=name, release=release, opened=s.lineno,
+                                   why=f"an exception from line {call.lineno}")  # fmt: skip
                     break
 
 
