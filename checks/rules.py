@@ -1609,8 +1609,10 @@ def _long_lived(func: ast.AST) -> set[str]:
 
 def mir011_list_as_set(mod: Module) -> Iterator[Hit]:
     """`x in L` (or `not in`) and `L.append(...)` in one function, where L outlives the call (an
-    attribute, or a list held in one) and the lookup runs per item of a loop, or L is also
-    `.remove()`d (an LRU order kept on a list): it keeps growing, and every lookup scans it."""
+    attribute, or a list held in one) and the lookup runs per item of a loop in a method that runs
+    per event (async, or named like `on_...`, `handle...`: see MIR008), or L is also `.remove()`d (an
+    LRU order kept on a list): it keeps growing, and every lookup scans it. (Per-loop dedup in a
+    builder's sync `add_tags` was measured harmless: a model card's handful of tags.)"""
     for func in mod.functions():
         nodes = walk_local(func)
         appended = {key_of(n.func.value) for n in nodes if isinstance(n, ast.Call)
@@ -1631,7 +1633,7 @@ def mir011_list_as_set(mod: Module) -> Iterator[Hit]:
             if not (name.startswith("self.") or name in long_lived):
                 continue
             loop = mod.enclosing(n, LOOPS)
-            in_loop = loop is not None and mod.enclosing(loop, FUNCS) is func
+            in_loop = loop is not None and mod.enclosing(loop, FUNCS) is func and _runs_per_event(func)
             if in_loop or name in removed:  # a lookup per item, or an LRU kept on a list
                 seen.add(name)
                 yield _hit("MIR011", n, name=name)

@@ -502,7 +502,7 @@ CASES: list[tuple[str, str, str]] = [
         class Crawler:
             def __init__(self):
                 self.seen = []
-            def add(self, links):
+            async def on_page(self, links):
                 for link in links:
                     if link not in self.seen:
                         self.seen.append(link)
@@ -511,10 +511,32 @@ CASES: list[tuple[str, str, str]] = [
         class Crawler:
             def __init__(self):
                 self.seen = set()
-            def add(self, links):
+            async def on_page(self, links):
                 for link in links:
                     if link not in self.seen:
                         self.seen.add(link)
+        """,
+    ),
+    (
+        "MIR011",
+        """
+        class Index:
+            def __init__(self):
+                self.postings = {}
+            def handle_document(self, doc_id, words):
+                for word in words:
+                    ids = self.postings[word]
+                    if doc_id not in ids:
+                        ids.append(doc_id)
+        """,
+        """
+        class Card:
+            def __init__(self):
+                self.tags = []
+            def add_tags(self, tags):
+                for tag in tags:
+                    if tag not in self.tags:
+                        self.tags.append(tag)
         """,
     ),
     (
