@@ -191,13 +191,16 @@ class Code:
         return False
 
     def leaks(self, stmt: ast.stmt) -> bool:
-        """The statement acquires a resource outside `with`, or releases one outside `finally`."""
+        """The statement acquires a resource outside `with`, or releases one outside `finally`
+        (not one acquired in the same expression: `urlopen(req).close()` leaves nothing open)."""
         if isinstance(stmt, ast.With | ast.AsyncWith):
             return False
         for n in self.own_nodes(stmt):
             if not isinstance(n, ast.Call):
                 continue
             name = _callee(n)
+            if name in RELEASERS and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Call):
+                return False
             if name in RELEASERS:
                 return not any(
                     isinstance(a, ast.Try) and _within(stmt, a.finalbody) for a in self.ancestors(stmt)

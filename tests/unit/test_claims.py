@@ -50,6 +50,7 @@ SOURCE = textwrap.dedent(
             out = open(path, "w")
             out.write("x")
             out.close()
+            urlopen(path).close()
             with open(path) as f:
                 return f.read()
 
@@ -103,6 +104,7 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("total.append(1)", "grows indefinitely with many entries", "grows"),
         ("with open(path) as f:", "the file is not closed: a leak", "released"),
         ("f.close()", "the file is never closed, a resource leak", "released"),
+        ("urlopen(path).close()", "not in a finally block, so it is not closed on an exception", "released"),
         ("self.seen = []", "this line is not a problem, the list is small", "not a problem"),
         ("self.cache.pop(key, None)", "removes a key from the cache.", "without naming a problem"),
         ("for key in keys:", "sequential work that could run concurrently", "concurrently"),
