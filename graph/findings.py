@@ -158,11 +158,12 @@ def enclosing(spans: list[tuple[int, int, str]], line: int) -> str:
 
 
 def ground(
-    found: list[dict[str, Any]], source: str, stage: str, kind: str
+    found: list[dict[str, Any]], source: str, stage: str, kind: str, facts: list[Finding] | None = None
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
-    """Findings whose quoted code the document holds (line corrected to where it is) and
-    whose claim the code does not refute (graph.claims), and the ones set aside with the
-    reason ("refuted" marks the second kind)."""
+    """Findings whose quoted code the document holds (line corrected to where it is), that
+    do not repeat a check's finding (`facts`) about another line, and whose claim the code
+    does not refute (graph.claims); and the ones set aside with the reason ("refuted"
+    marks the last two kinds)."""
     lines = source.splitlines()
     spans = functions(source)
     code = claims.parse(source)
@@ -172,6 +173,13 @@ def ground(
         at = locate(f["code"], lines, f["line"])
         if at is None:
             dropped.append({**f, "stage": stage, "reason": "the document has no such code"})
+            continue
+        copied = next(
+            (c for c in facts or [] if c["line"] != at and _copies(f["message"], c["message"])), None
+        )
+        if copied is not None:  # small models shown facts repeat them, on whatever line they quote
+            dropped.append({**f, "line": at, "stage": stage, "refuted": True,
+                            "reason": f"repeats the {copied['rule']} finding about line {copied['line']}"})  # fmt: skip
             continue
         if why := claims.refuted(code, at, f["message"]):
             dropped.append({**f, "line": at, "stage": stage, "reason": why, "refuted": True})
@@ -195,6 +203,12 @@ def checked(source: str, path: str) -> list[Finding]:
 
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z_]{4,}", text.lower()))
+
+
+def _copies(message: str, fact: str) -> bool:
+    """Most of the message's words are a check's message's words."""
+    words = _words(message)
+    return len(words) >= 4 and len(words & _words(fact)) / len(words) >= 0.6
 
 
 def same(a: Finding, b: Finding) -> bool:

@@ -376,7 +376,7 @@ def assess(
         # 1.5B also writes empty ones, like '"is not a problem here:" because').
         verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes
                     if 0 < d["check"] <= len(groups) and substantive(d["why"], own)]  # fmt: skip
-        found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind)
+        found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind, state.get("facts"))
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
     }

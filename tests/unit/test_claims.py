@@ -149,3 +149,27 @@ def test_most_findings_labelled_false_on_the_eval_are_refuted() -> None:
     refuted_false = [r for r in false if refuted(sources[r["file"]], r["line"], r["message"])]
     assert len(false) == 51
     assert len(refuted_false) / len(false) >= 0.85
+
+
+def test_a_finding_that_repeats_a_checks_message_on_another_line_is_set_aside() -> None:
+    """The eval's 1.5B put MIR014's message ('the `raise` on line 53 leaves without closing
+    `resp`') on a different `resp.close()`; a finding in words of its own stays."""
+    fact = {"line": 35, "rule": "MIR014", "message": "the `raise` on line 33 leaves without closing `out` "
+            "(`out.close()` is not in a `finally`), so it stays open; use `with` or try/finally"}  # fmt: skip
+    found = [
+        {
+            "line": 0,
+            "code": "f.close()",
+            "message": "the `raise` on line 33 leaves without closing `out`, so it stays open",
+            "fix": "",
+        },  # fmt: skip
+        {
+            "line": 0,
+            "code": 'out = open(path, "w")',
+            "message": "a write error leaks the file handle",
+            "fix": "",
+        },
+    ]
+    kept, aside = ground(found, SOURCE, "resources", "resources", [fact])  # type: ignore[list-item]
+    assert [f["code"] for f in kept] == ['out = open(path, "w")']
+    assert aside[0]["reason"] == "repeats the MIR014 finding about line 35"
