@@ -41,7 +41,7 @@ def _rx(pattern: str) -> re.Pattern[str]:
 
 LOOP_CLAIM = _rx(r"\b(every|each) iteration|\b(for|on|per) (every|each) (item|row|element|record)|\b(in|inside|within) "
                  r"(a|the|this) loop|\bone (\w+ )?(after|by) another\b|\bone by one\b|quadratic|\bn ?\+ ?1\b|"
-                 r"\bper (item|row|iteration|element|record)\b")  # fmt: skip
+                 r"\bper (item|row|iteration|element|record)\b|\brepeated\b[^.]{0,40}\b(for|on|in) (every|each)\b")  # fmt: skip
 EVENT_LOOP_CLAIM = _rx(r"event loop|\bstall")
 STATEMENT_BLOCK = _rx(r"\b`?(with|try|finally|except|if|code)`? block")
 BLOCK_CLAIM = _rx(r"\bblock(s|ing|ed)?\b")
@@ -54,6 +54,7 @@ LEAK_CLAIM = _rx(
     r"\bleak|\b(not|never|without) (be |being )?(clos|releas)\w*|\b(stays|kept|left) open|does not (clos|releas)"
 )
 TIMEOUT_CLAIM = _rx(r"time ?out|\bhangs?\b|\bforever\b|no deadline")
+UNUSED_CLAIM = _rx(r"\b(not|never) used\b|\bunused\b|does not use it|not use it anywhere")
 CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
 PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
               r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
@@ -209,6 +210,18 @@ class Code:
                 return True
         return False
 
+    def unused(self, stmt: ast.stmt) -> bool:
+        """Nothing in the module reads a name or attribute the statement assigns."""
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+        names = {_name(t) for t in targets if t is not None} - {None}
+        uses = set()
+        for n in ast.walk(self.tree):
+            if isinstance(n, ast.Attribute | ast.Name) and isinstance(n.ctx, ast.Load):
+                uses.add(_name(n))
+            elif isinstance(n, ast.AugAssign) and n is not stmt:  # `self.failures += 1` uses it
+                uses.add(_name(n.target))
+        return bool(names) and not names & uses
+
     def waits_without_timeout(self, stmt: ast.stmt) -> bool:
         return any(
             (_callee(c) in WAITERS or looks_like_io(_callee(c)))
@@ -220,6 +233,10 @@ class Code:
 def _callee(call: ast.Call) -> str:
     f = call.func
     return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+
+
+def _name(expr: ast.AST) -> str | None:
+    return expr.attr if isinstance(expr, ast.Attribute) else expr.id if isinstance(expr, ast.Name) else None
 
 
 def _attr_name(expr: ast.AST) -> str | None:
@@ -262,6 +279,7 @@ CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
      " and closes nothing outside `finally`"),
     (TIMEOUT_CLAIM, lambda c, s: c.waits_without_timeout(s), "says it can hang; the line makes no waiting call"
      " without a timeout"),
+    (UNUSED_CLAIM, lambda c, s: c.unused(s), "says it is never used; the module reads what the line assigns"),
     (CONCURRENT_CLAIM, lambda c, s: _is_async(c, s) and c.in_loop(s),
      "says the work could run concurrently; the line is not in a loop of an async function"),
 ]  # fmt: skip
@@ -278,6 +296,8 @@ def refuted(code: Code | None, line: int, message: str) -> str | None:
     """Why the finding's `message` about `line` does not hold, or None when nothing in the
     code contradicts it (a document that is not Python is never refuted)."""
     message = STATEMENT_BLOCK.sub("", message)  # "a `with` block" claims nothing about blocking
+    if len(re.findall(r"[A-Za-z]+", message)) < 4:
+        return "cut off before naming a problem"
     if NOT_A_PROBLEM.search(message):
         return "says the line is not a problem"
     claims = [rx for rx, _, _ in CLAIMS] + [BLOCK_CLAIM]
@@ -288,6 +308,12 @@ def refuted(code: Code | None, line: int, message: str) -> str | None:
     stmt = code.statement(line)
     if stmt is None:
         return None
+    if (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    ):
+        return "quotes a docstring, not code"
     claimed = [(check, why) for rx, check, why in CLAIMS if rx.search(message)]
     lock_or_wait = LOCK_CLAIM.search(message) or TIMEOUT_CLAIM.search(message)
     if BLOCK_CLAIM.search(message) and not EVENT_LOOP_CLAIM.search(message) and not lock_or_wait:
