@@ -219,7 +219,7 @@ def print_code_totals(t: dict[str, Any]) -> None:
           f" · by line {pct(t['chain_by_line'])} · median {t['chain_seconds_median']:.0f} s")  # fmt: skip
     print(f"  chain findings              {t['findings']} reported: {t['false']} labelled false "
           f"({100 * t['invented_share']:.0f} % invented), {t['unlabelled']} unlabelled; "
-          f"{t["set_aside"]} set aside (ungrounded or refuted)")  # fmt: skip
+          f"{t['set_aside']} set aside (ungrounded or refuted)")  # fmt: skip
     print(f"  copies/echoes passed        {t['passed_copies']}")
 
 
