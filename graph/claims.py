@@ -54,6 +54,7 @@ LEAK_CLAIM = _rx(
     r"\bleak|\b(not|never|without) (be |being )?(clos|releas)\w*|\b(stays|kept|left) open|does not (clos|releas)"
 )
 TIMEOUT_CLAIM = _rx(r"time ?out|\bhangs?\b|\bforever\b|no deadline")
+CUT_OFF = _rx(r"^\W*$|\b(on|in|of|to|the|a|an|and|or|for|with|by|at|from|is|are)\W*$")  # "repeated work on"
 UNUSED_CLAIM = _rx(r"\b(not|never) used\b|\bunused\b|does not use it|not use it anywhere")
 CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
 PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
@@ -295,14 +296,15 @@ def parse(source: str) -> Code | None:
 def refuted(code: Code | None, line: int, message: str) -> str | None:
     """Why the finding's `message` about `line` does not hold, or None when nothing in the
     code contradicts it (a document that is not Python is never refuted)."""
+    cut_off = CUT_OFF.search(message)
     message = STATEMENT_BLOCK.sub("", message)  # "a `with` block" claims nothing about blocking
-    if len(re.findall(r"[A-Za-z]+", message)) < 4:
-        return "cut off before naming a problem"
     if NOT_A_PROBLEM.search(message):
         return "says the line is not a problem"
     claims = [rx for rx, _, _ in CLAIMS] + [BLOCK_CLAIM]
     if not PROBLEM.search(message) and not any(rx.search(message) for rx in claims):
         return "describes the line without naming a problem"
+    if cut_off:
+        return "cut off before naming a problem"
     if code is None:
         return None
     stmt = code.statement(line)
