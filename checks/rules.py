@@ -216,7 +216,7 @@ def key_of(expr: ast.AST) -> str | None:
     return None
 
 
-def _callee_last(func: ast.AST) -> str:
+def callee_last(func: ast.AST) -> str:
     if isinstance(func, ast.Attribute):
         return func.attr
     return func.id if isinstance(func, ast.Name) else ""
@@ -693,7 +693,7 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
                     callee = mod.dotted(call.func) or ""
                     if callee.startswith(ASYNC_LIBS) or root_name(call.func) in loop_vars:
                         continue
-                    if not looks_like_io(_callee_last(call.func)):
+                    if not looks_like_io(callee_last(call.func)):
                         continue
                     if (
                         call.args
@@ -738,7 +738,7 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
                         and not (mod.dotted(elt.value.func) or "").startswith(ASYNC_LIBS)
                         and names_read(elt.value) & targets
                         and root_name(elt.value.func) not in targets
-                        and looks_like_io(_callee_last(elt.value.func))
+                        and looks_like_io(callee_last(elt.value.func))
                     ):
                         yield _hit("MIR003", elt, call=unparse(elt.value.func, 40))
 
@@ -835,7 +835,7 @@ def _iterates_input(loop: ast.AST, params: set[str], attributes: bool = True) ->
         else [getattr(loop, "iter", None)]
     )
     for it in its:
-        while isinstance(it, ast.Call) and _callee_last(it.func) in ITER_HELPERS and it.args:
+        while isinstance(it, ast.Call) and callee_last(it.func) in ITER_HELPERS and it.args:
             it = it.args[0]
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and not it.args:
             it = it.func.value  # rows.items(), data.values()
@@ -1420,7 +1420,7 @@ def _from_own_config(mod: Module, call: ast.Call, method: ast.AST) -> bool:
 
 def _is_list_init(assign: ast.AST) -> bool:
     v = getattr(assign, "value", None)
-    return isinstance(v, ast.List) or (isinstance(v, ast.Call) and _callee_last(v.func) in ("list", "deque"))
+    return isinstance(v, ast.List) or (isinstance(v, ast.Call) and callee_last(v.func) in ("list", "deque"))
 
 
 def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
@@ -1646,10 +1646,10 @@ def _under_timeout(mod: Module, node: ast.AST) -> bool:
     """Inside asyncio.wait_for(...) or a `with ...timeout(...)` block."""
     cur = mod.parents.get(node)
     while cur is not None and not isinstance(cur, FUNCS):
-        if isinstance(cur, ast.Call) and _callee_last(cur.func) in ("wait_for", "timeout", "timeout_at"):
+        if isinstance(cur, ast.Call) and callee_last(cur.func) in ("wait_for", "timeout", "timeout_at"):
             return True
         if isinstance(cur, ast.With | ast.AsyncWith) and any(
-            isinstance(i.context_expr, ast.Call) and "timeout" in _callee_last(i.context_expr.func)
+            isinstance(i.context_expr, ast.Call) and "timeout" in callee_last(i.context_expr.func)
             for i in cur.items
         ):
             return True

@@ -18,11 +18,8 @@ import ast
 import re
 from collections.abc import Callable
 
-from checks.rules import ADDERS, REMOVERS, looks_like_io
+from checks.rules import ADDERS, COMPREHENSIONS, FUNCS, LOOPS, REMOVERS, callee_last, looks_like_io
 
-FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
-LOOPS = (ast.For, ast.AsyncFor, ast.While)
-COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 EMPTY_CONTAINERS = frozenset({"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
 ACQUIRERS = frozenset({"open", "connect", "Session", "ClientSession", "Client", "AsyncClient", "SMTP", "SMTP_SSL",
                        "socket", "create_connection", "Popen", "urlopen", "NamedTemporaryFile", "TemporaryFile"})  # fmt: skip
@@ -122,7 +119,7 @@ class Code:
         """The statement makes a call that waits on the outside world, not awaited."""
         return any(
             isinstance(n, ast.Call) and not isinstance(self.parent.get(n), ast.Await)
-            and ((name := _callee(n)) in BLOCKERS | WAITERS or looks_like_io(name))
+            and ((name := callee_last(n.func)) in BLOCKERS | WAITERS or looks_like_io(name))
             for n in self.own_nodes(stmt)
         )  # fmt: skip
 
@@ -144,7 +141,7 @@ class Code:
             if isinstance(node, ast.Await):
                 return True
             if isinstance(node, ast.Call):
-                name = _callee(node)
+                name = callee_last(node.func)
                 if looks_like_io(name) or name in WAITERS - {"get", "run", "call"}:
                     return True
                 if depth and name in self.methods and self.does_io(self.methods[name].body, depth - 1):
@@ -200,7 +197,7 @@ class Code:
         for n in self.own_nodes(stmt):
             if not isinstance(n, ast.Call):
                 continue
-            name = _callee(n)
+            name = callee_last(n.func)
             if name in RELEASERS and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Call):
                 return False
             if name in RELEASERS:
@@ -225,15 +222,10 @@ class Code:
 
     def waits_without_timeout(self, stmt: ast.stmt) -> bool:
         return any(
-            (_callee(c) in WAITERS or looks_like_io(_callee(c)))
+            (callee_last(c.func) in WAITERS or looks_like_io(callee_last(c.func)))
             and not any(k.arg == "timeout" for k in c.keywords)
             for c in (n for n in self.own_nodes(stmt) if isinstance(n, ast.Call))
         )
-
-
-def _callee(call: ast.Call) -> str:
-    f = call.func
-    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
 
 def _name(expr: ast.AST) -> str | None:
@@ -249,7 +241,7 @@ def _attr_name(expr: ast.AST) -> str | None:
 def _empty_container(value: ast.AST | None) -> bool:
     if isinstance(value, ast.List | ast.Dict | ast.Set):
         return not (getattr(value, "elts", None) or getattr(value, "keys", None))
-    if isinstance(value, ast.Call) and _callee(value) in EMPTY_CONTAINERS:
+    if isinstance(value, ast.Call) and callee_last(value.func) in EMPTY_CONTAINERS:
         return not any(k.arg == "maxlen" for k in value.keywords)
     return False
 
