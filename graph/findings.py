@@ -131,10 +131,11 @@ def locate(code: str, lines: list[str], near: int) -> int | None:
     return min(held, key=lambda i: abs(i - near))
 
 
-def functions(source: str) -> list[tuple[int, int, str]]:
-    """(first line, last line, qualified name) of every function and class, innermost last."""
+def functions(source: str | ast.Module) -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function and class, innermost last
+    (from the source, or its tree when it is already parsed)."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(source) if isinstance(source, str) else source
     except SyntaxError:
         return []
     spans: list[tuple[int, int, str]] = []
@@ -165,8 +166,8 @@ def ground(
     does not refute (graph.claims); and the ones set aside with the reason ("refuted"
     marks the last two kinds)."""
     lines = source.splitlines()
-    spans = functions(source)
-    code = claims.parse(source)
+    code = claims.parse(source)  # one parse serves the enclosing functions and the claims
+    spans = functions(code.tree) if code else []
     kept: list[Finding] = []
     dropped: list[dict[str, Any]] = []
     for f in found:
