@@ -10,23 +10,18 @@ range (one finding names one problem at most: eval/scoring.named_by_line).
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from checks import check_source  # noqa: E402
-from eval.scoring import named_by_line  # noqa: E402
+from eval.scoring import checks_by_line, load_cases  # noqa: E402
 
 
 def main() -> int:
-    cases = tomllib.loads((HERE / "code_cases.toml").read_text(encoding="utf-8"))["case"]
     named_total = problems_total = 0
-    for case in cases:
-        source = (HERE / case["file"]).read_text(encoding="utf-8")
-        found = check_source(source, case["file"])
-        named = named_by_line([(f.line, f.end_line) for f in found], case["problem"])
+    for case in load_cases(HERE / "code_cases.toml"):
+        found, named = checks_by_line(case)
         missed = [p["id"] for p in case["problem"] if p["id"] not in named]
         rules = ", ".join(sorted({f"{f.rule}:{f.line}" for f in found})) or "none"
         print(

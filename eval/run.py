@@ -42,9 +42,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("MIRADOR_DATA_DIR", tempfile.mkdtemp(prefix="mirador-eval-"))
 
-from scoring import load_cases, named, named_by_line, own_words, summary_section  # noqa: E402
+from scoring import checks_by_line, load_cases, named, named_by_line, own_words, summary_section  # noqa: E402
 
-from checks import check_source  # noqa: E402
 from graph import Context, build_graph  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
 from graph.clean import SPECIAL_TOKEN, clean_output  # noqa: E402
@@ -101,10 +100,9 @@ def score_code_case(
     source = (HERE / case["file"]).read_text(encoding="utf-8")
     problems = case["problem"]
     ids = [p["id"] for p in problems]
-    checks = check_source(source, case["file"])
+    checks, checks_named = checks_by_line(case)
     row: dict[str, Any] = {"name": case["name"], "problems": ids,
-                           "checks": {"by_line": sorted(named_by_line([(f.line, f.end_line) for f in checks], problems)),
-                                      "findings": len(checks)}}  # fmt: skip
+                           "checks": {"by_line": sorted(checks_named), "findings": len(checks)}}  # fmt: skip
     chain = configured_chains().get("code")
     budget = sum(context.max_tokens or s.max_tokens for s in chain.stages)
     if with_baseline:

@@ -84,6 +84,14 @@ def named_by_line(findings: list[tuple[int, int]], problems: list[dict[str, Any]
     return set(claimed)
 
 
+def checks_by_line(case: dict[str, Any]) -> tuple[list[Any], set[str]]:
+    """The checks' findings on a loaded case's file, and the problems they name by line."""
+    from checks import check_source  # standard library and ruff only: no model runtime
+
+    found = check_source(case["source"], case["file"])
+    return found, named_by_line([(f.line, f.end_line) for f in found], case["problem"])
+
+
 def summary_section(report: str) -> str:
     """The text of the `## Key Findings Summary` section (up to the next `## ` heading)."""
     m = _SUMMARY.search(report)
