@@ -78,23 +78,38 @@ def grammar(n_checks: int, source: str, known: frozenset[int] = frozenset(), max
     )
 
 
-# The synthesis over findings: a one-sentence answer, then three to five bullets, each
-# ending with the number of the finding it rests on.
-def summary_grammar(n_findings: int) -> str:
-    """GBNF for the synthesis on the findings: a one-sentence answer, then up to three short
-    bullets, each ending with the number of a finding that exists (2 sentences ≈ 65 tokens, a bullet ≈ 30). Held short so 180 tokens
-    end it whole (at 160 with 220-character bullets it was cut mid-word every time), and the
-    answer starts "In short," (the 1.5B otherwise opened with a heading or the question)."""
-    refs = " | ".join(f'"{i}"' for i in range(1, max(n_findings, 1) + 1))
-    bullets = " ".join(["bullet"] + ["bullet?"] * 2)
-    return "\n".join(
-        [
-            f"root ::= answer {bullets}",
-            r'answer ::= "In short, " [^\n]{20,280} "\n"',
-            r'bullet ::= "- " [^\n[]{20,120} "[#" ref "]\n"',
-            f"ref ::= {refs}",
-        ]
-    )
+# The synthesis over findings: one sentence naming the biggest problem, then one or two
+# bullets. The opening is fixed because the 1.5B, left free, opened with a heading or the
+# question restated ("the code has several potential performance bottlenecks"). No length
+# cap ends a bullet: a cap with a forced "[#n]" after it cut every bullet mid-sentence, and
+# the model's own numbers pointed at the wrong finding; Mirador cites them (`cite`). The
+# answer is one sentence, and neither it nor a bullet may hold markdown emphasis or code
+# (the 1.5B pasted the rendered findings in whole). One answer and two bullets fit in 200
+# tokens.
+SUMMARY_GRAMMAR = "\n".join(
+    [
+        "root ::= answer bullet bullet?",
+        r'answer ::= "In short, the biggest problem is " [^\n.*`]{10,240} ".\n"',
+        r'bullet ::= "- " [^\n*`]{20,240} "\n"',
+    ]
+)
+
+
+def cite(summary: str, findings: list[Finding]) -> str:
+    """The summary with each sentence line ending in the number of the finding it talks
+    about: the one sharing most words with it (a "line N" it names counts for three),
+    the more important on a tie; none when no finding shares two words with it."""
+    out = []
+    for text in summary.splitlines():
+        words = _words(text)
+        lines_named = {int(n) for n in re.findall(r"\bline (\d+)", text)}
+        scores = [len(words & _words(f"{f['code']} {f['message']} {f['function']}")) + 3 * (f["line"] in lines_named)
+                  for f in findings]  # fmt: skip
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=None)
+        if text.strip() and best is not None and scores[best] >= 2:
+            text = f"{text.rstrip()} [#{best + 1}]"
+        out.append(text)
+    return "\n".join(out)
 
 
 _DISPUTE = re.compile(r"^\s*[-*]\s*Check (\d+) is not a problem here:\s*(.+)$", re.I)

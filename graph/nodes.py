@@ -20,7 +20,7 @@ from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
 from graph.config import Context
-from graph.findings import Finding, checked, ground, merge, parse, rank, render, summary_grammar
+from graph.findings import SUMMARY_GRAMMAR, Finding, checked, cite, ground, merge, parse, rank, render
 from graph.findings import grammar as findings_grammar
 from graph.models import embedded_spec
 from graph.prompts import (
@@ -380,6 +380,10 @@ def assess(
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
     }
+    if spec.role == "synthesis" and analysing(state):
+        # The summary is also measured against the findings it was shown: the 1.5B pasted
+        # the rendered findings in as its bullets, which the Findings section already says.
+        earlier["findings"] = render(_findings_so_far(state))
     confidence, signals, closest = score(
         embedder, text=text, raw=run["raw"], removed=removed, status=status, query=state["query"],
         document=state.get("document_text", "")[: ctx.max_document_chars], earlier=earlier,
@@ -424,8 +428,8 @@ def make_stage_node(
             groups = stage_checks(state, spec)
             known = frozenset(f["line"] for g in groups for f in g)
             grammar_text = findings_grammar(len(groups), state["document_text"], known)
-        elif spec.role == "synthesis" and analysing(state) and (so_far := _findings_so_far(state)):
-            grammar_text = summary_grammar(len(so_far))
+        elif spec.role == "synthesis" and analysing(state) and _findings_so_far(state):
+            grammar_text = SUMMARY_GRAMMAR
         run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
         fell_back = ""
         if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:
@@ -471,8 +475,8 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Write the markdown report and its JSON twin, atomically."""
     ctx = runtime.context or Context()
     synthesis = next((r for r in usable_results(state.get("results", [])) if r["role"] == "synthesis"), None)
-    summary = synthesis["text"] if synthesis else ""
     findings = _findings_so_far(state) if analysing(state) else []
+    summary = cite(synthesis["text"], findings) if synthesis else ""
     thread = str(get_config().get("configurable", {}).get("thread_id", ""))
     md_path, json_path = write_report(
         {**state, "summary": summary, "findings": findings}, Path(ctx.reports_dir), thread

@@ -143,7 +143,8 @@ def render_markdown(state: State, thread: str = "") -> str:
     ]
     if synthesis and synthesis["text"] and synthesis["verdict"] != "dropped":
         drawn = ", ".join(f"`{r['stage']}`" for r in stages if r["text"] and r["verdict"] != "dropped")
-        out += [synthesis["text"], "", f"*Written by the synthesis stage from: {drawn or 'no stage'}.*", ""]
+        summary = state.get("summary") or synthesis["text"]  # with the findings' numbers (findings.cite)
+        out += [summary, "", f"*Written by the synthesis stage from: {drawn or 'no stage'}.*", ""]
     else:
         out += ["*The synthesis stage produced no usable summary; see the findings and stages below.*", ""]
 

@@ -481,3 +481,21 @@ def test_a_model_for_a_stage_the_chain_lacks_is_refused(sample_doc, context):
     context.models = {"poet": "llama3.2:1b"}
     with pytest.raises(ValueError, match="chain 'code' has no stage poet"):
         run(Script(), context, document_path=str(sample_doc))
+
+
+def test_a_summary_that_pastes_the_findings_is_a_copy_and_never_the_summary(sample_doc, context):
+    """The demo's 1.5B pasted the rendered findings in as its bullets; the Findings section
+    already says that. The summary is measured against the findings it was shown."""
+
+    def paste(script):
+        shown = str(script.calls[-1][1][1].content)
+        listed = [line for line in shown.splitlines() if line.startswith(("1. ", "2. ", "3. "))]
+        return "In short, the biggest problem is the context.\n" + "\n".join(
+            f"- {line[3:]}" for line in listed
+        )
+
+    out = run(Script({"cost": FINDING, "synthesis": paste}), context, document_path=str(sample_doc))
+    synthesis = by_stage(out)["synthesis"]
+    assert synthesis["verdict"] == "dropped"
+    assert "repeated the findings stage" in synthesis["reasons"]
+    assert out["summary"] == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from graph.findings import (
+    SUMMARY_GRAMMAR,
     Finding,
+    cite,
     grammar,
     ground,
     locate,
@@ -12,7 +14,6 @@ from graph.findings import (
     quotable,
     rank,
     render,
-    summary_grammar,
 )
 
 SOURCE = """import requests
@@ -123,11 +124,40 @@ def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
     assert "requests.get(url)" not in code and '"for url in urls:"' in code
 
 
-def test_the_summary_grammar_cites_only_findings_that_exist_and_compiles():
+def test_the_summary_grammar_opens_with_the_biggest_problem_and_compiles():
     from llama_cpp import LlamaGrammar
 
-    text = summary_grammar(2)
-    assert 'ref ::= "1" | "2"' in text.splitlines()
-    assert '"In short, "' in text
-    for n in (0, 1, 12):
-        assert LlamaGrammar.from_string(summary_grammar(n), verbose=False) is not None
+    assert '"In short, the biggest problem is "' in SUMMARY_GRAMMAR
+    assert "[#" not in SUMMARY_GRAMMAR  # Mirador cites the findings, not the model
+    assert LlamaGrammar.from_string(SUMMARY_GRAMMAR, verbose=False) is not None
+
+
+def _finding(line: int, code: str, message: str, function: str = "") -> Finding:
+    return Finding(line=line, end_line=line, function=function, code=code, kind="cost", rule="", message=message,
+                   fix="", found_by=["cost"], disputed_by=[])  # fmt: skip
+
+
+def test_cite_numbers_each_sentence_by_the_finding_it_talks_about():
+    """The demo's model-written numbers were [#4] for the blocking call (a timeout finding)
+    and [#6] for the re-sent context (a history finding); cite() reads the words."""
+    findings = [
+        _finding(
+            42, "requests.post(url)", "a blocking HTTP call inside async def stops the whole event loop"
+        ),
+        _finding(42, "requests.post(url)", "an HTTP request with no timeout can hang forever; pass timeout="),
+        _finding(59, "self.history.append(token)", "`self.history` grows for the object's whole life"),
+        _finding(64, 'context = context + "\\n" + output', "re-sent the whole context on every step"),
+    ]
+    summary = (
+        "In short, the biggest problem is the blocking HTTP call in warm_up, which freezes the event loop.\n"
+        "- The history list grows with every token and is never trimmed.\n"
+        "- Each stage re-sends the whole context, so prompts grow with every step.\n"
+        "- Nothing here matches."
+    )
+    assert cite(summary, findings).splitlines() == [
+        "In short, the biggest problem is the blocking HTTP call in warm_up, which freezes the event loop. [#1]",
+        "- The history list grows with every token and is never trimmed. [#3]",
+        "- Each stage re-sends the whole context, so prompts grow with every step. [#4]",
+        "- Nothing here matches.",
+    ]
+    assert cite("- see line 64 for that", findings) == "- see line 64 for that [#4]"
