@@ -51,9 +51,18 @@ LEAK_CLAIM = _rx(
     r"\bleak|\b(not|never|without) (be |being )?(clos|releas)\w*|\b(stays|kept|left) open|does not (clos|releas)"
 )
 TIMEOUT_CLAIM = _rx(r"time ?out|\bhangs?\b|\bforever\b|no deadline")
-CUT_OFF = _rx(r"^\W*$|\b(on|in|of|to|the|a|an|and|or|for|with|by|at|from|is|are)\W*$")  # "repeated work on"
+# "repeated work on", "It is repeated for each customer, which": the problem's words ran out
+CUT_OFF = _rx(
+    r"^\W*$|,\s*$|\b(on|in|of|to|the|a|an|and|or|for|with|by|at|from|is|are|which|that|because|so|but|"
+    r"when|if|than|whether)\W*$"
+)
 UNUSED_CLAIM = _rx(r"\b(not|never) used\b|\bunused\b|does not use it|not use it anywhere")
 CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
+HOIST_CLAIM = _rx(
+    r"\b(mov|hoist|lift|pull|tak)\w* [^.]{0,40}\b(out of|outside|before|above) (of )?(the |this |each |every )?"
+    r"(\w+ )?loop|loop[- ]invariant|calculated multiple times|\brecomput|\brecalculat"
+)
+REPEATED_IN = _rx(r"\brepeated (in|across) (the )?((`\w+`|\w+)(, | and |, and )?)+ (method|function)s?")
 PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
               r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
               r"duplicat|exhaust|unbounded|never|crash|corrupt|stale")  # fmt: skip
@@ -224,8 +233,36 @@ class Code:
         return any(
             (callee_last(c.func) in WAITERS or looks_like_io(callee_last(c.func)))
             and not any(k.arg == "timeout" for k in c.keywords)
+            and not (isinstance(c.func, ast.Attribute) and _name(c.func.value) == "asyncio")  # asyncio.run
             for c in (n for n in self.own_nodes(stmt) if isinstance(n, ast.Call))
         )
+
+    def invariant(self, stmt: ast.stmt) -> bool:
+        """The statement sits in a loop and reads no name the loop binds: it could be hoisted."""
+        loop = next((a for a in self.ancestors(stmt) if isinstance(a, (*LOOPS, *FUNCS, ast.ClassDef))), None)
+        if not isinstance(loop, LOOPS):
+            return False
+        bound = {_name(n) for n in ast.walk(loop) if isinstance(getattr(n, "ctx", None), ast.Store)}
+        read = {_name(n) for n in self.own_nodes(stmt) if isinstance(getattr(n, "ctx", None), ast.Load)}
+        return not (read & bound - {None})
+
+    def repeated_in(self, stmt: ast.stmt, names: set[str]) -> bool:
+        """Another function (one of `names`, when the claim names any) holds the same statement."""
+        own = self.function(stmt)
+        same = ast.dump(stmt)
+        return any(
+            fn is not own and (not names or fn.name in names) and any(ast.dump(s) == same for s in ast.walk(fn))
+            for fn in ast.walk(self.tree) if isinstance(fn, FUNCS)
+        )  # fmt: skip
+
+    def exits_after(self, stmt: ast.stmt, line: int) -> bool:
+        """Line `line` holds a `raise` or `return` in the statement's own function, after it."""
+        fn = self.function(stmt)
+        exit_ = self.statement(line)
+        return (
+            isinstance(exit_, ast.Raise | ast.Return) and fn is not None and self.function(exit_) is fn
+            and exit_.lineno > stmt.lineno
+        ) or (isinstance(exit_, ast.Raise | ast.Return) and fn is None)  # fmt: skip
 
 
 def _name(expr: ast.AST) -> str | None:
@@ -275,7 +312,12 @@ CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
     (UNUSED_CLAIM, lambda c, s: c.unused(s), "says it is never used; the module reads what the line assigns"),
     (CONCURRENT_CLAIM, lambda c, s: _is_async(c, s) and c.in_loop(s),
      "says the work could run concurrently; the line is not in a loop of an async function"),
+    (HOIST_CLAIM, lambda c, s: c.invariant(s),
+     "says it could move out of the loop; the line is in no loop or reads what the loop changes"),
 ]  # fmt: skip
+QUANTIFIERS = frozenset({"the", "each", "every", "all", "other", "several", "multiple", "many", "both", "these",
+                         "those", "different", "same", "and"})  # fmt: skip
+EXIT_LINE = _rx(r"\b(raise|return)`?\s+(on|at) line (\d+)")
 
 
 def parse(source: str) -> Code | None:
@@ -314,4 +356,11 @@ def refuted(code: Code | None, line: int, message: str) -> str | None:
         claimed.append(
             (CLAIMS[1][1], "says the call blocks; no un-awaited waiting call in an async function")
         )
+    if m := REPEATED_IN.search(message):
+        names = set(re.findall(r"\w+", m[3])) - QUANTIFIERS
+        if not code.repeated_in(stmt, names):
+            return "says the line is repeated in other functions; none of them holds it"
+    for m in EXIT_LINE.finditer(message):
+        if not code.exits_after(stmt, int(m[3])):
+            return f"points to a `{m[1]}` on line {m[3]}, which is no later exit from the line's function"
     return next((why for check, why in claimed if not check(code, stmt)), None)

@@ -50,6 +50,8 @@ SOURCE = textwrap.dedent(
 
         def report(self, path):
             out = open(path, "w")
+            if not path:
+                raise ValueError(path)
             out.write("x")
             out.close()
             urlopen(path).close()
@@ -61,7 +63,12 @@ SOURCE = textwrap.dedent(
 
         def warm(self, keys):
             for key in keys:
+                limit = len(self.seen) * 2
                 self.remember(key)
+
+        def again(self, path):
+            urlopen(path).close()
+            asyncio.run(main())
 
         def safe(self, path):
             f = open(path)
@@ -90,9 +97,13 @@ def line_of(text: str) -> int:
         ("out.close()", "the file is not closed when write raises: a leak"),
         ("return self.session.get(url)", "no timeout, so it can hang forever"),
         ("await self.fetch(item)", "independent fetches done one after another that could run concurrently"),
+        ("limit = len(self.seen) * 2", "recomputed on every iteration; move it out of the loop"),
+        ("urlopen(path).close()", "repeated in the `again` method, so it is duplicated work"),
+        ('out = open(path, "w")', "the `raise` on line {raise} leaves without closing `out`, a leak"),
     ],
 )
 def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
+    message = message.replace("{raise}", str(line_of("raise ValueError")))
     assert refuted(CODE, line_of(at), message) is None
 
 
@@ -121,9 +132,26 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
             "closes the file. It costs 0 ms per call, which is not optimal",
             "without naming a problem",
         ),
+        (
+            "await self.fetch(item)",
+            "It should be moved outside the loop to avoid redundant work",
+            "out of the loop",
+        ),
+        ("self.cache[key] = time.time()", "recomputed each time; move it out of the loop", "out of the loop"),
+        (
+            "urlopen(path).close()",
+            "repeated in the `call` method; move it to the constructor",
+            "repeated in other",
+        ),
+        ("self.session.get(url)", "repeated in the `remember` and `forget` methods", "repeated in other"),
+        ("f.close()", "the `raise` on line {raise} leaves without closing `f`, a leak", "no later exit"),
+        ("self.seen.append(key)", "It is repeated for each customer, which means it is slow,", "cut off"),
+        ("self.seen.append(key)", "a list that only grows, which", "cut off"),
+        ("asyncio.run(main())", "if this function hangs there is no timeout", "hang"),
     ],
 )
 def test_claims_the_code_contradicts_are_refuted(at: str, message: str, why: str) -> None:
+    message = message.replace("{raise}", str(line_of("raise ValueError")))
     assert why in (refuted(CODE, line_of(at), message) or "")
 
 
