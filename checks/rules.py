@@ -655,6 +655,57 @@ def _collected(mod: Module, await_node: ast.Await) -> bool:
     )
 
 
+SENDS = frozenset({"send", "sendall", "write", "drain", "publish", "notify", "emit", "deliver", "push", "send_json",
+                   "send_text", "send_bytes", "send_str"})  # fmt: skip
+
+
+def _awaited_io(mod: Module, func: ast.AST, call: ast.Call, words: frozenset[str] | None = None) -> bool:
+    """The awaited call talks to the outside: its name says so (or, given `words`, is one of
+    them), or it is `self.m(...)` and the class's `async def m` awaits such a call itself (one
+    method down)."""
+    name = callee_last(call.func)
+
+    def says(name: str) -> bool:
+        return name.strip("_") in words if words is not None else looks_like_io(name)
+
+    if says(name):
+        return True
+    cls = mod.enclosing(func, (ast.ClassDef,))
+    if not (
+        isinstance(call.func, ast.Attribute)
+        and root_name(call.func.value) == "self"
+        and isinstance(cls, ast.ClassDef)
+    ):
+        return False
+    method = next((m for m in cls.body if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None)
+    inner = [n.value for n in walk_local(method) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)] + [
+        i.context_expr for n in walk_local(method) if isinstance(n, ast.AsyncWith) for i in n.items
+        if isinstance(i.context_expr, ast.Call)
+    ] if method else []  # fmt: skip
+    return any(
+        says(callee_last(c.func)) for c in inner if not (mod.dotted(c.func) or "").startswith(ASYNC_LIBS)
+    )
+
+
+def _to_each_peer(call: ast.Call, loop_vars: set[str], changed: set[str]) -> bool:
+    """`await send(peer, message)` / `await peer.ws.send(message)`: the loop variable is who the
+    call goes to and the rest is the same every time: a broadcast, one peer after another. (Not
+    `await part.write(writer)`: there the loop variable is what is sent, in order, to one sink.)"""
+    args = [*call.args, *(k.value for k in call.keywords)]
+    func = call.func
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Attribute)
+        and root_name(func) in loop_vars
+    ):
+        rest = args
+    elif args and isinstance(args[0], ast.Name) and args[0].id in loop_vars:
+        rest = args[1:]
+    else:
+        return False
+    return bool(rest) and not any(names_read(a) & (loop_vars | changed) for a in rest)
+
+
 def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
     for func in mod.functions():
         if not isinstance(func, ast.AsyncFunctionDef):
@@ -691,9 +742,16 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
                     else:
                         continue
                     callee = mod.dotted(call.func) or ""
-                    if callee.startswith(ASYNC_LIBS) or root_name(call.func) in loop_vars:
+                    if callee.startswith(ASYNC_LIBS):
                         continue
-                    if not looks_like_io(callee_last(call.func)):
+                    if (
+                        isinstance(probe, ast.Await)
+                        and _to_each_peer(call, loop_vars, assigned_names(loop.body))
+                        and _awaited_io(mod, func, call, SENDS)
+                    ):
+                        found = call
+                        break
+                    if root_name(call.func) in loop_vars or not _awaited_io(mod, func, call):
                         continue
                     if (
                         call.args
@@ -1112,10 +1170,42 @@ MUTATORS = frozenset(
 PURE_INNER = frozenset({"keys", "values", "items", "len", "str", "int", "repr", "tuple", "list", "get"})
 
 
-def _expensive(mod: Module, call: ast.Call) -> str | None:
+def _costly_helpers(mod: Module) -> set[str]:
+    """Module-level functions that do real work (a loop, a comprehension, an expensive call) and
+    nothing else: no I/O, no await or yield, no global state, no change to their arguments, no
+    nested definitions. Called again with the same arguments, one returns the same thing."""
+    out = set()
+    for func in mod.tree.body:
+        if not isinstance(func, ast.FunctionDef):
+            continue
+        params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]}
+        nodes = [n for stmt in func.body for n in ast.walk(stmt)]
+        calls = [n for n in nodes if isinstance(n, ast.Call)]
+        work = any(isinstance(n, (*LOOPS, *COMPREHENSIONS)) for n in nodes) or any(
+            _expensive(mod, c) for c in calls
+        )
+        impure = any(
+            isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal, ast.ClassDef, *FUNCS))
+            or (isinstance(n, ast.Attribute | ast.Subscript) and isinstance(n.ctx, ast.Store | ast.Del)
+                and root_name(n) in params)
+            for n in nodes
+        ) or any(
+            looks_like_io(name := callee_last(c.func))
+            or name in ("print", "open", "random", "time", "now", "uuid4", "write", "send")
+            or (isinstance(c.func, ast.Attribute) and c.func.attr in MUTATORS and root_name(c.func.value) in params)
+            for c in calls
+        )  # fmt: skip
+        if work and not impure and not func.name.startswith("test"):
+            out.add(func.name)
+    return out
+
+
+def _expensive(mod: Module, call: ast.Call, helpers: frozenset[str] = frozenset()) -> str | None:
     name = mod.dotted(call.func)
     if name in EXPENSIVE_CALLS and (call.args or call.keywords):
         return name
+    if isinstance(call.func, ast.Name) and call.func.id in helpers and (call.args or call.keywords):
+        return call.func.id
     if (
         isinstance(call.func, ast.Attribute)
         and call.func.attr == "join"
@@ -1173,6 +1263,7 @@ def _exits_once(loop: ast.AST, parts: list[ast.AST], node: ast.AST, mod: Module)
 
 def mir006_loop_invariant(mod: Module) -> Iterator[Hit]:
     lines: set[int] = set()
+    helpers = frozenset(_costly_helpers(mod))
     for func in mod.functions():
         params = _params(func)
         for loop, parts, bound in _loop_bodies(func):
@@ -1182,7 +1273,7 @@ def mir006_loop_invariant(mod: Module) -> Iterator[Hit]:
             for n in walk_stmts(parts):
                 if not isinstance(n, ast.Call):
                     continue
-                name = _expensive(mod, n)
+                name = _expensive(mod, n, helpers)
                 if not name or _in_assert(n, mod):
                     continue
                 inner_calls = [c for c in ast.walk(n) if isinstance(c, ast.Call) and c is not n]

@@ -171,6 +171,52 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR003",
+        """
+        class Bot:
+            async def profile(self, user_id):
+                async with self.session.get(URL + user_id) as resp:
+                    return await resp.json()
+
+            async def whois(self, ids):
+                found = []
+                for user_id in ids:
+                    person = await self.profile(user_id)  # a request, one method down
+                    found.append(person["name"])
+                return found
+        """,
+        """
+        class Bot:
+            async def profile(self, user_id):
+                return self.cache[user_id]  # no I/O one method down
+
+            async def whois(self, ids):
+                found = []
+                for user_id in ids:
+                    person = await self.profile(user_id)
+                    found.append(person["name"])
+                return found
+        """,
+    ),
+    (
+        "MIR003",
+        """
+        class Room:
+            async def _send(self, client, message):
+                client.writer.write(message)
+                await client.writer.drain()
+
+            async def broadcast(self, message):
+                for client in list(self.members):
+                    await self._send(client, message)  # one slow peer holds up the rest
+        """,
+        """
+        async def write_parts(parts, writer):
+            for part in parts:
+                await part.write(writer)  # one sink, in order
+        """,
+    ),
+    (
         "MIR004",
         """
         def unique(items):
@@ -285,6 +331,30 @@ CASES: list[tuple[str, str, str]] = [
                 if x not in allowed_set:
                     raise ValueError(sorted(allowed))  # runs once, on the way out
             return items
+        """,
+    ),
+    (
+        "MIR006",
+        """
+        def render(posts):
+            top = sorted(posts, key=lambda p: -p.score)[:10]
+            return "\\n".join(p.title for p in top)
+
+        def send_all(smtp, subscribers, posts):
+            for who in subscribers:
+                body = render(posts)  # the same posts for every subscriber
+                smtp.send(who, body)
+        """,
+        """
+        def render(posts, out):
+            for p in sorted(posts, key=lambda p: -p.score):
+                out.append(p.title)  # changes its argument: calling it again is not redundant
+            return out
+
+        def send_all(smtp, subscribers, posts):
+            for who in subscribers:
+                body = render(posts, [])
+                smtp.send(who, body)
         """,
     ),
     (
