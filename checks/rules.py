@@ -1514,6 +1514,20 @@ def _is_list_init(assign: ast.AST) -> bool:
     return isinstance(v, ast.List) or (isinstance(v, ast.Call) and callee_last(v.func) in ("list", "deque"))
 
 
+def _is_len(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
+
+
+def _compared(mod: Module, node: ast.AST) -> bool:
+    """`node` feeds a comparison in its statement (`if len(self.x) > cap:`), not just a value."""
+    cur: ast.AST | None = mod.parents.get(node)
+    while cur is not None and not isinstance(cur, ast.stmt):
+        if isinstance(cur, ast.Compare):
+            return True
+        cur = mod.parents.get(cur)
+    return isinstance(cur, ast.While | ast.If | ast.Assert)
+
+
 def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
     for cls in mod.classes:
         if not isinstance(cls, ast.ClassDef):
@@ -1567,11 +1581,11 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                         ka = key_of(a)
                         if ka and ka.startswith("self.") and ka[5:] in init_attrs:
                             released.add(ka[5:])  # handed to something that may trim it
-                        if isinstance(a, ast.Call) and isinstance(a.func, ast.Name) and a.func.id == "len":
+                        if _is_len(a) and _compared(mod, a):
                             for inner in a.args:
                                 ki = key_of(inner)
                                 if ki and ki[5:] in init_attrs:
-                                    released.add(ki[5:])  # its size is watched: a cap
+                                    released.add(ki[5:])  # its size is compared: a cap
                 elif isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store | ast.Del):
                     k = key_of(n.value)
                     attr = k[5:] if k and k.startswith("self.") and k.count(".") == 1 else None
@@ -1597,6 +1611,8 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                         continue  # a membership test reads it
                     if isinstance(parent, ast.For | ast.comprehension) and parent.iter is n:
                         continue  # iterated over
+                    if parent is not None and _is_len(parent) and not _compared(mod, parent):
+                        continue  # its size reported (`"clients": len(self.buckets)`), not capped
                     released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
         by_name = {m.name: m for m in methods}
         for attr, (node, method) in adds.items():

@@ -426,6 +426,27 @@ CASES: list[tuple[str, str, str]] = [
     (
         "MIR008",
         """
+        class Metrics:
+            def __init__(self):
+                self.slow = []
+            def record(self, path, ms):
+                if ms > 1000:
+                    self.slow.append((path, ms))
+            def stats(self):
+                return {"slow": len(self.slow)}  # its size reported, never capped
+        """,
+        """
+        class Metrics:
+            def __init__(self):
+                self.slow = []
+            def record(self, path, ms):
+                if ms > 1000 and len(self.slow) < 500:  # capped
+                    self.slow.append((path, ms))
+        """,
+    ),
+    (
+        "MIR008",
+        """
         class Consumer:
             def __init__(self):
                 self._seen = set()
