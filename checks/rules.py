@@ -10,6 +10,7 @@ import ast
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 
 @dataclass(frozen=True)
@@ -1514,7 +1515,7 @@ def _is_list_init(assign: ast.AST) -> bool:
     return isinstance(v, ast.List) or (isinstance(v, ast.Call) and callee_last(v.func) in ("list", "deque"))
 
 
-def _is_len(node: ast.AST) -> bool:
+def _is_len(node: ast.AST) -> TypeGuard[ast.Call]:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
 
 
