@@ -1675,6 +1675,26 @@ NO_TIMEOUT_CALLS: dict[str, tuple[int, str]] = {
 SESSION_CALLS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
 
 
+def _timeout_never_forwarded(mod: Module, call: ast.Call) -> bool:
+    """`self.session.request(..., **kwargs)` in a method `m(self, ..., **kwargs)` that sets no
+    timeout itself, where the class calls `self.m(...)` and no such call passes `timeout=` (or
+    `**` of its own): the timeout the `**kwargs` could carry never comes."""
+    spread = [k.value for k in call.keywords if k.arg is None]
+    func = mod.enclosing(call, FUNCS)
+    cls = mod.enclosing(call, (ast.ClassDef,))
+    if not (len(spread) == 1 and isinstance(spread[0], ast.Name) and isinstance(func, FUNCS)):
+        return False
+    if not (func.args.kwarg and func.args.kwarg.arg == spread[0].id and isinstance(cls, ast.ClassDef)):
+        return False
+    if any(isinstance(c, ast.Constant) and c.value == "timeout" for c in ast.walk(func)):
+        return False  # kwargs.setdefault("timeout", ...) / kwargs["timeout"] = ...
+    callers = [
+        c for c in ast.walk(cls) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+        and c.func.attr == func.name and root_name(c.func.value) == "self"
+    ]  # fmt: skip
+    return bool(callers) and not any(has_kw(c, "timeout") for c in callers)
+
+
 def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
     for n in mod.nodes:
         if not isinstance(n, ast.Call):
@@ -1684,7 +1704,7 @@ def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
             index, what = NO_TIMEOUT_CALLS[callee]
             if (
                 len(n.args) <= index
-                and not has_kw(n, "timeout")
+                and (not has_kw(n, "timeout") or _timeout_never_forwarded(mod, n))
                 and not any(isinstance(a, ast.Starred) for a in n.args)
             ):
                 yield _hit("MIR010", n, what=what)
@@ -1692,7 +1712,7 @@ def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
             isinstance(n.func, ast.Attribute)
             and n.func.attr in SESSION_CALLS
             and mod.object_kind(n.func.value, n) == "requests_session"
-            and not has_kw(n, "timeout")
+            and (not has_kw(n, "timeout") or _timeout_never_forwarded(mod, n))
         ):
             yield _hit("MIR010", n, what=f"`{unparse(n.func, 40)}()` on a requests.Session")
 

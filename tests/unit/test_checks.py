@@ -545,6 +545,29 @@ CASES: list[tuple[str, str, str]] = [
         "MIR010",
         """
         import requests
+        class Client:
+            def __init__(self):
+                self.session = requests.Session()
+            def _request(self, method, path, **kwargs):
+                return self.session.request(method, path, **kwargs)
+            def quote(self, body):
+                return self._request("POST", "/quotes", json=body)  # no caller passes timeout=
+        """,
+        """
+        import requests
+        class Client:
+            def __init__(self):
+                self.session = requests.Session()
+            def _request(self, method, path, **kwargs):
+                return self.session.request(method, path, **kwargs)
+            def quote(self, body):
+                return self._request("POST", "/quotes", json=body, timeout=10)
+        """,
+    ),
+    (
+        "MIR010",
+        """
+        import requests
         session = requests.Session()
         def ping(url):
             return session.get(url)
