@@ -3,7 +3,7 @@
 eval/results/<name>.json.
 
     python eval/run.py [--part code|classic|all] [--case SUBSTRING] [--embedded-model NAME]
-                       [--no-baseline] [--max-tokens N] [--name NAME]
+                       [--no-baseline] [--max-tokens N] [--name NAME] [--cases FILE]
     python eval/run.py --relabel --name NAME    # rescore a run after labelling its findings
 
 **code** (eval/code_cases.toml, eval/CASES.md): files with known problems. For each case,
@@ -293,6 +293,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Mirador evaluation")
     parser.add_argument("--part", choices=("code", "classic", "all"), default="all")
     parser.add_argument("--case", default="", help="run only cases whose name contains this")
+    parser.add_argument("--cases", default=str(HERE / "code_cases.toml"),
+                        help="the code cases (eval/heldout_cases.toml: written without reading the checks)")  # fmt: skip
     parser.add_argument("--embedded-model", default="", help="coder-0.5b or coder-1.5b for every stage")
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-call baseline")
     parser.add_argument("--max-tokens", type=int, default=0, help="cap per stage (0: each stage's own)")
@@ -323,7 +325,7 @@ def main() -> int:
         context = Context(backend="embedded", chain="code", retrieval=False, max_tokens=args.max_tokens,
                           reports_dir=str(work / "reports"), embedded_model=args.embedded_model)  # fmt: skip
         rows = []
-        for case in load_cases(HERE / "code_cases.toml"):
+        for case in load_cases(args.cases):
             if args.case in case["name"]:
                 rows.append(score_code_case(case, graph, context, labels, not args.no_baseline, model))
                 print_code_row(rows[-1])
