@@ -78,21 +78,51 @@ def grammar(n_checks: int, source: str, known: frozenset[int] = frozenset(), max
     )
 
 
-# The synthesis over findings: one sentence naming the biggest problem, then one or two
-# bullets. The opening is fixed because the 1.5B, left free, opened with a heading or the
-# question restated ("the code has several potential performance bottlenecks"). No length
-# cap ends a bullet: a cap with a forced "[#n]" after it cut every bullet mid-sentence, and
-# the model's own numbers pointed at the wrong finding; Mirador cites them (`cite`). The
-# answer is one sentence, and neither it nor a bullet may hold markdown emphasis or code
-# (the 1.5B pasted the rendered findings in whole). One answer and two bullets fit in 200
-# tokens.
+# The synthesis over findings answers the question: one sentence naming the biggest
+# problem, and one more for a second symptom the question asks about. The opening is fixed
+# because the 1.5B, left free, opened with a heading or the question restated ("the code has
+# several potential performance bottlenecks"). Neither may hold markdown emphasis or code
+# (the 1.5B pasted the rendered findings in whole). The bullets under it are Mirador's
+# (`glance`): written by the model they restated the answer, pasted a check's message, or
+# added claims no finding made ("which could lead to a race condition").
 SUMMARY_GRAMMAR = "\n".join(
     [
-        "root ::= answer bullet bullet?",
+        "root ::= answer also?",
         r'answer ::= "In short, the biggest problem is " [^\n.*`]{10,240} ".\n"',
-        r'bullet ::= "- " [^\n*`]{20,240} "\n"',
+        r'also ::= "Also, " [^\n.*`]{10,200} ".\n"',
     ]
 )
+GLANCE = 3  # findings listed under the answer
+
+
+def headline(message: str, limit: int = 150) -> str:
+    """A finding's message up to its first ':' or ';' or sentence end (where the checks' messages
+    turn from what to why), or cut at a word near `limit`."""
+    m = re.search(r"[:;]\s|\.(\s|$)", message)
+    head = message[: m.start()] if m and m.start() >= 20 else message
+    if len(head) > limit:
+        head = head[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return head.strip()
+
+
+def glance(answer: str, findings: list[Finding], n: int = GLANCE) -> list[str]:
+    """One line each for the most important findings the answer did not cite: where, what, [#n]."""
+    cited = {int(k) for k in re.findall(r"\[#(\d+)\]", answer)}
+    out = []
+    for i, f in enumerate(findings, start=1):
+        if i in cited:
+            continue
+        where = f"Line {f['line']}" + (f" in `{f['function']}`" if f["function"] else "")
+        out.append(f"- {where}: {headline(f['message'])} [#{i}]")
+        if len(out) == n:
+            break
+    return out
+
+
+def summarise(answer: str, findings: list[Finding]) -> str:
+    """The Key Findings Summary: the synthesis's answer (cited) and the rest at a glance."""
+    answer = cite(answer.strip(), findings) if answer.strip() else ""
+    return "\n".join([answer, *glance(answer, findings)] if answer else glance(answer, findings))
 
 
 def cite(summary: str, findings: list[Finding]) -> str:

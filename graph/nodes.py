@@ -20,7 +20,7 @@ from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
 from graph.config import Context
-from graph.findings import SUMMARY_GRAMMAR, Finding, checked, cite, ground, merge, parse, rank, render
+from graph.findings import SUMMARY_GRAMMAR, Finding, checked, ground, merge, parse, rank, render, summarise
 from graph.findings import grammar as findings_grammar
 from graph.models import embedded_spec
 from graph.prompts import (
@@ -476,7 +476,7 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context or Context()
     synthesis = next((r for r in usable_results(state.get("results", [])) if r["role"] == "synthesis"), None)
     findings = _findings_so_far(state) if analysing(state) else []
-    summary = cite(synthesis["text"], findings) if synthesis else ""
+    summary = summarise(synthesis["text"] if synthesis else "", findings)
     thread = str(get_config().get("configurable", {}).get("thread_id", ""))
     md_path, json_path = write_report(
         {**state, "summary": summary, "findings": findings}, Path(ctx.reports_dir), thread

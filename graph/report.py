@@ -143,10 +143,16 @@ def render_markdown(state: State, thread: str = "") -> str:
     ]
     if synthesis and synthesis["text"] and synthesis["verdict"] != "dropped":
         drawn = ", ".join(f"`{r['stage']}`" for r in stages if r["text"] and r["verdict"] != "dropped")
-        summary = state.get("summary") or synthesis["text"]  # with the findings' numbers (findings.cite)
-        out += [summary, "", f"*Written by the synthesis stage from: {drawn or 'no stage'}.*", ""]
+        summary = state.get("summary") or synthesis["text"]  # with the findings' numbers (findings.summarise)
+        written = f"*Written by the synthesis stage from: {drawn or 'no stage'}"
+        listed = (
+            "; the listed lines are the top findings it did not cite.*" if state.get("findings") else ".*"
+        )
+        out += [summary, "", written + listed, ""]
     else:
         out += ["*The synthesis stage produced no usable summary; see the findings and stages below.*", ""]
+        if state.get("summary"):
+            out += ["The top findings:", "", state["summary"], ""]
 
     failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
     if failed:

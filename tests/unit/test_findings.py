@@ -8,12 +8,14 @@ from graph.findings import (
     cite,
     grammar,
     ground,
+    headline,
     locate,
     merge,
     parse,
     quotable,
     rank,
     render,
+    summarise,
 )
 
 SOURCE = """import requests
@@ -161,3 +163,44 @@ def test_cite_numbers_each_sentence_by_the_finding_it_talks_about():
         "- Nothing here matches.",
     ]
     assert cite("- see line 64 for that", findings) == "- see line 64 for that [#4]"
+
+
+def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
+    """The 1.5B's own bullets restated its answer, pasted a check's message and added claims no
+    finding made ("which could lead to a race condition"); the bullets are Mirador's now."""
+    findings = [
+        _finding(
+            46,
+            "with self._rooms_lock:",
+            "a threading lock is held across an await: every other task "
+            "waits on it while this one is suspended; use asyncio.Lock",
+            "ChatServer.broadcast",
+        ),  # fmt: skip
+        _finding(
+            49,
+            "await self._send(client, message)",
+            "each iteration awaits self._send() for one item "
+            "and nothing is carried between iterations: the calls run one after another",
+        ),  # fmt: skip
+        _finding(
+            45,
+            "room.history.append(message)",
+            "the room history gains every message and nothing trims "
+            "it, so memory climbs for as long as the room lives, on every server that runs this",
+        ),  # fmt: skip
+        _finding(80, "x = 1", "a fourth"),
+        _finding(90, "y = 2", "a fifth, never listed"),
+    ]
+    answer = "In short, the biggest problem is the threading lock held across an await in broadcast.\n"
+    assert summarise(answer, findings).splitlines() == [
+        "In short, the biggest problem is the threading lock held across an await in broadcast. [#1]",
+        "- Line 49: each iteration awaits self._send() for one item and nothing is carried between iterations [#2]",
+        "- Line 45: the room history gains every message and nothing trims it, so memory climbs for as long as "
+        "the room lives, on every server that runs this [#3]",
+        "- Line 80: a fourth [#4]",
+    ]
+    assert (
+        summarise("", findings).splitlines()[0].startswith("- Line 46 in `ChatServer.broadcast`: a threading")
+    )
+    assert summarise("", []) == ""
+    assert headline("x" * 30 + " word " * 40).endswith("…")
