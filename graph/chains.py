@@ -17,7 +17,7 @@ from retrieval import KINDS
 DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
 QUERY_TYPES = ("code", "document", "research", "report", "comparison", "decision", "personal", "general")
 
-ROLES = ("stage", "synthesis")
+ROLES = ("stage", "fixes", "synthesis")
 # The embedded models a stage may name (graph.models has their files).
 EMBEDDED_CHOICES = ("coder-0.5b", "coder-1.5b")
 # The kinds of problem an analyst stage looks for (the checks use the same words).
@@ -35,7 +35,7 @@ class StageSpec:
     name: str
     model: str
     title: str = ""
-    role: Literal["stage", "synthesis"] = "stage"
+    role: Literal["stage", "fixes", "synthesis"] = "stage"  # fixes: code for the top findings
     prompt: str = ""  # prompts/<prompt>.md; empty: the stage's name
     backend: str = ""  # resolved per run: "embedded" or "ollama"
     base_url: str = ""  # Ollama server for this stage; empty: the run's default

@@ -95,6 +95,23 @@ SUMMARY_GRAMMAR = "\n".join(
 GLANCE = 3  # findings listed under the answer
 
 
+def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
+    """GBNF for the fixes stage: for one to `n` of the top findings, its number and line, the
+    fix as a fenced block of code, and one line on why. Left free, the 1.5B pasted the finding
+    it was asked to fix (the chat server's "#1, line 46" and MIR001's message, no code)."""
+    refs = " | ".join(_literal(f"#{i}, line {f['line']}") for i, f in enumerate(findings[:n], start=1))
+    return "\n".join(
+        [
+            "root ::= " + " ".join(["fix"] + ["fix?"] * (min(n, len(findings)) - 1)),
+            r'fix ::= ref "\n```python\n" codeline codeline? codeline? codeline? codeline? codeline? codeline? '
+            r'codeline? codeline? codeline? "```\n" why "\n\n"',
+            f"ref ::= {refs}",
+            r"codeline ::= [^\n`]{1,100} " + '"\\n"',
+            r"why ::= [^\n`]{10,200}",
+        ]
+    )
+
+
 def headline(message: str, limit: int = 150) -> str:
     """A finding's message up to its first ':' or ';' or sentence end (where the checks' messages
     turn from what to why), or cut at a word near `limit`."""

@@ -20,7 +20,18 @@ from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
 from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
 from graph.config import Context
-from graph.findings import SUMMARY_GRAMMAR, Finding, checked, ground, merge, parse, rank, render, summarise
+from graph.findings import (
+    SUMMARY_GRAMMAR,
+    Finding,
+    checked,
+    fixes_grammar,
+    ground,
+    merge,
+    parse,
+    rank,
+    render,
+    summarise,
+)
 from graph.findings import grammar as findings_grammar
 from graph.models import embedded_spec
 from graph.prompts import (
@@ -430,6 +441,8 @@ def make_stage_node(
             grammar_text = findings_grammar(len(groups), state["document_text"], known)
         elif spec.role == "synthesis" and analysing(state) and _findings_so_far(state):
             grammar_text = SUMMARY_GRAMMAR
+        elif spec.role == "fixes" and analysing(state) and (top := _findings_so_far(state)):
+            grammar_text = fixes_grammar(top)
         run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
         fell_back = ""
         if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:

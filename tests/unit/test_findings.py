@@ -6,6 +6,7 @@ from graph.findings import (
     SUMMARY_GRAMMAR,
     Finding,
     cite,
+    fixes_grammar,
     grammar,
     ground,
     headline,
@@ -204,3 +205,14 @@ def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
     )
     assert summarise("", []) == ""
     assert headline("x" * 30 + " word " * 40).endswith("…")
+
+
+def test_the_fixes_grammar_asks_for_code_under_an_existing_finding_and_compiles():
+    """Left free, the 1.5B master coder pasted the finding it was asked to fix, with no code."""
+    from llama_cpp import LlamaGrammar
+
+    findings = [_finding(46, "with lock:", "a lock"), _finding(49, "await send(c)", "one after another")]
+    text = fixes_grammar(findings)
+    assert 'ref ::= "#1, line 46" | "#2, line 49"' in text
+    assert text.startswith("root ::= fix fix?\n") and "```python" in text
+    assert LlamaGrammar.from_string(text, verbose=False) is not None
