@@ -231,8 +231,8 @@ def test_a_stage_that_still_copies_at_its_limit_is_dropped_never_passed_on(sampl
 
 def test_a_stage_that_restates_its_instructions_is_an_echo_and_is_repeated(sample_doc, context):
     echo = (
-        "- The master coder gives the fix as a short code snippet that changes this code.\n"
-        "- For the two or three most important findings, give the fix with one sentence on why it helps."
+        "- The master coder writes the fix: the changed lines of this code in a python block.\n"
+        "- For the two or three most important findings, one sentence on why it helps; show the code."
     )
     out = run(
         Script({"master_coder": [echo, default_reply("master_coder")]}),
