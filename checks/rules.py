@@ -121,6 +121,14 @@ RULES: dict[str, Rule] = {
             "{why} leaves without closing `{name}` (`{name}.{release}()` is not in a `finally`), so it stays "
             "open; use `with` or try/finally",
         ),
+        Rule(
+            "MIR015",
+            "resources",
+            "expired entries never swept",
+            "entries of `self.{attr}` expire, but one is dropped only when its own key is {how}: a key "
+            "never touched again stays for the object's whole life, so memory grows with every new key; "
+            "sweep expired entries (or bound the dict)",
+        ),
     )
 }
 
@@ -1909,6 +1917,101 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                     break
 
 
+TIME_CALLS = frozenset({"time", "monotonic", "perf_counter", "now", "utcnow", "today", "clock"})
+
+
+def _reads_clock(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and callee_last(n.func) in TIME_CALLS for n in ast.walk(node))
+
+
+def mir015_expired_never_swept(mod: Module) -> Iterator[Hit]:
+    """A dict attribute whose entries carry an expiry (the class compares them with the clock),
+    stored to by key, and removed from only one key at a time outside any loop (`pop(key)` on a
+    read that finds it stale, `del` on logout): no sweep, no clear, no cap. The lazy-expiry cache
+    and the session store that only forget a key when it is asked for again."""
+    for cls in mod.classes:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        methods = [m for m in cls.body if isinstance(m, FUNCS)]
+        if not any(isinstance(n, ast.Compare) and _reads_clock(n) for m in methods for n in walk_local(m)):
+            continue  # no expiry in this class
+        dicts: dict[str, ast.AST] = {}
+        for m in methods:
+            if m.name != "__init__":
+                continue
+            for n in walk_local(m):
+                if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+                    for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                        k = key_of(t)
+                        if k and k.startswith("self.") and k.count(".") == 1 and _empty_dict(mod, n.value):
+                            dicts[k[5:]] = n
+        stores: dict[str, ast.AST] = {}
+        swept: set[str] = set()  # cleared, swept in a loop, reassigned, capped or handed on
+        removed: dict[str, set[str]] = {}  # one key at a time, by these methods
+        for m in methods:
+            for n in walk_local(m):
+                if not (isinstance(n, ast.Attribute) and key_of(n) == f"self.{n.attr}" and n.attr in dicts):
+                    continue
+                attr, parent = n.attr, mod.parents.get(n)
+                grand = mod.parents.get(parent) if parent is not None else None
+                in_loop = any(isinstance(a, LOOPS) for a in _ancestors_in(mod, n, m))
+                if isinstance(n.ctx, ast.Store) and m.name != "__init__":
+                    swept.add(attr)
+                elif (
+                    isinstance(parent, ast.Subscript)
+                    and parent.value is n
+                    and isinstance(parent.ctx, ast.Store)
+                ):
+                    if m.name != "__init__":
+                        stores.setdefault(attr, parent)
+                elif (
+                    isinstance(parent, ast.Subscript)
+                    and parent.value is n
+                    and isinstance(parent.ctx, ast.Del)
+                ):
+                    if in_loop:
+                        swept.add(attr)
+                    else:
+                        removed.setdefault(attr, set()).add(m.name)
+                elif (
+                    isinstance(parent, ast.Attribute) and isinstance(grand, ast.Call) and grand.func is parent
+                ):
+                    if parent.attr in ("clear", "popitem") or (parent.attr == "pop" and in_loop):
+                        swept.add(attr)
+                    elif parent.attr == "pop":
+                        removed.setdefault(attr, set()).add(m.name)
+                elif (
+                    isinstance(parent, ast.Call)
+                    and parent.func is not n
+                    and (not _is_len(parent) or _compared(mod, parent))
+                ):
+                    swept.add(attr)  # handed to something that may trim it, or its size capped
+        for attr, node in stores.items():
+            if attr in swept:
+                continue
+            how = removed.get(attr)
+            how_text = ("read or removed again (" + ", ".join(f"{m}()" for m in sorted(how)) + ")") if how else (
+                "overwritten")  # fmt: skip
+            yield _hit("MIR015", node, attr=attr, how=how_text)
+
+
+def _ancestors_in(mod: Module, node: ast.AST, stop: ast.AST) -> list[ast.AST]:
+    out = []
+    cur = mod.parents.get(node)
+    while cur is not None and cur is not stop:
+        out.append(cur)
+        cur = mod.parents.get(cur)
+    return out
+
+
+def _empty_dict(mod: Module, value: ast.AST) -> bool:
+    if isinstance(value, ast.Dict):
+        return not value.keys
+    return (
+        isinstance(value, ast.Call) and callee_last(value.func) in ("dict", "OrderedDict") and not value.args
+    )
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -1924,6 +2027,7 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir012_process_no_timeout,
     mir013_lock_across_network,
     mir014_close_skipped,
+    mir015_expired_never_swept,
 ]
 
 
@@ -1943,6 +2047,7 @@ TEST_EXEMPT = frozenset(
         "MIR012",
         "MIR013",
         "MIR014",
+        "MIR015",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

@@ -217,6 +217,37 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR015",
+        """
+        import time
+        class Sessions:
+            def __init__(self):
+                self._by_id = {}
+            def login(self, sid, user):
+                self._by_id[sid] = (time.time(), user)
+            def get(self, sid):
+                seen, user = self._by_id.get(sid, (0, None))
+                if time.time() - seen > 3600:
+                    self._by_id.pop(sid, None)  # forgotten only when asked for again
+                    return None
+                return user
+        """,
+        """
+        import time
+        class Sessions:
+            def __init__(self):
+                self._by_id = {}
+            def login(self, sid, user):
+                self._by_id[sid] = (time.time(), user)
+                self._sweep()
+            def _sweep(self):
+                now = time.time()
+                for sid, (seen, _) in list(self._by_id.items()):
+                    if now - seen > 3600:
+                        del self._by_id[sid]
+        """,
+    ),
+    (
         "MIR004",
         """
         def unique(items):
