@@ -139,7 +139,7 @@ def glance(answer: str, findings: list[Finding], n: int = GLANCE) -> list[str]:
 def summarise(answer: str, findings: list[Finding]) -> str:
     """The Key Findings Summary: the synthesis's answer (cited) and the rest at a glance."""
     answer = cite(answer.strip(), findings) if answer.strip() else ""
-    return "\n".join([answer, *glance(answer, findings)] if answer else glance(answer, findings))
+    return "\n".join(([answer] if answer else []) + glance(answer, findings))
 
 
 def cite(summary: str, findings: list[Finding]) -> str:
