@@ -62,6 +62,9 @@ HOIST_CLAIM = _rx(
     r"\b(mov|hoist|lift|pull|tak)\w* [^.]{0,40}\b(out of|outside|before|above) (of )?(the |this |each |every )?"
     r"(\w+ )?loop|loop[- ]invariant|calculated multiple times|\brecomput|\brecalculat"
 )
+QUADRATIC_CLAIM = _rx(r"quadratic|\bO\(n ?(\^ ?2|\*\* ?2|²|\* ?n)\)|\bn squared")
+LINEAR_CALLS = frozenset({"index", "remove", "count", "insert", "sorted", "sort", "sum", "join", "any", "all", "list",
+                          "min", "max", "copy", "deepcopy", "extend", "find", "filter", "set", "tuple", "dict"})  # fmt: skip
 REPEATED_IN = _rx(r"\brepeated (in|across) (the )?((`\w+`|\w+)(, | and |, and )?)+ (method|function)s?")
 PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
               r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
@@ -237,6 +240,20 @@ class Code:
             for c in (n for n in self.own_nodes(stmt) if isinstance(n, ast.Call))
         )
 
+    def linear_work(self, stmt: ast.stmt) -> bool:
+        """The line itself walks a collection: a membership test, a scan, a copy, a sort, a
+        comprehension or a concatenation (so running it per item of a loop can be quadratic)."""
+        for n in self.own_nodes(stmt):
+            if isinstance(n, ast.Compare) and any(isinstance(o, ast.In | ast.NotIn) for o in n.ops):
+                return True
+            if isinstance(n, ast.Call) and callee_last(n.func) in LINEAR_CALLS:
+                return True
+            if isinstance(n, (*COMPREHENSIONS, ast.Starred)) or (
+                isinstance(n, ast.BinOp | ast.AugAssign) and isinstance(n.op, ast.Add)
+            ):
+                return True
+        return False
+
     def invariant(self, stmt: ast.stmt) -> bool:
         """The statement sits in a loop and reads no name the loop binds: it could be hoisted."""
         loop = next((a for a in self.ancestors(stmt) if isinstance(a, (*LOOPS, *FUNCS, ast.ClassDef))), None)
@@ -312,6 +329,8 @@ CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
     (UNUSED_CLAIM, lambda c, s: c.unused(s), "says it is never used; the module reads what the line assigns"),
     (CONCURRENT_CLAIM, lambda c, s: _is_async(c, s) and c.in_loop(s),
      "says the work could run concurrently; the line is not in a loop of an async function"),
+    (QUADRATIC_CLAIM, lambda c, s: c.in_loop(s) and c.linear_work(s),
+     "says it is quadratic; the line does no scan, copy, sort or concatenation inside a loop"),
     (HOIST_CLAIM, lambda c, s: c.invariant(s),
      "says it could move out of the loop; the line is in no loop or reads what the loop changes"),
 ]  # fmt: skip

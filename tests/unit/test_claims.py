@@ -64,7 +64,8 @@ SOURCE = textwrap.dedent(
         def warm(self, keys):
             for key in keys:
                 limit = len(self.seen) * 2
-                self.remember(key)
+                if key not in self.seen:
+                    self.remember(key)
 
         def again(self, path):
             urlopen(path).close()
@@ -98,6 +99,7 @@ def line_of(text: str) -> int:
         ("return self.session.get(url)", "no timeout, so it can hang forever"),
         ("await self.fetch(item)", "independent fetches done one after another that could run concurrently"),
         ("limit = len(self.seen) * 2", "recomputed on every iteration; move it out of the loop"),
+        ("if key not in self.seen:", "a membership test on a list in a loop: quadratic"),
         ("urlopen(path).close()", "repeated in the `again` method, so it is duplicated work"),
         ('out = open(path, "w")', "the `raise` on line {raise} leaves without closing `out`, a leak"),
     ],
@@ -148,6 +150,8 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("self.seen.append(key)", "It is repeated for each customer, which means it is slow,", "cut off"),
         ("self.seen.append(key)", "a list that only grows, which", "cut off"),
         ("asyncio.run(main())", "if this function hangs there is no timeout", "hang"),
+        ("self.remember(key)", "repeated on every iteration, which can lead to quadratic time", "quadratic"),
+        ("self.cache[key] = time.time()", "quadratic in the number of keys", "in no loop"),
     ],
 )
 def test_claims_the_code_contradicts_are_refuted(at: str, message: str, why: str) -> None:
