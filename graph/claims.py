@@ -346,9 +346,10 @@ def parse(source: str) -> Code | None:
         return None
 
 
-def refuted(code: Code | None, line: int, message: str) -> str | None:
+def refuted(code: Code | None, line: int, message: str, fix: str = "") -> str | None:
     """Why the finding's `message` about `line` does not hold, or None when nothing in the
-    code contradicts it (a document that is not Python is never refuted)."""
+    code contradicts it (a document that is not Python is never refuted). A `fix` that moves
+    the line out of its loop claims the line does not change in the loop, and is held to it."""
     cut_off = CUT_OFF.search(message)
     message = STATEMENT_BLOCK.sub("", message)  # "a `with` block" claims nothing about blocking
     if NOT_A_PROBLEM.search(message):
@@ -370,6 +371,10 @@ def refuted(code: Code | None, line: int, message: str) -> str | None:
     ):
         return "quotes a docstring, not code"
     claimed = [(check, why) for rx, check, why in CLAIMS if rx.search(message)]
+    if HOIST_CLAIM.search(fix) and not HOIST_CLAIM.search(message):
+        claimed.append(
+            (Code.invariant, "its fix moves it out of the loop; the line reads what the loop changes")
+        )
     lock_or_wait = LOCK_CLAIM.search(message) or TIMEOUT_CLAIM.search(message)
     if BLOCK_CLAIM.search(message) and not EVENT_LOOP_CLAIM.search(message) and not lock_or_wait:
         claimed.append(

@@ -96,20 +96,45 @@ GLANCE = 3  # findings listed under the answer
 
 
 def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
-    """GBNF for the fixes stage: for one to `n` of the top findings, its number and line, the
-    fix as a fenced block of code, and one line on why. Left free, the 1.5B pasted the finding
-    it was asked to fix (the chat server's "#1, line 46" and MIR001's message, no code)."""
-    refs = " | ".join(_literal(f"#{i}, line {f['line']}") for i, f in enumerate(findings[:n], start=1))
+    """GBNF for the fixes stage: for one to `n` of the top findings, its number, line and code
+    ("Before"), the changed code as a fenced block ("After") and one line on why. Left free, the
+    1.5B pasted the finding it was asked to fix (the chat server's "#1, line 46" and MIR001's
+    message, no code); asked for a block alone, it copied the line unchanged."""
+    refs = " | ".join(
+        _literal(f"#{i}, line {f['line']}\nBefore: `{f['code'][:CODE_CHARS]}`\nAfter:").replace("\n", "\\n")
+        for i, f in enumerate(findings[:n], start=1)
+    )
     return "\n".join(
         [
             "root ::= " + " ".join(["fix"] + ["fix?"] * (min(n, len(findings)) - 1)),
             r'fix ::= ref "\n```python\n" codeline codeline? codeline? codeline? codeline? codeline? codeline? '
-            r'codeline? codeline? codeline? "```\n" why "\n\n"',
+            r'codeline? codeline? codeline? "```\nWhy: " why ".\n\n"',
             f"ref ::= {refs}",
             r"codeline ::= [^\n`]{1,100} " + '"\\n"',
-            r"why ::= [^\n`]{10,200}",
+            r'why ::= ([^\n`.] | "." [^\n` ]){10,200}',  # one sentence: "asyncio.gather" but no ". "
         ]
     )
+
+
+_FIX = re.compile(
+    r"^#(\d+), line \d+\nBefore: `([^\n]*)`\nAfter:\n```python\n(.*?)```\n.*?(?=^#\d+, line |\Z)", re.M | re.S
+)
+
+
+_NEW_LOCK = re.compile(r"\bwith\s+[\w.]*(Lock|RLock|Semaphore|BoundedSemaphore|Condition)\(")
+
+
+def unchanged_fixes(text: str) -> tuple[str, list[int]]:
+    """The fixes stage's text without the fixes that fix nothing: the line it was to fix,
+    unchanged (the 1.5B's commonest non-fix), or `with asyncio.Lock():` — a new lock each
+    time, which excludes no one (its fix for a threading lock held across an await); and the
+    numbers of the findings those were for."""
+    dropped = [m for m in _FIX.finditer(text) if _norm(m[3]) == _norm(m[2]) or _NEW_LOCK.search(m[3])]
+    for m in reversed(dropped):
+        text = text[: m.start()] + text[m.end() :]
+    if text.count("```") % 2:  # cut off inside its last code block: that fix is not whole
+        text = text[: [m.start() for m in re.finditer(r"^#\d+, line ", text, re.M)][-1]]
+    return text.strip(), [int(m[1]) for m in dropped]
 
 
 def headline(message: str, limit: int = 150) -> str:
@@ -244,7 +269,7 @@ def ground(
             dropped.append({**f, "line": at, "stage": stage, "refuted": True,
                             "reason": f"repeats the {copied['rule']} finding about line {copied['line']}"})  # fmt: skip
             continue
-        if why := claims.refuted(code, at, f["message"]):
+        if why := claims.refuted(code, at, f["message"], f.get("fix", "")):
             dropped.append({**f, "line": at, "stage": stage, "reason": why, "refuted": True})
             continue
         kept.append(Finding(line=at, end_line=at, function=enclosing(spans, at), code=lines[at - 1].strip(),

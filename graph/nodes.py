@@ -31,6 +31,7 @@ from graph.findings import (
     rank,
     render,
     summarise,
+    unchanged_fixes,
 )
 from graph.findings import grammar as findings_grammar
 from graph.models import embedded_spec
@@ -388,6 +389,12 @@ def assess(
         verdicts = [{**d, "facts": groups[d["check"] - 1]} for d in disputes
                     if 0 < d["check"] <= len(groups) and substantive(d["why"], own)]  # fmt: skip
         found, set_aside = ground(raw_found, state["document_text"], spec.name, spec.kind, state.get("facts"))
+    if spec.role == "fixes" and analysing(state):
+        text, same = unchanged_fixes(text)
+        top = _findings_so_far(state)
+        set_aside = [{"line": top[n - 1]["line"], "code": top[n - 1]["code"], "reason": "the fix is the line unchanged"}
+                     for n in same if 0 < n <= len(top)]  # fmt: skip
+        status = "empty" if status in ("ok", "truncated") and not text else status
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
     }

@@ -101,7 +101,8 @@ def _stage_section(
         aside = "; ".join(
             f"line {f['line']} `{_cell(f['code'])[:60]}` ({f['reason']})" for f in r["set_aside"]
         )
-        lines += [f"*Set aside, not reported as findings: {aside}.*", ""]
+        what = "fixes" if r["role"] == "fixes" else "findings"
+        lines += [f"*Set aside, not reported as {what}: {aside}.*", ""]
     if r["removed"]:
         cut = ", ".join(f"{kind} {n} chars" for kind, n in sorted(r["removed"].items()))
         lines += [f"*Cleaned: {cut}.*", ""]

@@ -160,6 +160,15 @@ def test_claims_the_code_contradicts_are_refuted(at: str, message: str, why: str
     assert why in (refuted(CODE, line_of(at), message) or "")
 
 
+def test_a_fix_that_moves_a_line_out_of_its_loop_is_held_to_the_line_not_changing() -> None:
+    """The digest's cost analyst: `smtp.send_message(msg)` 'repeated on every iteration',
+    'Fix: move it outside the loop' - of a line that sends each subscriber's own message."""
+    at = line_of("await self.fetch(item)")
+    message = "repeated on every iteration of the loop, which is slow"
+    assert "fix moves it out" in (refuted(CODE, at, message, "Move it outside the loop.") or "")
+    assert refuted(CODE, line_of("limit = len(self.seen)"), message, "Move it outside the loop.") is None
+
+
 def test_a_document_that_is_not_python_is_judged_by_its_words_only() -> None:
     assert refuted(parse("def broken(:\n"), 1, "repeated on every iteration of the loop") is None
     assert refuted(parse("def broken(:\n"), 1, "this line sets a value.") is not None

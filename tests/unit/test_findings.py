@@ -17,6 +17,7 @@ from graph.findings import (
     rank,
     render,
     summarise,
+    unchanged_fixes,
 )
 
 SOURCE = """import requests
@@ -213,6 +214,26 @@ def test_the_fixes_grammar_asks_for_code_under_an_existing_finding_and_compiles(
 
     findings = [_finding(46, "with lock:", "a lock"), _finding(49, "await send(c)", "one after another")]
     text = fixes_grammar(findings)
-    assert 'ref ::= "#1, line 46" | "#2, line 49"' in text
+    assert 'ref ::= "#1, line 46\\nBefore: `with lock:`\\nAfter:" | "#2, line 49\\nBefore:' in text
     assert text.startswith("root ::= fix fix?\n") and "```python" in text
     assert LlamaGrammar.from_string(text, verbose=False) is not None
+
+
+def test_a_fix_that_repeats_the_line_unchanged_is_dropped():
+    """Asked for a code block alone, the 1.5B copied the line it was to fix."""
+    text = (
+        "#1, line 46\nBefore: `with self._rooms_lock:`\nAfter:\n```python\nwith self._rooms_lock:\n```\n"
+        "Why: this lock is held across an await\n\n"
+        "#2, line 49\nBefore: `await self._send(client, message)`\nAfter:\n```python\n"
+        "await asyncio.gather(*(self._send(c, message) for c in clients))\n```\nWhy: sends side by side\n"
+    )
+    kept, dropped = unchanged_fixes(text)
+    assert dropped == [1]
+    assert kept.startswith("#2, line 49") and "gather" in kept and "#1" not in kept
+    assert unchanged_fixes(kept) == (kept, [])
+    assert (
+        unchanged_fixes(kept + "\n\n#3, line 80\nBefore: `x`\nAfter:\n```python\nwith smtp:\n    try")[0]
+        == kept
+    )
+    new_lock = text.replace("```python\nwith self._rooms_lock:", "```python\nasync with asyncio.Lock():")
+    assert unchanged_fixes(new_lock)[1] == [1]
