@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from typing import Any, TypedDict
 
 from graph import claims
@@ -111,7 +112,7 @@ def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
             r'codeline? codeline? codeline? "```\nWhy: " why ".\n\n"',
             f"ref ::= {refs}",
             r"codeline ::= [^\n`]{1,100} " + '"\\n"',
-            r'why ::= ([^\n`.] | "." [^\n` ]){10,200}',  # one sentence: "asyncio.gather" but no ". "
+            r'why ::= ([^\n`.] | "." [a-z0-9_(]){10,200}',  # one sentence: "asyncio.gather", "0.5", no ".B"
         ]
     )
 
@@ -121,15 +122,32 @@ _FIX = re.compile(
 )
 
 
-_NEW_LOCK = re.compile(r"\bwith\s+[\w.]*(Lock|RLock|Semaphore|BoundedSemaphore|Condition)\(")
+# `with asyncio.Lock():` makes a new lock each time (it excludes no one); gather, wait_for and
+# sleep are not context managers. Both were the 1.5B's fixes on the eval.
+_NOT_A_FIX = re.compile(
+    r"\bwith\s+[\w.]*(Lock|RLock|Semaphore|BoundedSemaphore|Condition)\(|\bwith\s+asyncio\.(gather|wait_for|sleep)\("
+)
+
+
+def _parses(code: str) -> bool:
+    """The fix is Python: it parses, or a lone block header (`async with self._lock:`) does
+    once given a body."""
+    code = textwrap.dedent(code).strip()
+    for text in (code, code + "\n    pass"):
+        try:
+            ast.parse(text)
+            return True
+        except SyntaxError:
+            pass
+    return False
 
 
 def unchanged_fixes(text: str) -> tuple[str, list[int]]:
     """The fixes stage's text without the fixes that fix nothing: the line it was to fix,
-    unchanged (the 1.5B's commonest non-fix), or `with asyncio.Lock():` — a new lock each
-    time, which excludes no one (its fix for a threading lock held across an await); and the
-    numbers of the findings those were for."""
-    dropped = [m for m in _FIX.finditer(text) if _norm(m[3]) == _norm(m[2]) or _NEW_LOCK.search(m[3])]
+    unchanged (the 1.5B's commonest non-fix), code that is not Python (a line cut at its
+    length cap), or one of `_NOT_A_FIX`; and the numbers of the findings those were for."""
+    dropped = [m for m in _FIX.finditer(text)
+               if _norm(m[3]) == _norm(m[2]) or _NOT_A_FIX.search(m[3]) or not _parses(m[3])]  # fmt: skip
     for m in reversed(dropped):
         text = text[: m.start()] + text[m.end() :]
     if text.count("```") % 2:  # cut off inside its last code block: that fix is not whole
@@ -185,7 +203,7 @@ def cite(summary: str, findings: list[Finding]) -> str:
 
 
 _DISPUTE = re.compile(r"^\s*[-*]\s*Check (\d+) is not a problem here:\s*(.+)$", re.I)
-_FINDING = re.compile(r"^\s*[-*]\s*(?:Line (\d+),?\s*)?`([^`]+)`\s*:\s*(.+?)(?:\s+Fix:\s*(.+))?$", re.I)
+_FINDING = re.compile(r"^\s*[-*]\s*(?:Line (\d+),?\s*)?`([^`]+)`\s*:\s*(.+?)(?:\s+Fix:\s*(.*))?$", re.I)
 
 
 def parse(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -237,3 +237,18 @@ def test_a_fix_that_repeats_the_line_unchanged_is_dropped():
     )
     new_lock = text.replace("```python\nwith self._rooms_lock:", "```python\nasync with asyncio.Lock():")
     assert unchanged_fixes(new_lock)[1] == [1]
+    for bad in (
+        "async with asyncio.gather(*[self.profile(u) for u in ids]):",  # not a context manager
+        "async with conn.execute('SELECT service, state FROM status') as",
+    ):  # cut at its cap
+        assert unchanged_fixes(text.replace("```python\nwith self._rooms_lock:", f"```python\n{bad}"))[1] == [
+            1
+        ]
+    header = text.replace("```python\nwith self._rooms_lock:", "```python\nasync with self._rooms_lock:")
+    assert unchanged_fixes(header)[1] == []  # a block header alone is a fix
+
+
+def test_an_empty_fix_is_not_part_of_the_message():
+    """A problem cut at its cap left 'object,  Fix:' in the message, which hid the cut."""
+    _, found = parse("- `x: str`: a string, which is immutable, so it needs a new object,  Fix:\n")
+    assert found[0]["message"].endswith("object,") and found[0]["fix"] == ""
