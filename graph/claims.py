@@ -70,7 +70,7 @@ PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wron
               r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
               r"duplicat|exhaust|unbounded|never|crash|corrupt|stale")  # fmt: skip
 NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"
-                    r"issue)\b|which is (fine|correct|right|expected|good)|\bdoes not affect|\bno (effect|impact) on|\bprevents?\b|\bensures?\b|improvement|"
+                    r"issue)\b|which is (fine|correct|right|expected|good)|\bdoes not affect|\bdoes not need (to be )?(cleared|trimmed|closed|released|bounded|changed)|\bno (effect|impact) on|\bprevents?\b|\bensures?\b|improvement|"
                     r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly")  # fmt: skip
 
 

@@ -112,7 +112,7 @@ def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
             r'codeline? codeline? codeline? "```\nWhy: " why ".\n\n"',
             f"ref ::= {refs}",
             r"codeline ::= [^\n`]{1,100} " + '"\\n"',
-            r'why ::= ([^\n`.] | "." [a-z0-9_(]){10,200}',  # one sentence: "asyncio.gather", "0.5", no ".B"
+            r'why ::= ([^\n`.] | "." [a-z0-9_]){10,200}',  # one sentence: "asyncio.gather", "0.5", no ".B"
         ]
     )
 
@@ -123,9 +123,10 @@ _FIX = re.compile(
 
 
 # `with asyncio.Lock():` makes a new lock each time (it excludes no one); gather, wait_for and
-# sleep are not context managers. Both were the 1.5B's fixes on the eval.
+# sleep are not context managers; a requests call cannot be awaited. All were the 1.5B's fixes.
 _NOT_A_FIX = re.compile(
     r"\bwith\s+[\w.]*(Lock|RLock|Semaphore|BoundedSemaphore|Condition)\(|\bwith\s+asyncio\.(gather|wait_for|sleep)\("
+    r"|\b(await|wait_for\()\s*requests\."  # requests is not awaitable
 )
 
 
@@ -166,16 +167,21 @@ def headline(message: str, limit: int = 150) -> str:
 
 
 def glance(answer: str, findings: list[Finding], n: int = GLANCE) -> list[str]:
-    """One line each for the most important findings the answer did not cite: where, what, [#n]."""
+    """One line each for the most important problems the answer did not cite: where, what,
+    [#n]. Findings that say the same thing on several lines (S113 on two requests) share one."""
     cited = {int(k) for k in re.findall(r"\[#(\d+)\]", answer)}
-    out = []
+    groups: dict[str, list[int]] = {}
     for i, f in enumerate(findings, start=1):
-        if i in cited:
-            continue
-        where = f"Line {f['line']}" + (f" in `{f['function']}`" if f["function"] else "")
-        out.append(f"- {where}: {headline(f['message'])} [#{i}]")
-        if len(out) == n:
-            break
+        if i not in cited and (len(groups) < n or headline(f["message"]) in groups):
+            groups.setdefault(headline(f["message"]), []).append(i)
+    out = []
+    for head, numbers in groups.items():
+        first = findings[numbers[0] - 1]
+        lines = sorted({findings[i - 1]["line"] for i in numbers})
+        where = ("Line " if len(lines) == 1 else "Lines ") + ", ".join(map(str, lines))
+        if len(lines) == 1 and first["function"]:
+            where += f" in `{first['function']}`"
+        out.append(f"- {where}: {head} [{', '.join(f'#{i}' for i in numbers)}]")
     return out
 
 

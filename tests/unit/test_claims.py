@@ -127,6 +127,11 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("urlopen(path).close()", "not in a finally block, so it is not closed on an exception", "released"),
         ("self.seen = []", "this line is not a problem, the list is small", "not a problem"),
         ("self.spare = 0", "a counter that does not affect the performance of the module", "not a problem"),
+        (
+            "self.seen = []",
+            "used to track keys; it does not need to be cleared, as it only grows slowly",
+            "not a problem",
+        ),
         ("self.cache.pop(key, None)", "removes a key from the cache.", "without naming a problem"),
         ("for key in keys:", "sequential work that could run concurrently", "concurrently"),
         ("out.close()", "fine, and it uses a `with` block", "without naming a problem"),

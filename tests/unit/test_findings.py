@@ -208,6 +208,24 @@ def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
     assert headline("x" * 30 + " word " * 40).endswith("…")
 
 
+def test_findings_saying_the_same_on_several_lines_share_one_summary_line():
+    """The demo's summary listed S113 on line 42 and on line 49 as two bullets."""
+    findings = [
+        _finding(42, "requests.post(a)", "a blocking HTTP call inside async def stops the event loop"),
+        _finding(42, "requests.post(a)", "an HTTP request with no timeout can hang forever; pass timeout="),
+        _finding(49, "requests.post(b)", "a blocking HTTP call inside async def stops the event loop"),
+        _finding(49, "requests.post(b)", "an HTTP request with no timeout can hang forever; pass timeout="),
+        _finding(59, "self.history.append(t)", "`self.history` grows for the object's whole life"),
+    ]
+    assert summarise("In short, the biggest problem is the blocking call in warm_up.", findings).splitlines()[
+        1:
+    ] == [
+        "- Lines 42, 49: an HTTP request with no timeout can hang forever [#2, #4]",
+        "- Line 49: a blocking HTTP call inside async def stops the event loop [#3]",
+        "- Line 59: `self.history` grows for the object's whole life [#5]",
+    ]
+
+
 def test_the_fixes_grammar_asks_for_code_under_an_existing_finding_and_compiles():
     """Left free, the 1.5B master coder pasted the finding it was asked to fix, with no code."""
     from llama_cpp import LlamaGrammar
@@ -244,6 +262,10 @@ def test_a_fix_that_repeats_the_line_unchanged_is_dropped():
         assert unchanged_fixes(text.replace("```python\nwith self._rooms_lock:", f"```python\n{bad}"))[1] == [
             1
         ]
+    awaited = text.replace(
+        "```python\nwith self._rooms_lock:", "```python\nr = await asyncio.wait_for(requests.post(u), 5)"
+    )
+    assert unchanged_fixes(awaited)[1] == [1]
     header = text.replace("```python\nwith self._rooms_lock:", "```python\nasync with self._rooms_lock:")
     assert unchanged_fixes(header)[1] == []  # a block header alone is a fix
 
