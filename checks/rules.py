@@ -1935,16 +1935,16 @@ def mir015_expired_never_swept(mod: Module) -> Iterator[Hit]:
         methods = [m for m in cls.body if isinstance(m, FUNCS)]
         if not any(isinstance(n, ast.Compare) and _reads_clock(n) for m in methods for n in walk_local(m)):
             continue  # no expiry in this class
-        dicts: dict[str, ast.AST] = {}
+        dicts: set[str] = set()  # self.x = {} in __init__
         for m in methods:
             if m.name != "__init__":
                 continue
             for n in walk_local(m):
-                if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+                if isinstance(n, ast.Assign | ast.AnnAssign) and _empty_dict(n.value):
                     for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
                         k = key_of(t)
-                        if k and k.startswith("self.") and k.count(".") == 1 and _empty_dict(mod, n.value):
-                            dicts[k[5:]] = n
+                        if k and k.startswith("self.") and k.count(".") == 1:
+                            dicts.add(k[5:])
         stores: dict[str, ast.AST] = {}
         swept: set[str] = set()  # cleared, swept in a loop, reassigned, capped or handed on
         removed: dict[str, set[str]] = {}  # one key at a time, by these methods
@@ -2004,7 +2004,7 @@ def _ancestors_in(mod: Module, node: ast.AST, stop: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _empty_dict(mod: Module, value: ast.AST) -> bool:
+def _empty_dict(value: ast.AST | None) -> bool:
     if isinstance(value, ast.Dict):
         return not value.keys
     return (
