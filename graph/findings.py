@@ -95,6 +95,19 @@ SUMMARY_GRAMMAR = "\n".join(
 )
 GLANCE = 3  # findings listed under the answer
 
+# The synthesis over notes (a chain with no findings: a document, a decision, a question
+# with no code) answers in one to three sentences of prose, the first opening "In short,".
+# Asked for bullets, the 1.5B re-typed the stage before it (novelty 0.00 on four of the
+# six classic cases), so the copy check dropped it and the report had no summary. Mirador
+# says which stage each sentence draws on (`cite_notes`).
+NOTES_GRAMMAR = "\n".join(
+    [
+        "root ::= answer also? also?",
+        r'answer ::= "In short, " [^\n.*`#]{10,280} ".\n"',
+        r'also ::= ("Also, " | "But " | "Still, ") [^\n.*`#]{10,240} ".\n"',
+    ]
+)
+
 
 def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
     """GBNF for the fixes stage: for one to `n` of the top findings, its number, line and code
@@ -204,6 +217,22 @@ def cite(summary: str, findings: list[Finding]) -> str:
         best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=None)
         if text.strip() and best is not None and scores[best] >= 2:
             text = f"{text.rstrip()} [#{best + 1}]"
+        out.append(text)
+    return "\n".join(out)
+
+
+def cite_notes(answer: str, notes: dict[str, str]) -> str:
+    """The answer with each sentence line ending in the stage(s) it draws on: every stage
+    whose output shares at least three words with it and at least two thirds as many as
+    the best; none when no stage shares three."""
+    out = []
+    for text in answer.strip().splitlines():
+        words = _words(text)
+        shared = {stage: len(words & _words(note)) for stage, note in notes.items()}
+        best = max(shared.values(), default=0)
+        stages = [s for s, n in shared.items() if n >= 3 and 3 * n >= 2 * best]
+        if text.strip() and stages:
+            text = f"{text.rstrip()} [{', '.join(f'`{s}`' for s in stages)}]"
         out.append(text)
     return "\n".join(out)
 

@@ -21,9 +21,11 @@ from graph.clean import clean_output
 from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
 from graph.config import Context
 from graph.findings import (
+    NOTES_GRAMMAR,
     SUMMARY_GRAMMAR,
     Finding,
     checked,
+    cite_notes,
     fixes_grammar,
     ground,
     merge,
@@ -450,6 +452,8 @@ def make_stage_node(
             grammar_text = SUMMARY_GRAMMAR
         elif spec.role == "fixes" and analysing(state) and (top := _findings_so_far(state)):
             grammar_text = fixes_grammar(top)
+        elif spec.role == "synthesis" and not analysing(state):
+            grammar_text = NOTES_GRAMMAR
         run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
         fell_back = ""
         if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:
@@ -495,8 +499,17 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Write the markdown report and its JSON twin, atomically."""
     ctx = runtime.context or Context()
     synthesis = next((r for r in usable_results(state.get("results", [])) if r["role"] == "synthesis"), None)
+    answer = synthesis["text"] if synthesis else ""
     findings = _findings_so_far(state) if analysing(state) else []
-    summary = summarise(synthesis["text"] if synthesis else "", findings)
+    if analysing(state):
+        summary = summarise(answer, findings)
+    else:  # the answer over notes says which stage each sentence draws on
+        notes = {
+            r["stage"]: r["text"]
+            for r in usable_results(state.get("results", []))
+            if r["role"] != "synthesis"
+        }
+        summary = cite_notes(answer, notes)
     thread = str(get_config().get("configurable", {}).get("thread_id", ""))
     md_path, json_path = write_report(
         {**state, "summary": summary, "findings": findings}, Path(ctx.reports_dir), thread

@@ -382,6 +382,17 @@ def test_document_chain_stages_build_on_the_earlier_stages_quoted_notes(tmp_path
     assert "Answer with one to three problems of your kind" not in critic
 
 
+def test_a_document_chains_summary_says_which_stage_each_sentence_draws_on(tmp_path, context):
+    doc = tmp_path / "essay.md"
+    doc.write_text("# Remote work\n\nTeams that write things down scale better.\n", encoding="utf-8")
+    analyst = "- The essay argues that teams writing decisions down scale better than teams that talk."
+    answer = "In short, the essay claims written decisions let teams scale better than talking does."
+    script = Script({"document_analyst": analyst, "synthesis": answer})
+    out = run(script, context, document_path=str(doc), query="What are the main points of this text?")
+    assert out["summary"] == answer + " [`document_analyst`]"
+    assert 'Start with "In short,"' in str(script.messages_for("synthesis")[1].content)
+
+
 def test_bad_document_fails_before_any_model_runs(tmp_path, context):
     script = Script()
     with pytest.raises(ValueError, match="document not found"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from graph.findings import (
+    NOTES_GRAMMAR,
     SUMMARY_GRAMMAR,
     Finding,
     cite,
+    cite_notes,
     fixes_grammar,
     grammar,
     ground,
@@ -134,6 +136,38 @@ def test_the_summary_grammar_opens_with_the_biggest_problem_and_compiles():
     assert '"In short, the biggest problem is "' in SUMMARY_GRAMMAR
     assert "[#" not in SUMMARY_GRAMMAR  # Mirador cites the findings, not the model
     assert LlamaGrammar.from_string(SUMMARY_GRAMMAR, verbose=False) is not None
+
+
+def test_the_notes_grammar_is_prose_opening_in_short_and_compiles():
+    """A chain with no findings answers in sentences, not bullets: asked for bullets, the
+    1.5B re-typed the stage before it."""
+    from llama_cpp import LlamaGrammar
+
+    assert NOTES_GRAMMAR.startswith("root ::= answer also? also?")
+    assert '"In short, "' in NOTES_GRAMMAR
+    # no markdown, one sentence a line
+    assert all(r"[^\n.*`#]" in rule for rule in NOTES_GRAMMAR.splitlines()[1:])
+    assert LlamaGrammar.from_string(NOTES_GRAMMAR, verbose=False) is not None
+
+
+def test_cite_notes_names_the_stages_each_sentence_draws_on():
+    notes = {
+        "context": "The material is an essay about remote work and the question asks for its main points.",
+        "document_analyst": "- The essay argues remote work raises output but weakens mentoring of juniors.",
+        "critic": "- The analyst missed that the essay's evidence is one company's survey.",
+    }
+    answer = (
+        "In short, the essay argues that remote work raises output while it weakens the mentoring of juniors.\n"
+        "But its evidence is a single company's survey, which the analyst missed.\n"
+        "Also, nothing here matches anything."
+    )
+    assert cite_notes(answer, notes).splitlines() == [
+        "In short, the essay argues that remote work raises output while it weakens the mentoring of juniors."
+        " [`document_analyst`]",
+        "But its evidence is a single company's survey, which the analyst missed. [`critic`]",
+        "Also, nothing here matches anything.",
+    ]
+    assert cite_notes("", notes) == ""
 
 
 def _finding(line: int, code: str, message: str, function: str = "") -> Finding:
