@@ -221,6 +221,45 @@ def print_code_totals(t: dict[str, Any]) -> None:
     print(f"  copies/echoes passed        {t['passed_copies']}")
 
 
+# --- the prompt layouts -----------------------------------------------------------------
+
+
+def continuing_messages(state: Any, spec: Any, max_document_chars: int, correction: str = "") -> list[Any]:
+    """The old scripts' layout, for `--layout continuing`: each stage continues the previous
+    stage's conversation, every earlier stage's instructions and answer a turn of it under a
+    `### Specialist N` header, then its own. The material opens the first turn, so the
+    document prefix is cached as in the shared layout; what differs is that every stage,
+    the analysts included, reads every earlier stage's words."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from graph import nodes
+    from graph.chains import StageSpec
+
+    system, human = nodes.build_messages_shared(state, spec, max_document_chars, correction)
+    body, question = str(human.content), f"Question: {state['query']}"
+    material = body[: body.index(question) + len(question)]  # the document, passages, turns, question
+    plan = {s["name"]: StageSpec.from_dict(s) for s in state["plan"]}
+    turns = [r for r in kept_results(state.get("results", [])) if r["text"] and r["stage"] != spec.name]
+    messages: list[Any] = [system]
+    for n, r in enumerate(turns, start=1):
+        head = f"{material}\n\n" if n == 1 else ""
+        said = nodes.instructions(plan[r["stage"]], state)
+        messages += [HumanMessage(f"{head}### Specialist {n}\n{said}"), AIMessage(r["text"])]
+    own = body[len(material) :].strip()  # the merged findings (for later stages), then its instructions
+    head = f"{material}\n\n" if not turns else ""
+    messages.append(HumanMessage(f"{head}### Specialist {len(turns) + 1}\n{own}"))
+    return messages
+
+
+def use_layout(layout: str) -> None:
+    """Run the graph with `layout`'s prompts: "shared" (Mirador's) or "continuing" (the old one)."""
+    from graph import nodes
+
+    if not hasattr(nodes, "build_messages_shared"):
+        nodes.build_messages_shared = nodes.build_messages  # type: ignore[attr-defined]
+    nodes.build_messages = nodes.build_messages_shared if layout == "shared" else continuing_messages  # type: ignore[assignment]
+
+
 # --- the classic cases ------------------------------------------------------------------
 
 
@@ -297,6 +336,8 @@ def main() -> int:
                         help="the code cases (eval/heldout_cases.toml: written without reading the checks)")  # fmt: skip
     parser.add_argument("--embedded-model", default="", help="coder-0.5b or coder-1.5b for every stage")
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-call baseline")
+    parser.add_argument("--layout", choices=("shared", "continuing"), default="shared",
+                        help="prompt layout: Mirador's shared material, or the old continuing conversation")  # fmt: skip
     parser.add_argument("--max-tokens", type=int, default=0, help="cap per stage (0: each stage's own)")
     parser.add_argument("--name", default="latest", help="results file name under eval/results/")
     parser.add_argument("--relabel", action="store_true",
@@ -314,11 +355,12 @@ def main() -> int:
         path.write_text(json.dumps(results, indent=2) + "\n")
         return 0
     work = Path(tempfile.mkdtemp(prefix="mirador-eval-"))
+    use_layout(args.layout)
     graph = build_graph()
     from graph.models import EMBEDDED_MODEL
 
     model = args.embedded_model or EMBEDDED_MODEL
-    results: dict[str, Any] = {"embedded_model": model, "max_tokens": args.max_tokens,
+    results: dict[str, Any] = {"embedded_model": model, "max_tokens": args.max_tokens, "layout": args.layout,
                                "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     if args.part in ("code", "all"):
         labels = load_labels()

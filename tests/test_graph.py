@@ -511,3 +511,29 @@ def test_a_summary_that_pastes_the_findings_is_a_copy_and_never_the_summary(samp
     assert "repeated the findings stage" in synthesis["reasons"]
     assert "In short" not in out["summary"]  # only Mirador's own list of the top findings
     assert out["summary"].startswith("- Line ")
+
+
+def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(sample_doc, context):
+    """`eval/run.py --layout continuing` measures the old scripts' layout against Mirador's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_run", Path(__file__).parents[1] / "eval" / "run.py")
+    assert spec and spec.loader
+    eval_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eval_run)
+    eval_run.use_layout("continuing")
+    try:
+        script = Script()
+        run(script, context, document_path=str(sample_doc))
+    finally:
+        eval_run.use_layout("shared")
+    cost = script.messages_for("cost")
+    assert [type(m).__name__ for m in cost] == ["SystemMessage", "HumanMessage", "AIMessage", "HumanMessage"]
+    assert '<document source="' in cost[1].content
+    assert "### Specialist 1\nYour task: concurrency" in cost[1].content
+    assert cost[2].content == default_reply("concurrency")
+    assert cost[3].content.startswith("### Specialist 2\nYour task: algorithmic cost")
+    assert len(script.messages_for("synthesis")) == 2 + 2 * 5  # system, five earlier turns, its own
+    shared = Script()
+    run(shared, context, document_path=str(sample_doc))
+    assert [type(m).__name__ for m in shared.messages_for("cost")] == ["SystemMessage", "HumanMessage"]
