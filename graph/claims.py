@@ -248,14 +248,29 @@ class Code:
                 return True
             if isinstance(n, ast.Call) and callee_last(n.func) in LINEAR_CALLS:
                 return True
-            if isinstance(n, (*COMPREHENSIONS, ast.Starred)) or (
-                isinstance(n, ast.BinOp | ast.AugAssign) and isinstance(n.op, ast.Add)
+            if isinstance(n, (*COMPREHENSIONS, ast.Starred)):
+                return True
+            # `a + b` and `s += x` may concatenate; `n += 1` and `total + 0.5` add numbers
+            if (
+                isinstance(n, ast.BinOp)
+                and isinstance(n.op, ast.Add)
+                and not (_number(n.left) or _number(n.right))
             ):
+                return True
+            if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Add) and not _number(n.value):
                 return True
         return False
 
     def invariant(self, stmt: ast.stmt) -> bool:
-        """The statement sits in a loop and reads no name the loop binds: it could be hoisted."""
+        """The statement sits in a loop and reads no name the loop binds: it could be hoisted.
+        Accumulating (`job.attempts += 1`) or collecting (`history.append(...)`) is the loop's
+        own per-item work, never hoisted: the 1.5B said both should move out of a retry loop."""
+        if isinstance(stmt, ast.AugAssign) or (
+            isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Call)
+            and callee_last(stmt.value.func) in ADDERS
+        ):
+            return False
         loop = next((a for a in self.ancestors(stmt) if isinstance(a, (*LOOPS, *FUNCS, ast.ClassDef))), None)
         if not isinstance(loop, LOOPS):
             return False
@@ -280,6 +295,10 @@ class Code:
             isinstance(exit_, ast.Raise | ast.Return) and fn is not None and self.function(exit_) is fn
             and exit_.lineno > stmt.lineno
         ) or (isinstance(exit_, ast.Raise | ast.Return) and fn is None)  # fmt: skip
+
+
+def _number(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Constant) and type(expr.value) in (int, float)
 
 
 def _name(expr: ast.AST) -> str | None:

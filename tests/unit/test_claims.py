@@ -71,6 +71,12 @@ SOURCE = textwrap.dedent(
             urlopen(path).close()
             asyncio.run(main())
 
+        def retry(self, job):
+            for attempt in range(3):
+                job.attempts += 1
+                job.history.append(time.time())
+                job.wait = job.wait + 0.5
+
         def safe(self, path):
             f = open(path)
             try:
@@ -158,6 +164,23 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("asyncio.run(main())", "if this function hangs there is no timeout", "hang"),
         ("self.remember(key)", "repeated on every iteration, which can lead to quadratic time", "quadratic"),
         ("self.cache[key] = time.time()", "quadratic in the number of keys", "in no loop"),
+        # a held-out case's cost analyst, of a retry loop's counter and log
+        (
+            "job.attempts += 1",
+            "repeated on every iteration of the loop, which can lead to quadratic time complexity",
+            "quadratic",
+        ),
+        ("job.wait = job.wait + 0.5", "rebuilt on every iteration: quadratic", "quadratic"),
+        (
+            "job.attempts += 1",
+            "It should be moved outside the loop for better performance",
+            "out of the loop",
+        ),
+        (
+            "job.history.append(time.time())",
+            "repeated every time; move it outside the loop",
+            "out of the loop",
+        ),
     ],
 )
 def test_claims_the_code_contradicts_are_refuted(at: str, message: str, why: str) -> None:
