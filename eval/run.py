@@ -129,8 +129,7 @@ def score_code_case(
             (true_extra if label["label"] == "true" else false).append(item)
     results = out["results"]
     passed_copies = [f"{r['stage']} ({', '.join(r['reasons'])})" for r in kept_results(results)
-                     if r["verdict"] in ("pass", "kept") and any(
-                         w in " ".join(r["reasons"]) for w in ("repeated the", "restated"))]  # fmt: skip
+                     if r["verdict"] in ("pass", "kept") and copy_or_echo(r)]  # fmt: skip
     row["chain"] = {
         "named": sorted(named(words, problems)),
         "named_in_summary": sorted(named(own_words(summary_section(report), source), problems)),
@@ -139,11 +138,17 @@ def score_code_case(
         "unlabelled": unlabelled,
         "set_aside": sum(len(r.get("set_aside") or []) for r in results),
         "passed_copies": passed_copies,
+        "flagged": [f"{r['stage']} #{r['attempt']}" for r in results if copy_or_echo(r)],
         "dropped": [r["stage"] for r in kept_results(results) if r["verdict"] == "dropped"],
         "seconds": seconds, "tokens": sum(r["tokens"] for r in results),
         "report": out["report_path"],
     }  # fmt: skip
     return row
+
+
+def copy_or_echo(result: dict[str, Any]) -> bool:
+    """Whether an attempt was judged a copy of an earlier stage or an echo of its instructions."""
+    return any(w in " ".join(result["reasons"]) for w in ("repeated the", "restated"))
 
 
 def relabel(row: dict[str, Any], labels: dict[Any, Any]) -> None:
@@ -192,6 +197,7 @@ def code_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "invented_share": round(false / reported, 3) if reported else 0.0,
         "set_aside": sum(c["set_aside"] for c in chain),
         "passed_copies": sum(len(c["passed_copies"]) for c in chain),
+        "flagged_attempts": sum(len(c.get("flagged", [])) for c in chain),
         "chain_seconds_median": statistics.median(c["seconds"] for c in chain) if chain else 0,
         "chain_tokens": sum(c["tokens"] for c in chain),
     }
@@ -218,7 +224,8 @@ def print_code_totals(t: dict[str, Any]) -> None:
     print(f"  chain findings              {t['findings']} reported: {t['false']} labelled false "
           f"({100 * t['invented_share']:.0f} % invented), {t['unlabelled']} unlabelled; "
           f"{t['set_aside']} set aside (ungrounded or refuted)")  # fmt: skip
-    print(f"  copies/echoes passed        {t['passed_copies']}")
+    print(f"  copies/echoes passed        {t['passed_copies']} (attempts flagged as a copy or echo: "
+          f"{t.get('flagged_attempts', 0)})")  # fmt: skip
 
 
 # --- the prompt layouts -----------------------------------------------------------------
