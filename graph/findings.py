@@ -85,14 +85,32 @@ def grammar(n_checks: int, source: str, known: frozenset[int] = frozenset(), max
 # several potential performance bottlenecks"). Neither may hold markdown emphasis or code
 # (the 1.5B pasted the rendered findings in whole). The bullets under it are Mirador's
 # (`glance`): written by the model they restated the answer, pasted a check's message, or
-# added claims no finding made ("which could lead to a race condition").
-SUMMARY_GRAMMAR = "\n".join(
-    [
-        "root ::= answer also?",
-        r'answer ::= "In short, the biggest problem is " [^\n.*`]{10,240} ".\n"',
-        r'also ::= "Also, " [^\n.*`]{10,200} ".\n"',
-    ]
-)
+# added claims no finding made ("which could lead to a race condition"). Each sentence
+# names first where its problem is, chosen among the top findings' places: left to say it
+# in words, the 1.5B answered a held-out case with "the dispatcher does not handle delivery
+# failures well", a problem no finding made, and left the real one (#1) uncited.
+PLACES = 6  # the top findings whose places the answer may name
+
+
+def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
+    """GBNF for the synthesis over findings: "In short, the biggest problem is" + the place of
+    one of the top `n` findings + one sentence, and an optional "Also," sentence likewise."""
+    places = list(dict.fromkeys(place(f) for f in findings[:n])) or ["in this code"]
+    return "\n".join(
+        [
+            "root ::= answer also?",
+            r'answer ::= "In short, the biggest problem is " where ": " [^\n.*`]{10,240} ".\n"',
+            r'also ::= "Also, " where ": " [^\n.*`]{10,200} ".\n"',
+            "where ::= " + " | ".join(_literal(p) for p in places),
+        ]
+    )
+
+
+def place(f: Finding) -> str:
+    """Where a finding is, as the summary names it: in `function` (line N)."""
+    return f"in `{f['function']}` (line {f['line']})" if f["function"] else f"at line {f['line']}"
+
+
 GLANCE = 3  # findings listed under the answer
 
 # The synthesis over notes (a chain with no findings: a document, a decision, a question

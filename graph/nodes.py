@@ -22,7 +22,6 @@ from graph.confidence import Attempt, chain_confidence, decide, describe, score,
 from graph.config import Context
 from graph.findings import (
     NOTES_GRAMMAR,
-    SUMMARY_GRAMMAR,
     Finding,
     checked,
     cite_notes,
@@ -33,6 +32,7 @@ from graph.findings import (
     rank,
     render,
     summarise,
+    summary_grammar,
     unchanged_fixes,
 )
 from graph.findings import grammar as findings_grammar
@@ -448,8 +448,8 @@ def make_stage_node(
             groups = stage_checks(state, spec)
             known = frozenset(f["line"] for g in groups for f in g)
             grammar_text = findings_grammar(len(groups), state["document_text"], known)
-        elif spec.role == "synthesis" and analysing(state) and _findings_so_far(state):
-            grammar_text = SUMMARY_GRAMMAR
+        elif spec.role == "synthesis" and analysing(state) and (top := _findings_so_far(state)):
+            grammar_text = summary_grammar(top)
         elif spec.role == "fixes" and analysing(state) and (top := _findings_so_far(state)):
             grammar_text = fixes_grammar(top)
         elif spec.role == "synthesis" and not analysing(state):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graph.findings import (
     NOTES_GRAMMAR,
-    SUMMARY_GRAMMAR,
+    PLACES,
     Finding,
     cite,
     cite_notes,
@@ -19,6 +19,7 @@ from graph.findings import (
     rank,
     render,
     summarise,
+    summary_grammar,
     unchanged_fixes,
 )
 
@@ -130,12 +131,24 @@ def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
     assert "requests.get(url)" not in code and '"for url in urls:"' in code
 
 
-def test_the_summary_grammar_opens_with_the_biggest_problem_and_compiles():
+def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_place_and_compiles():
     from llama_cpp import LlamaGrammar
 
-    assert '"In short, the biggest problem is "' in SUMMARY_GRAMMAR
-    assert "[#" not in SUMMARY_GRAMMAR  # Mirador cites the findings, not the model
-    assert LlamaGrammar.from_string(SUMMARY_GRAMMAR, verbose=False) is not None
+    top = [
+        _finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up"),
+        _finding(42, "requests.post(url)", "no timeout", "Orchestrator.warm_up"),
+        _finding(7, "TIMEOUT = None", "no timeout"),
+    ] + [_finding(n, "x = 1", "later", "f") for n in range(60, 70)]
+    text = summary_grammar(top)
+    assert 'answer ::= "In short, the biggest problem is " where ": "' in text
+    where = next(line for line in text.splitlines() if line.startswith("where ::= "))
+    # each place once, the top findings' only: a line-42 finding twice is one place
+    assert where.split(" | ")[:3] == ['where ::= "in `Orchestrator.warm_up` (line 42)"', '"at line 7"',
+                                      '"in `f` (line 60)"']  # fmt: skip
+    assert len(where.split(" | ")) == PLACES - 1 and "line 69" not in where
+    assert "[#" not in text  # Mirador cites the findings, not the model
+    assert LlamaGrammar.from_string(text, verbose=False) is not None
+    assert LlamaGrammar.from_string(summary_grammar([]), verbose=False) is not None
 
 
 def test_the_notes_grammar_is_prose_opening_in_short_and_compiles():
