@@ -62,6 +62,9 @@ HOIST_CLAIM = _rx(
     r"\b(mov|hoist|lift|pull|tak)\w* [^.]{0,40}\b(out of|outside|before|above) (of )?(the |this |each |every )?"
     r"(\w+ )?loop|loop[- ]invariant|calculated multiple times|\brecomput|\brecalculat"
 )
+REPEAT_CLAIM = _rx(
+    r"\brepeated (work|calls?|computation|creation)|\bredundant|\brepeatedly\b|\b(every|each) time\b"
+)
 QUADRATIC_CLAIM = _rx(r"quadratic|\bO\(n ?(\^ ?2|\*\* ?2|²|\* ?n)\)|\bn squared")
 LINEAR_CALLS = frozenset({"index", "remove", "count", "insert", "sorted", "sort", "sum", "join", "any", "all", "list",
                           "min", "max", "copy", "deepcopy", "extend", "find", "filter", "set", "tuple", "dict"})  # fmt: skip
@@ -335,6 +338,9 @@ def _is_async(code: Code, stmt: ast.stmt) -> bool:
 # (what the message claims, the precondition on its line, why it is set aside when that fails)
 CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
     (LOOP_CLAIM, lambda c, s: c.in_loop(s), "says it repeats in a loop; the line is in no loop"),
+    # the 1.5B's cost analyst on a constructor: "creates a new session ... can lead to repeated work"
+    (REPEAT_CLAIM, lambda c, s: c.in_loop(s) or not _in_init(c, s),
+     "says the work repeats; the line runs once, when the object is made"),
     (EVENT_LOOP_CLAIM, lambda c, s: _is_async(c, s) and c.blocks(s),
      "says it stalls the event loop; the line makes no un-awaited waiting call in an async function"),
     (LOCK_CLAIM, lambda c, s: (body := c.lock_body(s)) is not None and c.does_io(body),

@@ -107,6 +107,8 @@ def line_of(text: str) -> int:
         ("limit = len(self.seen) * 2", "recomputed on every iteration; move it out of the loop"),
         ("if key not in self.seen:", "a membership test on a list in a loop: quadratic"),
         ("urlopen(path).close()", "repeated in the `again` method, so it is duplicated work"),
+        ("return self.session.get(url)", "a new request every time it is called: redundant round trips"),
+        ("limit = len(self.seen) * 2", "recomputed each time round the loop: repeated work"),
         ('out = open(path, "w")', "the `raise` on line {raise} leaves without closing `out`, a leak"),
     ],
 )
@@ -164,7 +166,17 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("asyncio.run(main())", "if this function hangs there is no timeout", "hang"),
         ("self.remember(key)", "repeated on every iteration, which can lead to quadratic time", "quadratic"),
         ("self.cache[key] = time.time()", "quadratic in the number of keys", "in no loop"),
-        # a held-out case's cost analyst, of a retry loop's counter and log
+        # held-out cases' cost analysts: a retry loop's counter and log, a constructor's setup
+        (
+            "self.session = requests.Session()",
+            "creates a new session object. It can lead to repeated work if the same request is made",
+            "when the object is made",
+        ),
+        (
+            "self.cache = {}",
+            "a new dict is created every time, which is redundant",
+            "when the object is made",
+        ),
         (
             "job.attempts += 1",
             "repeated on every iteration of the loop, which can lead to quadratic time complexity",
