@@ -83,9 +83,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "MIR009",
             "concurrency",
-            "blocking I/O through a sync object inside async def",
-            "`{call}` is blocking I/O on {what} inside async def: it stops the event loop until it "
-            "returns; use the async client or asyncio.to_thread",
+            "blocking I/O (a sync client, SMTP, DNS) inside async def",
+            "`{call}` blocks on {what} inside async def: it stops the event loop until it returns; {fix}",
         ),
         Rule(
             "MIR010",
@@ -283,7 +282,55 @@ CONSTRUCTORS: dict[str, str] = {
     "threading.Condition": "lock",
     "multiprocessing.Lock": "lock",
     "multiprocessing.RLock": "lock",
+    "smtplib.SMTP": "smtp",
+    "smtplib.SMTP_SSL": "smtp",
+    "smtplib.LMTP": "smtp",
+    "psycopg.connect": "db_conn",
+    "psycopg.Connection.connect": "db_conn",
+    "psycopg2.connect": "db_conn",
+    "pymysql.connect": "db_conn",
+    "MySQLdb.connect": "db_conn",
+    "mysql.connector.connect": "db_conn",
+    "redis.Redis": "redis_client",
+    "redis.StrictRedis": "redis_client",
+    "redis.client.Redis": "redis_client",
+    "redis.from_url": "redis_client",
+    "redis.Redis.from_url": "redis_client",
+    "redis.StrictRedis.from_url": "redis_client",
+    "redis.asyncio.Redis": "aredis_client",
+    "redis.asyncio.StrictRedis": "aredis_client",
+    "redis.asyncio.client.Redis": "aredis_client",
+    "redis.asyncio.from_url": "aredis_client",
+    "redis.asyncio.Redis.from_url": "aredis_client",
+    "aioredis.Redis": "aredis_client",
+    "aioredis.StrictRedis": "aredis_client",
+    "aioredis.from_url": "aredis_client",
+    "aioredis.Redis.from_url": "aredis_client",
+    "boto3.client": "boto3_client",
+    "boto3.resource": "boto3_resource",
+    "boto3.Session": "boto3_session",
+    "boto3.session.Session": "boto3_session",
 }
+
+# (what the receiver is, method) -> what the object the method returns is: `conn.cursor()`,
+# `boto3.Session().client("s3")`; a boto3 resource's capitalised factories (`s3.Bucket(name)`)
+# make sub-resources, handled in derived_kind.
+DERIVED: dict[tuple[str, str], str] = {
+    ("db_conn", "cursor"): "db_cursor",
+    ("sqlite_conn", "cursor"): "db_cursor",
+    ("boto3_session", "client"): "boto3_client",
+    ("boto3_session", "resource"): "boto3_resource",
+    ("redis_client", "pipeline"): "redis_pipeline",
+}
+
+
+def derived_kind(base: str | None, method: str) -> str | None:
+    if base is None:
+        return None
+    if base == "boto3_resource" and method[:1].isupper():
+        return "boto3_resource"  # s3.Bucket(name), dynamodb.Table(name): a sub-resource
+    return DERIVED.get((base, method))
+
 
 DESCRIBE = {
     "requests_session": "a requests.Session",
@@ -292,6 +339,13 @@ DESCRIBE = {
     "file": "a file opened with open()",
     "socket": "a blocking socket",
     "lock": "a threading lock",
+    "smtp": "an smtplib connection",
+    "db_conn": "a sync database connection",
+    "db_cursor": "a sync database cursor",
+    "redis_client": "a sync redis client",
+    "redis_pipeline": "a sync redis pipeline",
+    "boto3_client": "a boto3 client (sync)",
+    "boto3_resource": "a boto3 resource (sync)",
 }
 
 HTTP_METHODS = frozenset(
@@ -303,7 +357,52 @@ BLOCKING_METHODS: dict[str, frozenset[str]] = {
     "sqlite_conn": frozenset({"execute", "executemany", "executescript", "commit", "rollback", "backup"}),
     "file": frozenset({"read", "readline", "readlines", "write", "writelines", "flush"}),
     "socket": frozenset({"recv", "recv_into", "recvfrom", "send", "sendall", "sendto", "connect", "accept"}),
+    "smtp": frozenset({"connect", "login", "auth", "starttls", "ehlo", "helo", "ehlo_or_helo_if_needed", "noop",
+                       "sendmail", "send_message", "mail", "rcpt", "data", "docmd", "verify", "rset", "quit"}),
+    "db_conn": frozenset({"execute", "executemany", "commit", "rollback"}),
+    "redis_pipeline": frozenset({"execute"}),
+    "db_cursor": frozenset({"execute", "executemany", "executescript", "callproc", "copy_expert", "copy_from",
+                            "copy_to", "copy"}),
+}  # fmt: skip
+# Objects where every method talks to the server except these few (a command per method).
+LOCAL_METHODS: dict[str, frozenset[str]] = {
+    "redis_client": frozenset({"pipeline", "pubsub", "lock", "register_script", "get_encoder", "get_connection_kwargs",
+                               "get_retry", "set_retry", "set_response_callback", "close", "monitor"}),
+    "boto3_client": frozenset({"get_paginator", "get_waiter", "can_paginate", "generate_presigned_url",
+                               "generate_presigned_post", "close"}),
+    "boto3_resource": frozenset({"get_available_subresources", "close"}),
+}  # fmt: skip
+
+
+def blocks(kind: str, method: str) -> bool:
+    """`method` on an object of `kind` waits on the network or disk."""
+    if kind in LOCAL_METHODS:
+        return (
+            method not in LOCAL_METHODS[kind]
+            and not method.startswith("_")
+            and (kind != "boto3_resource" or method[:1].islower())
+        )
+    return method in BLOCKING_METHODS.get(kind, ())
+
+
+# Calls that block wherever they are made (ruff's ASYNC rules have no word for them)
+BLOCKING_CALLS: dict[str, str] = {
+    "socket.gethostbyname": "a synchronous DNS lookup",
+    "socket.gethostbyname_ex": "a synchronous DNS lookup",
+    "socket.gethostbyaddr": "a synchronous DNS lookup",
+    "socket.getaddrinfo": "a synchronous DNS lookup",
+    "socket.getnameinfo": "a synchronous DNS lookup",
+    "socket.getfqdn": "a synchronous DNS lookup",
+    "socket.create_connection": "a blocking connect (and DNS lookup)",
+    "psycopg.connect": "a database connect",
+    "psycopg2.connect": "a database connect",
+    "pymysql.connect": "a database connect",
+    "MySQLdb.connect": "a database connect",
+    "smtplib.SMTP": "an SMTP connect",
+    "smtplib.SMTP_SSL": "an SMTP connect",
+    "smtplib.LMTP": "an SMTP connect",
 }
+OFFLOADERS = frozenset({"to_thread", "run_in_executor", "run_sync"})
 
 
 class Module:
@@ -335,6 +434,36 @@ class Module:
                 self.func_objects[node] = {
                     k: v for k, v in self._objects(node.body).items() if not k.startswith("self.")
                 }
+        bases = {b for b, _ in DERIVED} | {"boto3_resource"}
+        if any(
+            kind in bases
+            for found in (self.module_objects, *self.class_objects.values(), *self.func_objects.values())
+            for kind in found.values()
+        ):
+            self._derive()
+
+    def _derive(self) -> None:
+        """`cur = conn.cursor()`, `s3 = session.client("s3")`: objects a known object's method makes."""
+        for n in self.nodes:
+            pairs: list[tuple[ast.AST, ast.AST | None]] = []
+            if isinstance(n, ast.Assign):
+                pairs = [(t, n.value) for t in n.targets]
+            elif isinstance(n, ast.With | ast.AsyncWith):
+                pairs = [(i.optional_vars, i.context_expr) for i in n.items if i.optional_vars is not None]
+            for target, value in pairs:
+                key = key_of(target)
+                if not (key and isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)):
+                    continue
+                what = derived_kind(self.object_kind(value.func.value, n), value.func.attr)
+                if what is None:
+                    continue
+                if key.startswith("self."):
+                    cls = self.enclosing(n, (ast.ClassDef,))
+                    if isinstance(cls, ast.ClassDef):
+                        self.class_objects[cls].setdefault(key, what)
+                    continue
+                func = self.enclosing(n, FUNCS)
+                (self.func_objects[func] if func is not None else self.module_objects).setdefault(key, what)
 
     @staticmethod
     def _aliases(tree: ast.Module) -> dict[str, str]:
@@ -394,7 +523,10 @@ class Module:
         """What the receiver `expr` (seen at node `at`) was constructed as, if a simple assignment says."""
         key = key_of(expr)
         if key is None:
-            return self.constructed(expr)
+            made = self.constructed(expr)
+            if made is None and isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+                return derived_kind(self.object_kind(expr.func.value, at), expr.func.attr)
+            return made
         if key.startswith("self."):
             cls = self.enclosing(at, (ast.ClassDef,))
             return self.class_objects.get(cls, {}).get(key) if isinstance(cls, ast.ClassDef) else None
@@ -1629,7 +1761,26 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                 yield _hit("MIR008", node, attr=attr, method=method)
 
 
+def _offloaded(mod: Module, node: ast.AST, func: ast.AST) -> bool:
+    """node is evaluated as an argument of asyncio.to_thread / loop.run_in_executor / to_thread.run_sync."""
+    cur = mod.parents.get(node)
+    while cur is not None and cur is not func:
+        if isinstance(cur, ast.Call) and callee_last(cur.func) in OFFLOADERS:
+            return True
+        cur = mod.parents.get(cur)
+    return False
+
+
+ASYNC_FIX = "use the async client or asyncio.to_thread"
+
+
 def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
+    """Blocking I/O inside async def that ruff's ASYNC rules do not see: a synchronous DNS lookup
+    or SMTP connect called directly, or a method of an object a simple assignment made blocking
+    (a requests/httpx sync client, a sqlite3/psycopg/pymysql connection or its cursor, a sync redis
+    client, an smtplib connection, a boto3 client or resource, a file, a socket, a threading lock).
+    Not when awaited, nor inside a call handed to to_thread/run_in_executor; nested sync defs (the
+    function handed to a thread) are not entered. One finding per object per function."""
     for func in mod.functions():
         if not isinstance(func, ast.AsyncFunctionDef):
             continue
@@ -1644,11 +1795,23 @@ def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
             and isinstance(c.args[0], ast.Constant)
             and not c.args[0].value
         }
-        for n in walk_local(func):
-            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
-                continue
+        flagged: set[str] = set()
+        calls = sorted(
+            (c for c in walk_local(func) if isinstance(c, ast.Call)), key=lambda c: (c.lineno, c.col_offset)
+        )
+        for n in calls:
             parent = mod.parents.get(n)
-            if isinstance(parent, ast.Await):
+            if isinstance(parent, ast.Await) or _offloaded(mod, n, func):
+                continue
+            callee = mod.dotted(n.func) or ""
+            if callee in BLOCKING_CALLS:
+                if callee.startswith("smtplib.") and not (n.args or has_kw(n, "host")):
+                    continue  # SMTP() with no host connects later, in .connect()
+                dns = "DNS" in BLOCKING_CALLS[callee]
+                fix = "use `await loop.getaddrinfo(...)` or asyncio.to_thread" if dns else ASYNC_FIX
+                yield _hit("MIR009", n, call=unparse(n, 50), what=BLOCKING_CALLS[callee], fix=fix)
+                continue
+            if not isinstance(n.func, ast.Attribute):
                 continue
             obj = mod.object_kind(n.func.value, n)
             if obj is None:
@@ -1664,10 +1827,12 @@ def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
                     and not any(k.arg in ("blocking", "timeout") for k in n.keywords)
                     and not n.args
                 ):
-                    yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj])
+                    yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj], fix=ASYNC_FIX)
                 continue
-            if n.func.attr in BLOCKING_METHODS.get(obj, ()):
-                yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj])
+            if blocks(obj, n.func.attr) and not (key and key in flagged):
+                if key:
+                    flagged.add(key)
+                yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj], fix=ASYNC_FIX)
 
 
 NO_TIMEOUT_CALLS: dict[str, tuple[int, str]] = {

@@ -573,6 +573,109 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR009",
+        """
+        import socket
+        class Checker:
+            async def resolve(self, host):
+                return socket.gethostbyname(host)  # the DNS lookup stops the loop
+        """,
+        """
+        import asyncio
+        import socket
+        async def resolve(host):
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, 443)
+            addr = await asyncio.to_thread(socket.gethostbyname, host)
+            return infos, addr
+        def resolve_sync(host):
+            return socket.getaddrinfo(host, 443)
+        """,
+    ),
+    (
+        "MIR009",
+        """
+        import smtplib
+        async def send_all(host, messages):
+            with smtplib.SMTP(host, 587, timeout=10) as smtp:
+                smtp.starttls()
+                for m in messages:
+                    smtp.send_message(m)
+        """,
+        """
+        import asyncio
+        import smtplib
+        async def send_all(host, messages):
+            def _send():  # runs on a worker thread
+                with smtplib.SMTP(host, 587, timeout=10) as smtp:
+                    for m in messages:
+                        smtp.send_message(m)
+            await asyncio.to_thread(_send)
+        """,
+    ),
+    (
+        "MIR009",
+        """
+        import boto3
+        class Exporter:
+            def __init__(self):
+                session = boto3.Session(profile_name="export")
+                self.s3 = session.client("s3")
+            async def upload(self, key, body):
+                self.s3.put_object(Bucket="exports", Key=key, Body=body)
+        """,
+        """
+        import asyncio
+        import functools
+        import boto3
+        class Exporter:
+            def __init__(self):
+                self.s3 = boto3.client("s3")
+            async def upload(self, key, body):
+                await asyncio.to_thread(self.s3.put_object, Bucket="exports", Key=key, Body=body)
+                loop = asyncio.get_running_loop()
+                put = functools.partial(self.s3.put_object, Bucket="exports", Key=key + ".md5")
+                await loop.run_in_executor(None, put)
+                return self.s3.generate_presigned_url("get_object", Params={"Key": key})  # no I/O
+        """,
+    ),
+    (
+        "MIR009",
+        """
+        import psycopg2
+        class Ledger:
+            def __init__(self, dsn):
+                self.conn = psycopg2.connect(dsn)
+            async def total(self, account):
+                with self.conn.cursor() as cur:
+                    cur.execute("SELECT sum(amount) FROM ledger WHERE account = %s", (account,))
+                    return cur.fetchone()
+        """,
+        """
+        import psycopg
+        async def total(dsn, account):
+            async with await psycopg.AsyncConnection.connect(dsn) as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT sum(amount) FROM ledger WHERE account = %s", (account,))
+                    return await cur.fetchone()
+        """,
+    ),
+    (
+        "MIR009",
+        """
+        import redis
+        cache = redis.Redis(host="cache")
+        async def profile(uid):
+            return cache.hgetall(f"user:{uid}")
+        """,
+        """
+        import redis.asyncio as redis
+        cache = redis.Redis(host="cache")
+        async def profile(uid):
+            return await cache.hgetall(f"user:{uid}")
+        """,
+    ),
+    (
         "MIR010",
         """
         import requests
