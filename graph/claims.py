@@ -62,6 +62,9 @@ HOIST_CLAIM = _rx(
     r"\b(mov|hoist|lift|pull|tak)\w* [^.]{0,40}\b(out of|outside|before|above) (of )?(the |this |each |every )?"
     r"(\w+ )?loop|loop[- ]invariant|calculated multiple times|\brecomput|\brecalculat"
 )
+SCAN_CLAIM = _rx(
+    r"membership (test|check)|\.(index|remove|count)\b|linear (scan|search)|\bscans? (the|a|every)\b"
+)
 REPEAT_CLAIM = _rx(
     r"\brepeated (work|calls?|computation|creation)|\bredundant|\brepeatedly\b|\b(every|each) time\b"
 )
@@ -354,6 +357,8 @@ CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
     (UNUSED_CLAIM, lambda c, s: c.unused(s), "says it is never used; the module reads what the line assigns"),
     (CONCURRENT_CLAIM, lambda c, s: _is_async(c, s) and c.in_loop(s),
      "says the work could run concurrently; the line is not in a loop of an async function"),
+    (SCAN_CLAIM, lambda c, s: c.linear_work(s), "says it searches a collection; the line tests no membership and"
+     " scans nothing"),
     (QUADRATIC_CLAIM, lambda c, s: c.in_loop(s) and c.linear_work(s),
      "says it is quadratic; the line does no scan, copy, sort or concatenation inside a loop"),
     (HOIST_CLAIM, lambda c, s: c.invariant(s),

@@ -109,6 +109,7 @@ def line_of(text: str) -> int:
         ("urlopen(path).close()", "repeated in the `again` method, so it is duplicated work"),
         ("return self.session.get(url)", "a new request every time it is called: redundant round trips"),
         ("limit = len(self.seen) * 2", "recomputed each time round the loop: repeated work"),
+        ("if key not in self.seen:", "a membership test that scans the whole list for every key"),
         ('out = open(path, "w")', "the `raise` on line {raise} leaves without closing `out`, a leak"),
     ],
 )
@@ -176,6 +177,12 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
             "self.cache = {}",
             "a new dict is created every time, which is redundant",
             "when the object is made",
+        ),
+        # the telemetry case's cost analyst pasted its mandate onto an append
+        (
+            "job.history.append(time.time())",
+            "membership tests and .index/.remove on a list inside a loop -",
+            "tests no membership",
         ),
         (
             "job.attempts += 1",
