@@ -1495,50 +1495,145 @@ def _uses_carried(call: ast.Call, loop: ast.AST) -> bool:
     return bool(read & ((carried - prelude) | derived))
 
 
-def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
-    for func in mod.functions():
-        for loop in walk_local(func):
-            if not isinstance(loop, ast.For | ast.AsyncFor) or is_constant_collection(loop.iter):
-                continue
-            if isinstance(loop.iter, ast.Call) and mod.dotted(loop.iter.func) == "range":
-                continue  # retries and pages, not items
+DB_KINDS = ("sqlite_conn", "db_conn", "db_cursor")
+REDIS_KINDS = ("redis_client", "aredis_client")
+# Reads of one key: MGET / HMGET or a pipeline fetch many in one round trip.
+REDIS_READS = frozenset({"get", "hget", "hgetall", "exists"})
+
+
+def _direct_query(mod: Module, n: ast.AST, items: set[str], loop: ast.AST | None) -> tuple[str, str] | None:
+    """(what, fix) when the call `n` is one round trip for one item: a parametrised query whose SQL
+    does not change, an ORM lookup, an HTTP GET, a redis read of one key."""
+    if not isinstance(n, ast.Call) or not isinstance(n.func, ast.Attribute):
+        return None
+    method = n.func.attr
+    recv = key_of(n.func.value) or ""
+    last = recv.rsplit(".", 1)[-1].lower()
+    if (
+        method in SQL_METHODS
+        and len(n.args) >= 2
+        and not (names_read(n.args[0]) & items)
+        and any(names_read(a) & items for a in n.args[1:])
+        and (
+            any(last.startswith(p) or last.endswith(p) for p in SQL_RECEIVERS)
+            or mod.object_kind(n.func.value, n) in DB_KINDS
+        )
+    ):
+        return "database query", "executemany, or one query with IN (...)"
+    if (
+        method in ORM_METHODS
+        and isinstance(n.func.value, ast.Attribute)
+        and n.func.value.attr == "objects"
+        and _per_item_args(n, items)
+    ):
+        return "ORM query", "filter(...__in=...) or select_related/prefetch_related"
+    if method in HTTP_READS | REDIS_READS and _per_item_args(n, items):
+        if loop is not None and _uses_carried(n, loop):
+            return None
+        obj = mod.object_kind(n.func.value, n)
+        if method in HTTP_READS and (
+            (mod.dotted(n.func) or "").startswith(HTTP_MODULES) or obj in ("requests_session", "httpx_client")
+        ):
+            return "HTTP request", "a batch endpoint, or concurrent requests on one session"
+        if method in REDIS_READS and obj in REDIS_KINDS:
+            return f"redis {method.upper()}", "MGET/HMGET, or one pipeline for the whole loop"
+    return None
+
+
+def _helpers_by_name(mod: Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    return {f.name: f for f in mod.tree.body if isinstance(f, FUNCS)}
+
+
+def _query_below(
+    mod: Module, call: ast.Call, items: set[str], caller: ast.AST, helpers: dict[str, ast.AST]
+) -> tuple[str, str] | None:
+    """`self.m(item)` / `helper(conn, item)`, where the method of the same class (or the module's
+    function) runs a per-item round trip (as _direct_query) on the parameters the item is bound to."""
+    func = call.func
+    target: ast.AST | None = None
+    skip = 0
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        cls = mod.enclosing(caller, (ast.ClassDef,))
+        if isinstance(cls, ast.ClassDef):
+            target = next((m for m in cls.body if isinstance(m, FUNCS) and m.name == func.attr), None)
+            static = target is not None and any(
+                isinstance(d, ast.Name) and d.id == "staticmethod" for d in target.decorator_list
+            )
+            skip = 0 if static else 1
+    elif isinstance(func, ast.Name):
+        target = helpers.get(func.id)
+    if not isinstance(target, FUNCS) or target is caller:
+        return None
+    params = [a.arg for a in [*target.args.posonlyargs, *target.args.args]][skip:]
+    bound: set[str] = set()
+    for i, a in enumerate(call.args):
+        if isinstance(a, ast.Starred):
+            break
+        if i < len(params) and names_read(a) & items:
+            bound.add(params[i])
+    bound |= {k.arg for k in call.keywords if k.arg and names_read(k.value) & items}
+    if not bound:
+        return None
+    for s in target.body:  # names computed from the parameter count as it
+        if isinstance(s, ast.Assign) and names_read(s.value) & bound:
+            for t in s.targets:
+                bound |= target_names(t)
+    for n in walk_local(target):
+        found = _direct_query(mod, n, bound, None)
+        if found is not None:
+            what, fix = found
+            name = f"self.{target.name}" if skip or isinstance(func, ast.Attribute) else target.name
+            return f"{what} (in {name}())", fix
+    return None
+
+
+def _item_loops(func: ast.AST, mod: Module) -> Iterator[tuple[ast.AST, set[str], list[ast.AST]]]:
+    """(loop, names that are the item, what runs per item) for the for loops and comprehensions over
+    data (not constant collections or range(): retries and pages, not items)."""
+    for loop in walk_local(func):
+        if isinstance(loop, ast.For | ast.AsyncFor):
+            iters = [loop.iter]
             items = target_names(loop.target)
+            parts: list[ast.AST] = list(loop.body)
             # names computed from the item in this iteration count as the item
             for s in loop.body:
                 if isinstance(s, ast.Assign) and names_read(s.value) & items:
                     for t in s.targets:
                         items |= target_names(t)
+        elif isinstance(loop, COMPREHENSIONS):
+            iters = [g.iter for g in loop.generators]
+            items = set().union(*(target_names(g.target) for g in loop.generators))
+            parts = [*(i for g in loop.generators for i in g.ifs), *(g.iter for g in loop.generators[1:])]
+            parts += [loop.key, loop.value] if isinstance(loop, ast.DictComp) else [loop.elt]
+        else:
+            continue
+        if any(
+            is_constant_collection(it) or (isinstance(it, ast.Call) and mod.dotted(it.func) == "range")
+            for it in iters
+        ):
+            continue
+        yield loop, items, parts
+
+
+def mir007_n_plus_one(mod: Module) -> Iterator[Hit]:
+    helpers = _helpers_by_name(mod)
+    for func in mod.functions():
+        for loop, items, parts in _item_loops(func, mod):
             if _runs_item_statements(loop, items):
                 continue  # each item runs its own statement (migrations): nothing to batch
-            for n in walk_stmts(loop.body):
-                if not isinstance(n, ast.Call) or not isinstance(n.func, ast.Attribute):
+            if any(
+                isinstance(n, ast.Return) or (isinstance(n, ast.Break) and mod.enclosing(n, LOOPS) is loop)
+                for n in walk_stmts(parts)
+            ):
+                continue  # a search: it stops at the first candidate that answers
+            for n in walk_stmts(parts):
+                if not isinstance(n, ast.Call):
                     continue
-                method = n.func.attr
-                recv = key_of(n.func.value) or ""
-                last = recv.rsplit(".", 1)[-1].lower()
-                what = fix = ""
-                if (
-                    method in SQL_METHODS
-                    and len(n.args) >= 2
-                    and any(last.startswith(p) or last.endswith(p) for p in SQL_RECEIVERS)
-                    and not (names_read(n.args[0]) & items)
-                    and names_read(n.args[1]) & items
-                ):
-                    what, fix = "database query", "executemany, or one query with IN (...)"
-                elif (
-                    method in ORM_METHODS
-                    and isinstance(n.func.value, ast.Attribute)
-                    and n.func.value.attr == "objects"
-                    and _per_item_args(n, items)
-                ):
-                    what, fix = "ORM query", "filter(...__in=...) or select_related/prefetch_related"
-                elif method in HTTP_READS and _per_item_args(n, items) and not _uses_carried(n, loop):
-                    callee = mod.dotted(n.func) or ""
-                    obj = mod.object_kind(n.func.value, n)
-                    if callee.startswith(HTTP_MODULES) or obj in ("requests_session", "httpx_client"):
-                        what, fix = "HTTP request", "a batch endpoint, or concurrent requests on one session"
-                if what:
-                    yield _hit("MIR007", n, what=what, fix=fix)
+                found = _direct_query(mod, n, items, loop)
+                if found is None and not _uses_carried(n, loop):
+                    found = _query_below(mod, n, items, func, helpers)
+                if found:
+                    yield _hit("MIR007", n, what=found[0], fix=found[1])
 
 
 ADDERS = frozenset({"append", "extend", "add", "update", "insert", "appendleft", "setdefault"})

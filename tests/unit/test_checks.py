@@ -433,6 +433,84 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR007",
+        """
+        class Exporter:
+            async def _items(self, conn, order_id):
+                return await conn.fetch("SELECT sku FROM order_items WHERE order_id = $1", order_id)
+
+            async def collect(self, conn, orders):
+                out = []
+                for o in orders:
+                    out.append({"id": o["id"], "items": await self._items(conn, o["id"])})  # a query one method down
+                return out
+        """,
+        """
+        class Exporter:
+            async def _items(self, conn, order_ids):
+                return await conn.fetch("SELECT sku FROM order_items WHERE order_id = ANY($1)", order_ids)
+
+            async def _version(self, conn):
+                return await conn.fetchval("SELECT max(version) FROM snapshots")
+
+            async def collect(self, conn, orders):
+                items = await self._items(conn, [o["id"] for o in orders])  # one query for all
+                for o in orders:
+                    o["version"] = await self._version(conn)  # nothing per item in the query
+                return items
+        """,
+    ),
+    (
+        "MIR007",
+        """
+        class Index:
+            def _popularity(self, term):
+                row = self._db.execute("SELECT hits FROM log WHERE term = ?", (term,)).fetchone()
+                return row[0]
+
+            def rank(self, terms):
+                return {t: self._popularity(t) for t in terms}  # one query per term
+        """,
+        """
+        import requests
+        def first_mirror(mirrors, path):
+            for base in mirrors:  # a search: stops at the first that answers
+                r = requests.get(f"{base}/{path}", timeout=5)
+                if r.ok:
+                    return r
+        class Index:
+            def _popularity(self, term):
+                return self._counts.get(term, 0)  # a dict, not a query
+
+            def rank(self, terms):
+                return {t: self._popularity(t) for t in terms}
+        """,
+    ),
+    (
+        "MIR007",
+        """
+        import redis.asyncio as redis
+        class Prefs:
+            def __init__(self, url):
+                self.redis = redis.from_url(url)
+            async def for_users(self, user_ids):
+                return [await self.redis.hgetall(f"prefs:{u}") for u in user_ids]
+        """,
+        """
+        import redis.asyncio as redis
+        class Prefs:
+            def __init__(self, url):
+                self.redis = redis.from_url(url)
+                self.local = {}
+            async def for_users(self, user_ids):
+                found = [self.local.get(u) for u in user_ids]  # a dict
+                async with self.redis.pipeline() as pipe:
+                    for u in user_ids:
+                        pipe.hgetall(f"prefs:{u}")  # queued, sent once
+                    return found, await pipe.execute()
+        """,
+    ),
+    (
         "MIR008",
         """
         class Tracker:
