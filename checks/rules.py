@@ -621,13 +621,18 @@ def mir001_lock_across_await(mod: Module) -> Iterator[Hit]:
 
 
 def _is_release(s: ast.stmt, key: str, release: str) -> bool:
-    """Whether `s` is the statement `<key>.<release>()`."""
+    """Whether `s` is the statement `<key>.<release>()` (or `await <key>.<release>()`)."""
+    call = (
+        s.value.value
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Await)
+        else getattr(s, "value", None)
+    )
     return (
         isinstance(s, ast.Expr)
-        and isinstance(s.value, ast.Call)
-        and isinstance(s.value.func, ast.Attribute)
-        and s.value.func.attr == release
-        and key_of(s.value.func.value) == key
+        and isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == release
+        and key_of(call.func.value) == key
     )
 
 
@@ -2145,18 +2150,37 @@ def _owned_elsewhere(mod: Module, exit_node: ast.AST, name: str) -> bool:
     return False
 
 
+# Database connections: any query or commit between the connect and the close can raise.
+DB_CONNECTS = frozenset({"sqlite3.connect", "sqlite3.dbapi2.connect", "psycopg.connect", "psycopg.Connection.connect",
+                         "psycopg2.connect", "pymysql.connect", "MySQLdb.connect", "mysql.connector.connect",
+                         "asyncpg.connect", "aiosqlite.connect", "psycopg.AsyncConnection.connect"})  # fmt: skip
+
+
 def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
     """`x = <call>` ... `x.close()` in one block, not in a `finally`, with a `return` or `raise`
-    between them, or (for a connection Mirador knows) any call between them that can raise."""
+    between them, or (for a connection Mirador knows: a network client, a `stream=True` response, a
+    database connection, awaited or not) any call between them that can raise."""
     for func in mod.functions():
         for stmts in _statement_lists(func):
             for i, s in enumerate(stmts):
-                if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
-                        and isinstance(s.value, ast.Call)):  # fmt: skip
+                if not (
+                    isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
+                ):
+                    continue
+                value = s.value
+                awaited = isinstance(value, ast.Await)
+                if awaited:
+                    value = value.value  # type: ignore[attr-defined]
+                if not isinstance(value, ast.Call):
+                    continue
+                opener = mod.dotted(value.func) or ""
+                if awaited and opener not in DB_CONNECTS:
                     continue
                 name = s.targets[0].id
-                known = (mod.dotted(s.value.func) or "").startswith(NETWORK_PREFIXES) or any(
-                    k.arg == "stream" for k in s.value.keywords
+                known = (
+                    opener.startswith(NETWORK_PREFIXES)
+                    or opener in DB_CONNECTS
+                    or any(k.arg == "stream" for k in value.keywords)
                 )
                 for j in range(i + 1, len(stmts)):
                     release = next((r for r in RELEASE_METHODS if _is_release(stmts[j], name, r)), None)

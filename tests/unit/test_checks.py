@@ -973,6 +973,47 @@ CASES: list[tuple[str, str, str]] = [
             con.close()
         """,
     ),
+    (
+        "MIR014",
+        """
+        import psycopg
+        def save(dsn, rows):
+            conn = psycopg.connect(dsn, connect_timeout=10)
+            conn.executemany("INSERT INTO t (v) VALUES (%s)", rows)  # raises: conn stays open
+            conn.commit()
+            conn.close()
+        """,
+        """
+        import sqlite3
+        from contextlib import closing
+        def names(path):
+            with closing(sqlite3.connect(path)) as conn:
+                return conn.execute("SELECT name FROM t").fetchall()
+        def touch(path):
+            conn = sqlite3.connect(path)
+            conn.close()  # nothing in between
+        """,
+    ),
+    (
+        "MIR014",
+        """
+        import asyncpg
+        async def count(dsn):
+            conn = await asyncpg.connect(dsn)
+            n = await conn.fetchval("SELECT count(*) FROM t")
+            await conn.close()
+            return n
+        """,
+        """
+        import asyncpg
+        async def count(dsn):
+            conn = await asyncpg.connect(dsn)
+            try:
+                return await conn.fetchval("SELECT count(*) FROM t")
+            finally:
+                await conn.close()
+        """,
+    ),
 ]
 
 
