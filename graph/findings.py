@@ -187,6 +187,45 @@ def unchanged_fixes(text: str) -> tuple[str, list[int]]:
     return text.strip(), [int(m[1]) for m in dropped]
 
 
+def unfixed(text: str, findings: list[Finding], source: str, path: str) -> tuple[str, list[tuple[int, str]]]:
+    """The fixes stage's text without the fixes after which the checks still find the problem
+    they were for, and (finding number, rule) of each. A fix for a check's finding is tried
+    on the document: its statement replaced by the After block, the checks run again. On a
+    held-out case the 1.5B 'fixed' a lock held across a send by wrapping the send in the same
+    lock again, and rebuilt `payload +=` as a join that drops what came before. A fix that
+    does not fit in place (it does not parse there), or is for a stage's finding, is not judged."""
+    lines = source.splitlines()
+    dropped = []
+    for m in _FIX.finditer(text):
+        n = int(m[1])
+        if (
+            0 < n <= len(findings)
+            and findings[n - 1]["rule"]
+            and _still_found(findings[n - 1], m[3], lines, path)
+        ):
+            dropped.append(m)
+    for m in reversed(dropped):
+        text = text[: m.start()] + text[m.end() :]
+    return text.strip(), [(int(m[1]), findings[int(m[1]) - 1]["rule"]) for m in dropped]
+
+
+def _still_found(f: Finding, after: str, lines: list[str], path: str) -> bool:
+    start = f["line"]
+    indent = re.match(r"\s*", lines[start - 1])[0]  # type: ignore[index]
+    block = [
+        indent + line if line.strip() else line for line in textwrap.dedent(after).rstrip("\n").splitlines()
+    ]
+    for end in dict.fromkeys((f["end_line"], start)):  # the whole statement, else its first line
+        patched = "\n".join(lines[: start - 1] + block + lines[end:]) + "\n"
+        try:
+            ast.parse(patched)
+        except SyntaxError:
+            continue
+        span = range(start, start + len(block))
+        return any(g["rule"] == f["rule"] and g["line"] in span for g in checked(patched, path))
+    return False
+
+
 def headline(message: str, limit: int = 150) -> str:
     """A finding's message up to its first ':' or ';' or sentence end (where the checks' messages
     turn from what to why), or cut at a word near `limit`."""

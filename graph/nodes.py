@@ -34,6 +34,7 @@ from graph.findings import (
     summarise,
     summary_grammar,
     unchanged_fixes,
+    unfixed,
 )
 from graph.findings import grammar as findings_grammar
 from graph.models import embedded_spec
@@ -396,6 +397,9 @@ def assess(
         top = _findings_so_far(state)
         set_aside = [{"line": top[n - 1]["line"], "code": top[n - 1]["code"], "reason": "the fix is the line unchanged"}
                      for n in same if 0 < n <= len(top)]  # fmt: skip
+        text, still = unfixed(text, top, state["document_text"], state["document_path"])
+        set_aside += [{"line": top[n - 1]["line"], "code": top[n - 1]["code"],
+                       "reason": f"the checks still find {rule} there after this fix"} for n, rule in still]  # fmt: skip
         status = "empty" if status in ("ok", "truncated") and not text else status
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name

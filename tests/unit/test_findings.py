@@ -6,6 +6,7 @@ from graph.findings import (
     NOTES_GRAMMAR,
     PLACES,
     Finding,
+    checked,
     cite,
     cite_notes,
     fixes_grammar,
@@ -21,6 +22,7 @@ from graph.findings import (
     summarise,
     summary_grammar,
     unchanged_fixes,
+    unfixed,
 )
 
 SOURCE = """import requests
@@ -321,3 +323,24 @@ def test_an_empty_fix_is_not_part_of_the_message():
     """A problem cut at its cap left 'object,  Fix:' in the message, which hid the cut."""
     _, found = parse("- `x: str`: a string, which is immutable, so it needs a new object,  Fix:\n")
     assert found[0]["message"].endswith("object,") and found[0]["fix"] == ""
+
+
+def test_a_fix_after_which_the_checks_still_find_the_problem_is_set_aside():
+    """The held-out log shipper's master coder 'fixed' a lock held across a send by wrapping
+    the send in the same lock again; the checks, run on the fixed code, still flag it."""
+    source = (
+        "import threading\nimport requests\n\n\nclass Client:\n    def __init__(self):\n"
+        "        self.lock = threading.Lock()\n\n    def fetch(self, url):\n"
+        "        with self.lock:\n            return requests.get(url)\n"
+    )
+    top = [f for f in checked(source, "client.py") if f["rule"] == "S113"]
+    assert [f["line"] for f in top] == [11]
+    fix = "#1, line 11\nBefore: `return requests.get(url)`\nAfter:\n```python\n{}\n```\nWhy: {}.\n\n"
+    good = fix.format("return requests.get(url, timeout=10)", "a silent server no longer hangs the call")
+    same = fix.format("with self.lock:\n    return requests.get(url)", "holding the lock keeps it safe")
+    assert unfixed(good, top, source, "client.py") == (good.strip(), [])
+    assert unfixed(same + good, top, source, "client.py") == (good.strip(), [(1, "S113")])
+    header = fix.format("with self.lock:", "a header alone does not fit in place")  # not judged
+    assert unfixed(header, top, source, "client.py")[1] == []
+    stage_finding = [{**top[0], "rule": ""}]
+    assert unfixed(same, stage_finding, source, "client.py")[1] == []  # no rule to re-run
