@@ -1064,15 +1064,58 @@ def _params(func: ast.AST) -> set[str]:
     return names - {"self", "cls"}
 
 
+# Calls whose result grows with the data behind it: rows from a database, lines of a file or CSV.
+ROW_FETCHES = frozenset({"fetchall", "fetchmany", "fetch", "execute", "query", "all", "cursor", "readlines",
+                         "reader", "DictReader", "iterrows", "scan"})  # fmt: skip
+
+
+def _fetched_locals(func: ast.AST) -> set[str]:
+    """Local names assigned rows fetched from a database or read from a file (`rows =
+    conn.execute(...).fetchall()`, `cur = conn.cursor()`, `lines = f.readlines()`)."""
+    out: set[str] = set()
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+            value = n.value.value if isinstance(n.value, ast.Await) else n.value
+            if isinstance(value, ast.Call) and callee_last(value.func) in ROW_FETCHES:
+                for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                    if isinstance(t, ast.Name):
+                        out.add(t.id)
+    return out
+
+
+def _iterates_rows(mod: Module, loop: ast.AST, fetched: set[str]) -> bool:
+    """The loop walks rows fetched from a database or lines read from a file: a local assigned
+    from such a call, the call itself (`for row in cur.execute(...)`), or a known cursor."""
+    its = (
+        [g.iter for g in loop.generators]
+        if isinstance(loop, COMPREHENSIONS)
+        else [getattr(loop, "iter", None)]
+    )
+    for it in its:
+        while isinstance(it, ast.Call) and callee_last(it.func) in ITER_HELPERS and it.args:
+            it = it.args[0]
+        if isinstance(it, ast.Await):
+            it = it.value
+        if isinstance(it, ast.Name) and (it.id in fetched or mod.object_kind(it, loop) == "db_cursor"):
+            return True
+        if isinstance(it, ast.Call) and callee_last(it.func) in ROW_FETCHES:
+            return True
+    return False
+
+
 def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
     for func in mod.functions():
         lists = _list_names(mod, func)
         if not lists:
             continue
         params = _params(func)
+        fetched = _fetched_locals(func) - params
         seen: set[int] = set()
         for loop, parts, _bound in _loop_bodies(func):
-            if not _iterates_input(loop, params, attributes=False):
+            # over input: any search of a list; over rows fetched from a database or read from a file:
+            # only the dedupe of the list the loop itself grows (`if x not in seen: seen.append(x)`)
+            grown_only = not _iterates_input(loop, params, attributes=False)
+            if grown_only and not _iterates_rows(mod, loop, fetched):
                 continue
             iter_name = getattr(getattr(loop, "iter", None), "id", None)
             grown_here = {
@@ -1101,7 +1144,8 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
                         ):
                             op, name = ("in" if isinstance(o, ast.In) else "not in"), right.id
                 elif (
-                    isinstance(n, ast.Call)
+                    not grown_only
+                    and isinstance(n, ast.Call)
                     and isinstance(n.func, ast.Attribute)
                     and n.func.attr in ("index", "count", "remove")
                     and isinstance(n.func.value, ast.Name)

@@ -285,6 +285,37 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR004",
+        """
+        def distinct_titles(conn):
+            rows = conn.execute("SELECT title FROM products").fetchall()
+            titles = []
+            for (title,) in rows:  # rows from the database: as many as the table holds
+                name = title.strip().lower()
+                if name not in titles:
+                    titles.append(name)
+            return titles
+        """,
+        """
+        import re
+        def tags(text):
+            found = re.findall(r"<(\\w+)", text)
+            unique = []
+            for tag in found:  # a local list, not rows fetched: not judged
+                if tag not in unique:
+                    unique.append(tag)
+            return unique
+        def distinct_titles(cur):
+            seen = set()
+            out = []
+            for (title,) in cur.execute("SELECT title FROM products"):
+                if title not in seen:
+                    seen.add(title)
+                    out.append(title)
+            return out
+        """,
+    ),
+    (
         "MIR005",
         """
         class Stream:
