@@ -42,7 +42,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("MIRADOR_DATA_DIR", tempfile.mkdtemp(prefix="mirador-eval-"))
 
-from scoring import checks_by_line, load_cases, named, named_by_line, own_words, summary_section  # noqa: E402
+from scoring import (  # noqa: E402
+    checks_by_line,
+    load_cases,
+    named,
+    named_by_line,
+    on_problem,
+    own_words,
+    summary_section,
+)
 
 from graph import Context, build_graph  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
@@ -116,17 +124,8 @@ def score_code_case(
     words = own_words(report, source)
     findings = out.get("findings", [])
     in_range = named_by_line([(f["line"], f["end_line"]) for f in findings], problems)
-    known, true_extra, false, unlabelled = [], [], [], []
-    for f in findings:
-        hit = any(p["lines"][0] <= f["line"] <= p["lines"][1] for p in problems)
-        label = labels.get((case["name"], f["line"], who(f)))
-        item = {"line": f["line"], "who": who(f), "code": f["code"], "message": f["message"][:160]}
-        if hit:
-            known.append(item)
-        elif label is None:
-            unlabelled.append(item)
-        else:
-            (true_extra if label["label"] == "true" else false).append(item)
+    reported = [{"line": f["line"], "who": who(f), "rule": f["rule"], "code": f["code"], "message": f["message"],
+                 "fix": f["fix"]} for f in findings]  # fmt: skip
     results = out["results"]
     passed_copies = [f"{r['stage']} ({', '.join(r['reasons'])})" for r in kept_results(results)
                      if r["verdict"] in ("pass", "kept") and copy_or_echo(r)]  # fmt: skip
@@ -134,8 +133,7 @@ def score_code_case(
         "named": sorted(named(words, problems)),
         "named_in_summary": sorted(named(own_words(summary_section(report), source), problems)),
         "by_line": sorted(in_range),
-        "findings": len(findings), "known": len(known), "true_extra": true_extra, "false": false,
-        "unlabelled": unlabelled,
+        "findings": len(findings), "reported": reported,
         "set_aside": sum(len(r.get("set_aside") or []) for r in results),
         "passed_copies": passed_copies,
         "flagged": [f"{r['stage']} #{r['attempt']}" for r in results if copy_or_echo(r)],
@@ -143,6 +141,7 @@ def score_code_case(
         "seconds": seconds, "tokens": sum(r["tokens"] for r in results),
         "report": out["report_path"],
     }  # fmt: skip
+    sort_findings(row, case, labels)
     return row
 
 
@@ -151,16 +150,27 @@ def copy_or_echo(result: dict[str, Any]) -> bool:
     return any(w in " ".join(result["reasons"]) for w in ("repeated the", "restated"))
 
 
-def relabel(row: dict[str, Any], labels: dict[Any, Any]) -> None:
-    """Sort a scored case's extra findings again by the labels file (after labelling by hand)."""
+def sort_findings(row: dict[str, Any], case: dict[str, Any], labels: dict[Any, Any]) -> None:
+    """Split a scored case's reported findings into known problems, labelled true extras,
+    labelled false and unlabelled (eval/finding_labels.toml, by hand)."""
     c = row["chain"]
-    extras = c["true_extra"] + c["false"] + c["unlabelled"]
-    c["true_extra"], c["false"], c["unlabelled"] = [], [], []
-    for item in extras:
-        label = labels.get((row["name"], item["line"], item["who"]))
-        (
-            c["unlabelled"] if label is None else c["true_extra"] if label["label"] == "true" else c["false"]
-        ).append(item)
+    c["known"], c["true_extra"], c["false"], c["unlabelled"] = 0, [], [], []
+    for f in c["reported"]:
+        item = {"line": f["line"], "who": f["who"], "code": f["code"], "message": f["message"][:160]}
+        label = labels.get((row["name"], f["line"], f["who"]))
+        if on_problem(f, case):
+            c["known"] += 1
+        elif label is None:
+            c["unlabelled"].append(item)
+        else:
+            (c["true_extra"] if label["label"] == "true" else c["false"]).append(item)
+
+
+def reported_from_report(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings of a run scored before `reported` was stored, from its report's JSON twin."""
+    facts = json.loads(Path(row["chain"]["report"]).with_suffix(".json").read_text(encoding="utf-8"))
+    return [{"line": f["line"], "who": who(f), "rule": f["rule"], "code": f["code"], "message": f["message"],
+             "fix": f["fix"]} for f in facts["findings"]]  # fmt: skip
 
 
 def print_code_row(row: dict[str, Any]) -> None:
@@ -354,8 +364,11 @@ def main() -> int:
         path = HERE / "results" / f"{args.name}.json"
         results = json.loads(path.read_text())
         labels = load_labels()
+        cases = {c["name"]: c for c in load_cases(results.get("cases_file", args.cases))}
         for row in results["code"]["cases"]:
-            relabel(row, labels)
+            if "reported" not in row["chain"]:
+                row["chain"]["reported"] = reported_from_report(row)
+            sort_findings(row, cases[row["name"]], labels)
             print_code_row(row)
         results["code"]["totals"] = code_totals(results["code"]["cases"])
         print_code_totals(results["code"]["totals"])
@@ -368,7 +381,7 @@ def main() -> int:
 
     model = args.embedded_model or EMBEDDED_MODEL
     results: dict[str, Any] = {"embedded_model": model, "max_tokens": args.max_tokens, "layout": args.layout,
-                               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+                               "cases_file": args.cases, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     if args.part in ("code", "all"):
         labels = load_labels()
         context = Context(backend="embedded", chain="code", retrieval=False, max_tokens=args.max_tokens,

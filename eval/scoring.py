@@ -84,6 +84,18 @@ def named_by_line(findings: list[tuple[int, int]], problems: list[dict[str, Any]
     return set(claimed)
 
 
+def on_problem(finding: dict[str, Any], case: dict[str, Any]) -> bool:
+    """A reported finding is on a known problem when its line is in the problem's range and,
+    for a stage's finding (no `rule`), its own words (message and fix) name that problem: a
+    stage's remark about the character set of a line that also holds a known problem is an
+    extra finding, to be labelled, not a hit."""
+    words = own_words(f"{finding['message']} {finding.get('fix', '')}", case["source"])
+    return any(
+        p["lines"][0] <= finding["line"] <= p["lines"][1] and (finding.get("rule") or named(words, [p]))
+        for p in case["problem"]
+    )
+
+
 def checks_by_line(case: dict[str, Any]) -> tuple[list[Any], set[str]]:
     """The checks' findings on a loaded case's file, and the problems they name by line."""
     from checks import check_source  # standard library and ruff only: no model runtime

@@ -520,3 +520,22 @@ def test_every_case_has_a_wrong_review():
 def test_describing_the_code_without_its_problems_names_none(name):
     case = BY_NAME[name]
     assert scoring.score(WRONG[name], case)["named"] == []
+
+
+def test_a_stage_finding_on_a_problems_line_counts_only_when_its_words_name_the_problem():
+    """The held-out log shipper's resources analyst wrote about the character set of the line
+    whose `payload +=` is a known problem; that is an extra finding to label, not a hit."""
+    case = HELDOUT_BY_NAME["log shipper"]
+    problem = next(p for p in case["problem"] if p["id"] == "quadratic-frame")
+    line = problem["lines"][0]
+    charset = {
+        "line": line,
+        "rule": "",
+        "message": "The encoding is not specified, which can lead to issues",
+        "fix": "",
+    }
+    quadratic = {**charset, "message": "`payload +=` on bytes copies the whole buffer each time: quadratic"}
+    check = {**charset, "rule": "MIR005"}
+    assert not scoring.on_problem(charset, case)
+    assert scoring.on_problem(quadratic, case) and scoring.on_problem(check, case)
+    assert not scoring.on_problem({**quadratic, "line": 1}, case)
