@@ -90,7 +90,7 @@ RULES: dict[str, Rule] = {
             "MIR010",
             "resources",
             "network call with no timeout",
-            "{what} has no timeout: a silent peer hangs this call forever; pass timeout=",
+            "{what} has no timeout: a silent peer hangs this call forever; {fix}",
         ),
         Rule(
             "MIR011",
@@ -2012,6 +2012,42 @@ def _timeout_never_forwarded(mod: Module, call: ast.Call) -> bool:
     return bool(callers) and not any(has_kw(c, "timeout") for c in callers)
 
 
+STREAM_OPENERS = frozenset({"asyncio.open_connection", "asyncio.open_unix_connection",
+                            "asyncio.streams.open_connection", "asyncio.streams.open_unix_connection"})  # fmt: skip
+
+
+def _mentions_timeout(node: ast.AST) -> bool:
+    """Anything in node names a timeout or deadline: a name, attribute, keyword, parameter, string."""
+    for n in walk_local(node):
+        text = (
+            n.id
+            if isinstance(n, ast.Name)
+            else n.attr
+            if isinstance(n, ast.Attribute)
+            else n.arg
+            if isinstance(n, ast.keyword | ast.arg) and n.arg
+            else n.value
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            else ""
+        )
+        low = text.lower()
+        if "timeout" in low or "deadline" in low or low in ("wait_for", "fail_after", "move_on_after"):
+            return True
+    return False
+
+
+def _no_timeout_anywhere(mod: Module, call: ast.Call) -> bool:
+    """`await asyncio.open_connection(...)` with no wait_for/timeout around it, in a function that
+    mentions no timeout at all, and that no caller in the module wraps in one."""
+    func = mod.enclosing(call, FUNCS)
+    if func is None or _under_timeout(mod, call) or _mentions_timeout(func):
+        return False
+    callers = [
+        c for c in mod.nodes if isinstance(c, ast.Call) and callee_last(c.func) == getattr(func, "name", "")
+    ]
+    return not any(_under_timeout(mod, c) for c in callers)
+
+
 def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
     for n in mod.nodes:
         if not isinstance(n, ast.Call):
@@ -2024,14 +2060,23 @@ def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
                 and (not has_kw(n, "timeout") or _timeout_never_forwarded(mod, n))
                 and not any(isinstance(a, ast.Starred) for a in n.args)
             ):
-                yield _hit("MIR010", n, what=what)
+                yield _hit("MIR010", n, what=what, fix="pass timeout=")
         elif (
             isinstance(n.func, ast.Attribute)
             and n.func.attr in SESSION_CALLS
             and mod.object_kind(n.func.value, n) == "requests_session"
             and (not has_kw(n, "timeout") or _timeout_never_forwarded(mod, n))
         ):
-            yield _hit("MIR010", n, what=f"`{unparse(n.func, 40)}()` on a requests.Session")
+            yield _hit(
+                "MIR010", n, what=f"`{unparse(n.func, 40)}()` on a requests.Session", fix="pass timeout="
+            )
+        elif callee in STREAM_OPENERS and _no_timeout_anywhere(mod, n):
+            yield _hit(
+                "MIR010",
+                n,
+                what=f"`{callee}()`",
+                fix="wrap it in asyncio.wait_for (or `async with asyncio.timeout(...)`)",
+            )
 
 
 # ---------------------------------------------------------------- MIR011–MIR014
@@ -2087,14 +2132,27 @@ def mir011_list_as_set(mod: Module) -> Iterator[Hit]:
 PROCESS_MAKERS = ("asyncio.create_subprocess_exec", "asyncio.create_subprocess_shell")
 
 
+TIMEOUT_SCOPES = ("fail_after", "move_on_after", "fail_at", "move_on_at")
+
+
 def _under_timeout(mod: Module, node: ast.AST) -> bool:
     """Inside asyncio.wait_for(...) or a `with ...timeout(...)` block."""
     cur = mod.parents.get(node)
     while cur is not None and not isinstance(cur, FUNCS):
-        if isinstance(cur, ast.Call) and callee_last(cur.func) in ("wait_for", "timeout", "timeout_at"):
+        if isinstance(cur, ast.Call) and callee_last(cur.func) in (
+            "wait_for",
+            "timeout",
+            "timeout_at",
+            "fail_after",
+            "move_on_after",
+        ):
             return True
         if isinstance(cur, ast.With | ast.AsyncWith) and any(
-            isinstance(i.context_expr, ast.Call) and "timeout" in callee_last(i.context_expr.func)
+            isinstance(i.context_expr, ast.Call)
+            and (
+                "timeout" in callee_last(i.context_expr.func)
+                or callee_last(i.context_expr.func) in TIMEOUT_SCOPES
+            )
             for i in cur.items
         ):
             return True

@@ -838,6 +838,32 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR010",
+        """
+        import asyncio
+        class Prober:
+            async def banner(self, host, port):
+                reader, writer = await asyncio.open_connection(host, port, ssl=True)  # a stalled handshake hangs
+                try:
+                    return await reader.readline()
+                finally:
+                    writer.close()
+        """,
+        """
+        import asyncio
+        async def banner(host, port):
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+            return reader, writer
+        async def _dial(path):
+            return await asyncio.open_unix_connection(path)
+        async def dial(path):
+            async with asyncio.timeout(5):  # the caller bounds it
+                return await _dial(path)
+        async def probe(host, port, connect_timeout=5.0):
+            return await asyncio.open_connection(host, port, ssl_handshake_timeout=connect_timeout)
+        """,
+    ),
+    (
         "MIR007",
         """
         async def names(pool, ids):
