@@ -312,6 +312,29 @@ CONSTRUCTORS: dict[str, str] = {
     "boto3.session.Session": "boto3_session",
 }
 
+# type annotation (dotted, after import aliases) -> what a parameter or attribute so annotated is
+ANNOTATED: dict[str, str] = {
+    "requests.Session": "requests_session",
+    "requests.sessions.Session": "requests_session",
+    "httpx.Client": "httpx_client",
+    "sqlite3.Connection": "sqlite_conn",
+    "sqlite3.Cursor": "db_cursor",
+    "psycopg.Connection": "db_conn",
+    "psycopg.Cursor": "db_cursor",
+    "psycopg2.extensions.connection": "db_conn",
+    "psycopg2.extensions.cursor": "db_cursor",
+    "pymysql.connections.Connection": "db_conn",
+    "pymysql.cursors.Cursor": "db_cursor",
+    "redis.Redis": "redis_client",
+    "redis.StrictRedis": "redis_client",
+    "redis.client.Redis": "redis_client",
+    "redis.asyncio.Redis": "aredis_client",
+    "redis.asyncio.client.Redis": "aredis_client",
+    "smtplib.SMTP": "smtp",
+    "smtplib.SMTP_SSL": "smtp",
+}  # not socket.socket: asyncio code hands raw sockets around in non-blocking mode
+
+
 # (what the receiver is, method) -> what the object the method returns is: `conn.cursor()`,
 # `boto3.Session().client("s3")`; a boto3 resource's capitalised factories (`s3.Bucket(name)`)
 # make sub-resources, handled in derived_kind.
@@ -429,11 +452,37 @@ class Module:
                         for k, v in self._objects(item.body).items():
                             if k.startswith("self."):
                                 found.setdefault(k, v)
+                        params = {
+                            a.arg: what
+                            for a in [*item.args.posonlyargs, *item.args.args, *item.args.kwonlyargs]
+                            if a.annotation is not None and (what := self.annotated(a.annotation))
+                        }
+                        for n in walk_local(item) if params else ():
+                            # `self.session = session`, the parameter annotated `requests.Session`
+                            if (
+                                isinstance(n, ast.Assign)
+                                and isinstance(n.value, ast.Name)
+                                and n.value.id in params
+                            ):
+                                for t in n.targets:
+                                    k = key_of(t)
+                                    if k and k.startswith("self."):
+                                        found.setdefault(k, params[n.value.id])
+                    elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                        what = self.annotated(
+                            item.annotation
+                        )  # a dataclass field: `conn: sqlite3.Connection`
+                        if what:
+                            found.setdefault(f"self.{item.target.id}", what)
                 self.class_objects[node] = found
             elif isinstance(node, FUNCS):
-                self.func_objects[node] = {
-                    k: v for k, v in self._objects(node.body).items() if not k.startswith("self.")
-                }
+                local = {k: v for k, v in self._objects(node.body).items() if not k.startswith("self.")}
+                a = node.args
+                for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                    what = self.annotated(arg.annotation) if arg.annotation is not None else None
+                    if what:
+                        local.setdefault(arg.arg, what)  # `async def f(conn: psycopg.Connection)`
+                self.func_objects[node] = local
         bases = {b for b, _ in DERIVED} | {"boto3_resource"}
         if any(
             kind in bases
@@ -496,6 +545,23 @@ class Module:
                 return CONSTRUCTORS[name]
         return None
 
+    def annotated(self, ann: ast.AST | None) -> str | None:
+        """What an annotation (`requests.Session`, `Optional[psycopg.Connection]`, `"Redis | None"`) says."""
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return None
+        if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+            sides = [
+                x for x in (ann.left, ann.right) if not (isinstance(x, ast.Constant) and x.value is None)
+            ]
+            ann = sides[0] if len(sides) == 1 else None
+        elif isinstance(ann, ast.Subscript) and callee_last(ann.value) == "Optional":
+            ann = ann.slice
+        name = self.dotted(ann) if ann is not None else None
+        return ANNOTATED.get(name) if name else None
+
     def _objects(self, stmts: list[ast.stmt]) -> dict[str, str]:
         found: dict[str, str] = {}
         for n in walk_stmts(stmts):
@@ -508,6 +574,8 @@ class Module:
                 pairs = [(i.optional_vars, i.context_expr) for i in n.items if i.optional_vars is not None]
             for target, value in pairs:
                 what = self.constructed(value)
+                if what is None and isinstance(n, ast.AnnAssign):
+                    what = self.annotated(n.annotation)
                 key = key_of(target)
                 if what and key:
                     found.setdefault(key, what)
@@ -1916,6 +1984,20 @@ def _offloaded(mod: Module, node: ast.AST, func: ast.AST) -> bool:
 
 
 ASYNC_FIX = "use the async client or asyncio.to_thread"
+WOULD_BLOCK = frozenset({"BlockingIOError", "InterruptedError", "SSLWantReadError", "SSLWantWriteError"})
+
+
+def _expects_would_block(mod: Module, node: ast.AST, func: ast.AST) -> bool:
+    """node sits in a `try` that catches BlockingIOError: the socket is in non-blocking mode."""
+    cur = mod.parents.get(node)
+    while cur is not None and cur is not func:
+        if isinstance(cur, ast.Try | ast.TryStar) and any(
+            h.type is not None and {callee_last(t) for t in ast.walk(h.type)} & WOULD_BLOCK
+            for h in cur.handlers
+        ):
+            return True
+        cur = mod.parents.get(cur)
+    return False
 
 
 def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
@@ -1963,7 +2045,7 @@ def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
             key = key_of(n.func.value) or ""
             if obj == "file" and key in local:
                 continue  # opened in this async def: ruff's ASYNC230 reports the open()
-            if obj == "socket" and key in nonblocking:
+            if obj == "socket" and (key in nonblocking or _expects_would_block(mod, n, func)):
                 continue
             if obj == "lock":
                 if (

@@ -785,6 +785,33 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR009",
+        """
+        import psycopg
+        import requests
+        async def balance(conn: psycopg.Connection, account):
+            return conn.execute("SELECT sum(amount) FROM ledger WHERE account = %s", (account,)).fetchone()
+        class Api:
+            def __init__(self, session: requests.Session):
+                self.session = session  # its kind comes from the parameter's annotation
+            async def user(self, uid):
+                return self.session.get(f"/users/{uid}", timeout=5).json()
+        """,
+        """
+        import socket
+        import psycopg
+        async def balance(conn: psycopg.AsyncConnection, account):
+            return await (await conn.execute("SELECT 1 WHERE %s", (account,))).fetchone()
+        listener = socket.socket()
+        async def accept_one(wait_readable):
+            while True:
+                try:
+                    return listener.accept()  # non-blocking: it raises instead of waiting
+                except BlockingIOError:
+                    await wait_readable(listener)
+        """,
+    ),
+    (
         "MIR010",
         """
         import requests
