@@ -2000,64 +2000,132 @@ def _expects_would_block(mod: Module, node: ast.AST, func: ast.AST) -> bool:
     return False
 
 
+def _nonblocking_sockets(func: ast.AST) -> set[str | None]:
+    return {
+        key_of(c.func.value)
+        for c in walk_local(func)
+        if isinstance(c, ast.Call)
+        and isinstance(c.func, ast.Attribute)
+        and c.func.attr in ("setblocking", "settimeout")
+        and c.args
+        and isinstance(c.args[0], ast.Constant)
+        and not c.args[0].value
+    }
+
+
+def _blocking_call(
+    mod: Module, n: ast.Call, func: ast.AST, nonblocking: set[str | None]
+) -> tuple[str, str, str] | None:
+    """(what it blocks on, fix, the receiver's key or "") when the call `n`, made in `func`, waits on
+    I/O: a DNS lookup or connect called directly, or a blocking method of an object whose kind a
+    simple assignment or an annotation says. (Files and locks are judged by the caller.)"""
+    if isinstance(mod.parents.get(n), ast.Await) or _offloaded(mod, n, func):
+        return None
+    callee = mod.dotted(n.func) or ""
+    if callee in BLOCKING_CALLS:
+        if callee.startswith("smtplib.") and not (n.args or has_kw(n, "host")):
+            return None  # SMTP() with no host connects later, in .connect()
+        if any(isinstance(a, ast.Attribute | ast.Name) and callee_last(a) in ("AI_PASSIVE", "AI_NUMERICHOST")
+               for a in ast.walk(n)):  # fmt: skip
+            return None  # a bind address or a numeric host: no DNS server is asked
+        dns = "DNS" in BLOCKING_CALLS[callee]
+        fix = "use `await loop.getaddrinfo(...)` or asyncio.to_thread" if dns else ASYNC_FIX
+        return BLOCKING_CALLS[callee], fix, ""
+    if not isinstance(n.func, ast.Attribute):
+        return None
+    obj = mod.object_kind(n.func.value, n)
+    if obj is None or obj in ("file", "lock"):
+        return None
+    key = key_of(n.func.value) or ""
+    if obj == "socket" and (key in nonblocking or _expects_would_block(mod, n, func)):
+        return None
+    return (DESCRIBE[obj], ASYNC_FIX, key) if blocks(obj, n.func.attr) else None
+
+
+def _blocking_below(mod: Module, call: ast.Call, caller: ast.AST, helpers: dict[str, ast.AST]) -> str | None:
+    """`self.m(...)` / `helper(...)` called (not awaited) from async def, where m is a plain sync
+    def of the same class (or module) whose body makes a blocking network call: what it blocks on."""
+    func = call.func
+    target: ast.AST | None = None
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id in ("self", "cls")
+    ):
+        cls = mod.enclosing(caller, (ast.ClassDef,))
+        if isinstance(cls, ast.ClassDef):
+            target = next((m for m in cls.body if isinstance(m, FUNCS) and m.name == func.attr), None)
+    elif isinstance(func, ast.Name):
+        target = helpers.get(func.id)
+    if not isinstance(target, ast.FunctionDef) or any(
+        isinstance(n, ast.Yield | ast.YieldFrom) for n in walk_local(target)
+    ):
+        return None  # async (awaited elsewhere) or a generator (its body runs when iterated)
+    nonblocking = _nonblocking_sockets(target)
+    for n in sorted((c for c in walk_local(target) if isinstance(c, ast.Call)), key=lambda c: c.lineno):
+        callee = mod.dotted(n.func) or ""
+        if callee.startswith(HTTP_MODULES) and callee_last(n.func) in HTTP_METHODS | {"urlopen"}:
+            return f"an HTTP request ({callee}) in {target.name}()"
+        if callee == "urllib.request.urlopen":
+            return f"an HTTP request (urlopen) in {target.name}()"
+        found = _blocking_call(mod, n, target, nonblocking)
+        if found is not None:
+            return f"{found[0]} in {target.name}()"
+    return None
+
+
 def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
     """Blocking I/O inside async def that ruff's ASYNC rules do not see: a synchronous DNS lookup
     or SMTP connect called directly, or a method of an object a simple assignment made blocking
     (a requests/httpx sync client, a sqlite3/psycopg/pymysql connection or its cursor, a sync redis
-    client, an smtplib connection, a boto3 client or resource, a file, a socket, a threading lock).
-    Not when awaited, nor inside a call handed to to_thread/run_in_executor; nested sync defs (the
-    function handed to a thread) are not entered. One finding per object per function."""
+    client, an smtplib connection, a boto3 client or resource, a file, a socket, a threading lock);
+    or, one call down, a plain sync method or module function whose body makes such a network call
+    (or a requests/httpx/urlopen request). Not when awaited, nor inside a call handed to
+    to_thread/run_in_executor; nested sync defs (the function handed to a thread) are not entered.
+    One finding per object (or helper) per function."""
+    helpers = _helpers_by_name(mod)
     for func in mod.functions():
         if not isinstance(func, ast.AsyncFunctionDef):
             continue
         local = mod.func_objects.get(func, {})
-        nonblocking = {
-            key_of(c.func.value)
-            for c in walk_local(func)
-            if isinstance(c, ast.Call)
-            and isinstance(c.func, ast.Attribute)
-            and c.func.attr in ("setblocking", "settimeout")
-            and c.args
-            and isinstance(c.args[0], ast.Constant)
-            and not c.args[0].value
-        }
+        nonblocking = _nonblocking_sockets(func)
         flagged: set[str] = set()
         calls = sorted(
             (c for c in walk_local(func) if isinstance(c, ast.Call)), key=lambda c: (c.lineno, c.col_offset)
         )
         for n in calls:
-            parent = mod.parents.get(n)
-            if isinstance(parent, ast.Await) or _offloaded(mod, n, func):
+            if isinstance(mod.parents.get(n), ast.Await) or _offloaded(mod, n, func):
                 continue
-            callee = mod.dotted(n.func) or ""
-            if callee in BLOCKING_CALLS:
-                if callee.startswith("smtplib.") and not (n.args or has_kw(n, "host")):
-                    continue  # SMTP() with no host connects later, in .connect()
-                dns = "DNS" in BLOCKING_CALLS[callee]
-                fix = "use `await loop.getaddrinfo(...)` or asyncio.to_thread" if dns else ASYNC_FIX
-                yield _hit("MIR009", n, call=unparse(n, 50), what=BLOCKING_CALLS[callee], fix=fix)
+            found = _blocking_call(mod, n, func, nonblocking)
+            if found is not None:
+                what, fix, key = found
+                if not (key and key in flagged):
+                    flagged.add(key)
+                    yield _hit("MIR009", n, call=unparse(n, 50), what=what, fix=fix)
+                continue
+            below = _blocking_below(mod, n, func, helpers)
+            if below is not None:
+                name = callee_last(n.func)
+                if name not in flagged:
+                    flagged.add(name)
+                    yield _hit("MIR009", n, call=unparse(n, 50), what=below, fix=ASYNC_FIX)
                 continue
             if not isinstance(n.func, ast.Attribute):
                 continue
             obj = mod.object_kind(n.func.value, n)
-            if obj is None:
-                continue
             key = key_of(n.func.value) or ""
-            if obj == "file" and key in local:
-                continue  # opened in this async def: ruff's ASYNC230 reports the open()
-            if obj == "socket" and (key in nonblocking or _expects_would_block(mod, n, func)):
-                continue
-            if obj == "lock":
+            if obj == "file" and key not in local and n.func.attr in BLOCKING_METHODS["file"]:
                 if (
-                    n.func.attr == "acquire"
-                    and not any(k.arg in ("blocking", "timeout") for k in n.keywords)
-                    and not n.args
-                ):
-                    yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj], fix=ASYNC_FIX)
-                continue
-            if blocks(obj, n.func.attr) and not (key and key in flagged):
-                if key:
+                    key not in flagged
+                ):  # (a file opened in this async def: ruff's ASYNC230 reports the open())
                     flagged.add(key)
+                    yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj], fix=ASYNC_FIX)
+            elif (
+                obj == "lock"
+                and n.func.attr == "acquire"
+                and not any(k.arg in ("blocking", "timeout") for k in n.keywords)
+                and not n.args
+            ):
                 yield _hit("MIR009", n, call=unparse(n, 50), what=DESCRIBE[obj], fix=ASYNC_FIX)
 
 

@@ -812,6 +812,33 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR009",
+        """
+        import smtplib
+        class Notifier:
+            def _send_email(self, to, msg):
+                with smtplib.SMTP("mail", 587, timeout=10) as smtp:
+                    smtp.send_message(msg, to_addrs=[to])
+            async def notify(self, to, msg):
+                self._send_email(to, msg)  # the SMTP exchange runs on the event loop, one call down
+        """,
+        """
+        import asyncio
+        import socket
+        import requests
+        def fetch_profile(uid):
+            return requests.get(f"https://api.example.com/users/{uid}", timeout=5).json()
+        def bind_address(port):
+            return socket.getaddrinfo(None, port, flags=socket.AI_PASSIVE)  # no DNS server asked
+        def pages(n):
+            for i in range(n):
+                yield requests.get(f"https://api.example.com/p/{i}", timeout=5)  # runs when iterated
+        async def handler(uid):
+            profile = await asyncio.to_thread(fetch_profile, uid)
+            return profile, bind_address(8080), pages(3)
+        """,
+    ),
+    (
         "MIR010",
         """
         import requests
