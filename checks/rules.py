@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
@@ -465,9 +465,9 @@ class Module:
                                 and n.value.id in params
                             ):
                                 for t in n.targets:
-                                    k = key_of(t)
-                                    if k and k.startswith("self."):
-                                        found.setdefault(k, params[n.value.id])
+                                    tk = key_of(t)
+                                    if tk and tk.startswith("self."):
+                                        found.setdefault(tk, params[n.value.id])
                     elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
                         what = self.annotated(
                             item.annotation
@@ -1662,7 +1662,7 @@ def _helpers_by_name(mod: Module) -> dict[str, ast.FunctionDef | ast.AsyncFuncti
 
 
 def _query_below(
-    mod: Module, call: ast.Call, items: set[str], caller: ast.AST, helpers: dict[str, ast.AST]
+    mod: Module, call: ast.Call, items: set[str], caller: ast.AST, helpers: Mapping[str, ast.AST]
 ) -> tuple[str, str] | None:
     """`self.m(item)` / `helper(conn, item)`, where the method of the same class (or the module's
     function) runs a per-item round trip (as _direct_query) on the parameters the item is bound to."""
@@ -2042,7 +2042,9 @@ def _blocking_call(
     return (DESCRIBE[obj], ASYNC_FIX, key) if blocks(obj, n.func.attr) else None
 
 
-def _blocking_below(mod: Module, call: ast.Call, caller: ast.AST, helpers: dict[str, ast.AST]) -> str | None:
+def _blocking_below(
+    mod: Module, call: ast.Call, caller: ast.AST, helpers: Mapping[str, ast.AST]
+) -> str | None:
     """`self.m(...)` / `helper(...)` called (not awaited) from async def, where m is a plain sync
     def of the same class (or module) whose body makes a blocking network call: what it blocks on."""
     func = call.func
