@@ -12,6 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from graph import build_graph
 from graph.chains import load_chains
+from graph.findings import fixes_grammar, summary_grammar
 from tests.fakes import Script, bow_embed, chains, default_reply
 
 CODE_CHAIN = ["concurrency", "cost", "resources", "master_coder", "solution_architect", "synthesis"]
@@ -100,9 +101,13 @@ def test_an_analysts_findings_are_grounded_in_the_document(sample_doc, context):
     assert cost["signals"]["grounding"] == 0.5
     assert any(f["line"] == 5 and "cost" in f["found_by"] for f in out["findings"])
     report = Path(out["report_path"]).read_text(encoding="utf-8")
+    # one analyst's finding, which no check confirms, is listed apart as a lead, not as a fact
+    head = report.split("## Stages")[0]
     assert (
-        "## Findings, most important first" in report and "time.sleep(5)" not in report.split("## Stages")[0]
+        "## Findings, most important first" not in head and "## Unconfirmed: one analyst's findings" in head
     )
+    assert "1. **line 5 in `StreamingOrchestrator.process`** — `context = context + stage.run(query)" in head
+    assert "time.sleep(5)" not in head
     assert (
         "Set aside, not reported as findings: line 3 `time.sleep(5)` (the document has no such code)"
         in report
@@ -537,3 +542,22 @@ def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(sample_
     shared = Script()
     run(shared, context, document_path=str(sample_doc))
     assert [type(m).__name__ for m in shared.messages_for("cost")] == ["SystemMessage", "HumanMessage"]
+
+
+def test_findings_a_check_confirms_come_first_and_one_analysts_alone_are_listed_apart(tmp_path, context):
+    doc = tmp_path / "fetch.py"
+    doc.write_text("import requests\n\n\ndef fetch_all(urls):\n    out = []\n    for url in urls:\n"
+                   "        out.append(requests.get(url).json())\n    return out\n", encoding="utf-8")  # fmt: skip
+    alone = (
+        "- `out = []`: a slow streaming process for the query stage performance, alpha bravo. Fix: keep it."
+    )
+    script = Script({"cost": alone})
+    out = run(script, context, document_path=str(doc))
+    head = Path(out["report_path"]).read_text(encoding="utf-8").split("## Stages")[0]
+    listed, unconfirmed = head.split("## Unconfirmed: one analyst's findings")
+    assert "1. **line 7 in `fetch_all`** MIR007" in listed and "2. **line 7 in `fetch_all`** S113" in listed
+    assert "`out = []`" not in listed and "3. **line 5 in `fetch_all`** — `out = []`" in unconfirmed
+    # the fixes and the summary's places draw on the confirmed findings only
+    grammar = fixes_grammar(out["findings"])
+    assert "line 7" in grammar and "line 5" not in grammar
+    assert "(line 5)" not in summary_grammar(out["findings"])
