@@ -56,6 +56,7 @@ from graph import Context, build_graph  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
 from graph.clean import SPECIAL_TOKEN, clean_output  # noqa: E402
 from graph.confidence import span_overlap  # noqa: E402
+from graph.findings import confirmed  # noqa: E402
 from graph.state import kept_results  # noqa: E402
 
 CLASSIC = ("type", "persona", "clean", "no_copy", "summary")
@@ -124,8 +125,7 @@ def score_code_case(
     words = own_words(report, source)
     findings = out.get("findings", [])
     in_range = named_by_line([(f["line"], f["end_line"]) for f in findings], problems)
-    reported = [{"line": f["line"], "who": who(f), "rule": f["rule"], "code": f["code"], "message": f["message"],
-                 "fix": f["fix"]} for f in findings]  # fmt: skip
+    reported = [as_reported(f) for f in findings]
     results = out["results"]
     passed_copies = [f"{r['stage']} ({', '.join(r['reasons'])})" for r in kept_results(results)
                      if r["verdict"] in ("pass", "kept") and copy_or_echo(r)]  # fmt: skip
@@ -155,22 +155,36 @@ def sort_findings(row: dict[str, Any], case: dict[str, Any], labels: dict[Any, A
     labelled false and unlabelled (eval/finding_labels.toml, by hand)."""
     c = row["chain"]
     c["known"], c["true_extra"], c["false"], c["unlabelled"] = 0, [], [], []
+    c["findings"] = sum(f["confirmed"] for f in c["reported"])  # the Findings list; the rest are leads
+    lead = {
+        "reported": len(c["reported"]) - c["findings"],
+        "known": 0,
+        "true_extra": [],
+        "false": [],
+        "unlabelled": [],
+    }
     for f in c["reported"]:
         item = {"line": f["line"], "who": f["who"], "code": f["code"], "message": f["message"][:160]}
         label = labels.get((row["name"], f["line"], f["who"]))
+        into = c if f["confirmed"] else lead
         if on_problem(f, case):
-            c["known"] += 1
+            into["known"] += 1
         elif label is None:
-            c["unlabelled"].append(item)
+            into["unlabelled"].append(item)
         else:
-            (c["true_extra"] if label["label"] == "true" else c["false"]).append(item)
+            into["true_extra" if label["label"] == "true" else "false"].append(item)
+    c["unconfirmed"] = lead
 
 
 def reported_from_report(row: dict[str, Any]) -> list[dict[str, Any]]:
     """The findings of a run scored before `reported` was stored, from its report's JSON twin."""
     facts = json.loads(Path(row["chain"]["report"]).with_suffix(".json").read_text(encoding="utf-8"))
-    return [{"line": f["line"], "who": who(f), "rule": f["rule"], "code": f["code"], "message": f["message"],
-             "fix": f["fix"]} for f in facts["findings"]]  # fmt: skip
+    return [as_reported(f) for f in facts["findings"]]
+
+
+def as_reported(f: dict[str, Any]) -> dict[str, Any]:
+    return {"line": f["line"], "who": who(f), "rule": f["rule"], "code": f["code"], "message": f["message"],
+            "fix": f["fix"], "confirmed": confirmed(f)}  # fmt: skip
 
 
 def print_code_row(row: dict[str, Any]) -> None:
@@ -182,7 +196,7 @@ def print_code_row(row: dict[str, Any]) -> None:
           f"chain {len(c['named'])}/{n} (summary {len(c['named_in_summary'])}, by line {len(c['by_line'])}) "
           f"· findings {c['findings']}: false {len(c['false'])}, unlabelled {len(c['unlabelled'])}, "
           f"set aside {c['set_aside']} · {c['seconds']:.0f} s, {c['tokens']} tokens", flush=True)  # fmt: skip
-    for f in c["unlabelled"]:
+    for f in c["unlabelled"] + c["unconfirmed"]["unlabelled"]:
         print(f"    unlabelled: line {f['line']} [{f['who']}] {f['code'][:60]!r}: {f['message'][:100]}")
     for s in c["passed_copies"]:
         print(f"    PASSED A COPY/ECHO: {s}")
@@ -193,7 +207,7 @@ def code_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     chain = [r["chain"] for r in rows]
     reported = sum(c["findings"] for c in chain)
     false = sum(len(c["false"]) for c in chain)
-    unlabelled = sum(len(c["unlabelled"]) for c in chain)
+    unlabelled = sum(len(c["unlabelled"]) + len(c["unconfirmed"]["unlabelled"]) for c in chain)
     totals = {
         "cases": len(rows),
         "problems": problems,
@@ -205,6 +219,11 @@ def code_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "false": false,
         "unlabelled": unlabelled,
         "invented_share": round(false / reported, 3) if reported else 0.0,
+        "unconfirmed": sum(c["unconfirmed"]["reported"] for c in chain),
+        "unconfirmed_false": sum(len(c["unconfirmed"]["false"]) for c in chain),
+        "unconfirmed_true": sum(
+            len(c["unconfirmed"]["true_extra"]) + c["unconfirmed"]["known"] for c in chain
+        ),
         "set_aside": sum(c["set_aside"] for c in chain),
         "passed_copies": sum(len(c["passed_copies"]) for c in chain),
         "flagged_attempts": sum(len(c.get("flagged", [])) for c in chain),
@@ -234,6 +253,8 @@ def print_code_totals(t: dict[str, Any]) -> None:
     print(f"  chain findings              {t['findings']} reported: {t['false']} labelled false "
           f"({100 * t['invented_share']:.0f} % invented), {t['unlabelled']} unlabelled; "
           f"{t['set_aside']} set aside (ungrounded or refuted)")  # fmt: skip
+    print(f"  unconfirmed (listed apart)  {t['unconfirmed']}: {t['unconfirmed_false']} labelled false, "
+          f"{t['unconfirmed_true']} true")  # fmt: skip
     print(f"  copies/echoes passed        {t['passed_copies']} (attempts flagged as a copy or echo: "
           f"{t.get('flagged_attempts', 0)})")  # fmt: skip
 
@@ -366,7 +387,7 @@ def main() -> int:
         labels = load_labels()
         cases = {c["name"]: c for c in load_cases(results.get("cases_file", args.cases))}
         for row in results["code"]["cases"]:
-            if "reported" not in row["chain"]:
+            if "confirmed" not in (row["chain"].get("reported") or [{}])[0]:
                 row["chain"]["reported"] = reported_from_report(row)
             sort_findings(row, cases[row["name"]], labels)
             print_code_row(row)
