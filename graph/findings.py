@@ -271,19 +271,21 @@ def glance(answer: str, findings: list[Finding], n: int = GLANCE) -> list[str]:
 
 def summarise(answer: str, findings: list[Finding]) -> str:
     """The Key Findings Summary: the synthesis's answer (cited) and the rest at a glance."""
-    answer = cite(answer.strip(), findings) if answer.strip() else ""
+    answer = cite(answer.strip(), leading(findings)) if answer.strip() else ""
     return "\n".join(([answer] if answer else []) + glance(answer, findings))
 
 
 def cite(summary: str, findings: list[Finding]) -> str:
     """The summary with each sentence line ending in the number of the finding it talks
-    about: the one sharing most words with it (a "line N" it names counts for three),
-    the more important on a tie; none when no finding shares two words with it."""
+    about: among the findings on a line it names ("(line 59)", which the grammar makes it
+    name), else among all, the one sharing most words with it, the more important on a
+    tie; none when no finding shares two words with it. (The demo's answer named line 59,
+    then pasted an analyst's words about line 64; the words alone cited line 64.)"""
     out = []
     for text in summary.splitlines():
         words = _words(text)
         lines_named = {int(n) for n in re.findall(r"\bline (\d+)", text)}
-        scores = [len(words & _words(f"{f['code']} {f['message']} {f['function']}")) + 3 * (f["line"] in lines_named)
+        scores = [len(words & _words(f"{f['code']} {f['message']} {f['function']}")) + 100 * (f["line"] in lines_named)
                   for f in findings]  # fmt: skip
         best = max(range(len(scores)), key=lambda i: (scores[i], -i), default=None)
         if text.strip() and best is not None and scores[best] >= 2:

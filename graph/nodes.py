@@ -27,6 +27,7 @@ from graph.findings import (
     cite_notes,
     fixes_grammar,
     ground,
+    leading,
     merge,
     parse,
     rank,
@@ -302,7 +303,7 @@ def build_messages(
     parts = [material]
     if not spec.kind:
         if analysing(state):
-            found = _findings_so_far(state)
+            found = leading(_findings_so_far(state))  # the confirmed ones, when there are any
             parts.append(format_findings(render(found)) if found else "Findings so far: none.")
         else:
             earlier = [r for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]

@@ -557,7 +557,9 @@ def test_findings_a_check_confirms_come_first_and_one_analysts_alone_are_listed_
     listed, unconfirmed = head.split("## Unconfirmed: one analyst's findings")
     assert "1. **line 7 in `fetch_all`** MIR007" in listed and "2. **line 7 in `fetch_all`** S113" in listed
     assert "`out = []`" not in listed and "3. **line 5 in `fetch_all`** — `out = []`" in unconfirmed
-    # the fixes and the summary's places draw on the confirmed findings only
+    # later stages are shown, and the fixes and the summary's places draw on, the confirmed ones only
+    shown = str(script.messages_for("master_coder")[1].content).split("<findings>")[1]
+    assert "MIR007" in shown and "alpha bravo" not in shown
     grammar = fixes_grammar(out["findings"])
     assert "line 7" in grammar and "line 5" not in grammar
     assert "(line 5)" not in summary_grammar(out["findings"])

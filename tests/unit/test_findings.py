@@ -214,6 +214,11 @@ def test_cite_numbers_each_sentence_by_the_finding_it_talks_about():
         "- Nothing here matches.",
     ]
     assert cite("- see line 64 for that", findings) == "- see line 64 for that [#4]"
+    # the place the answer names wins over words pasted from another finding
+    pasted = (
+        "In short, the biggest problem is in `process` (line 59): the whole context re-sent on every step."
+    )
+    assert cite(pasted, findings) == pasted + " [#3]"
 
 
 def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
