@@ -11,7 +11,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format studio soak bench eval clean
+.PHONY: setup demo test lint format studio soak bench eval eval-heldout clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,13 @@ eval: setup
 	$(BIN)/python eval/checks_precision.py
 	$(BIN)/python eval/checks_recall.py
 	$(BIN)/python eval/run.py
+
+# The held-out code cases (written blind to the checks and prompts): the honest measure.
+eval-heldout: setup
+	$(BIN)/python eval/checks_recall.py --cases eval/heldout_cases.toml
+	$(BIN)/python eval/checks_recall.py --cases eval/heldout2_cases.toml
+	$(BIN)/python eval/run.py --part code --cases eval/heldout_cases.toml --name heldout
+	$(BIN)/python eval/run.py --part code --cases eval/heldout2_cases.toml --name heldout2
 
 soak: setup
 	$(BIN)/python scripts/soak.py --runs 8
