@@ -387,7 +387,10 @@ def main() -> int:
         labels = load_labels()
         cases = {c["name"]: c for c in load_cases(results.get("cases_file", args.cases))}
         for row in results["code"]["cases"]:
-            if "confirmed" not in (row["chain"].get("reported") or [{}])[0]:
+            reported = row["chain"].get("reported")
+            if reported is None or any(
+                "confirmed" not in f for f in reported
+            ):  # scored before they were stored
                 row["chain"]["reported"] = reported_from_report(row)
             sort_findings(row, cases[row["name"]], labels)
             print_code_row(row)
