@@ -107,9 +107,8 @@ def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
 
 
 def confirmed(f: Finding) -> bool:
-    """A finding a check made or two finders agree on. On held-out code (eval/heldout_cases.toml,
-    session 5's first run) all 10 false findings in the report were one analyst's alone, and 2
-    of that kind's 12 were true; the checks' were 12 of 12."""
+    """A finding a check made or two finders agree on. On held-out code (session 5's eval) one
+    analyst's findings alone were 3 true of 21; the rest of the findings, 28 of 30."""
     return "checks" in f["found_by"] or len(f["found_by"]) >= 2
 
 
