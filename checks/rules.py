@@ -1099,16 +1099,24 @@ def _in_assert(node: ast.AST, mod: Module) -> bool:
     return isinstance(cur, ast.Assert)
 
 
-def _iterates_input(loop: ast.AST, params: set[str], attributes: bool = True) -> bool:
-    """The loop walks data handed to the function (a parameter, maybe through enumerate/zip/...)."""
+def _loop_iters(loop: ast.AST) -> list[ast.AST | None]:
+    """What a loop or comprehension walks, seen through enumerate/zip/sorted/... (ITER_HELPERS)."""
     its = (
         [g.iter for g in loop.generators]
         if isinstance(loop, COMPREHENSIONS)
         else [getattr(loop, "iter", None)]
     )
+    out = []
     for it in its:
         while isinstance(it, ast.Call) and callee_last(it.func) in ITER_HELPERS and it.args:
             it = it.args[0]
+        out.append(it)
+    return out
+
+
+def _iterates_input(loop: ast.AST, params: set[str], attributes: bool = True) -> bool:
+    """The loop walks data handed to the function (a parameter, maybe through enumerate/zip/...)."""
+    for it in _loop_iters(loop):
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and not it.args:
             it = it.func.value  # rows.items(), data.values()
         if isinstance(it, ast.Name) and it.id in params:
@@ -1154,14 +1162,7 @@ def _fetched_locals(func: ast.AST) -> set[str]:
 def _iterates_rows(mod: Module, loop: ast.AST, fetched: set[str]) -> bool:
     """The loop walks rows fetched from a database or lines read from a file: a local assigned
     from such a call, the call itself (`for row in cur.execute(...)`), or a known cursor."""
-    its = (
-        [g.iter for g in loop.generators]
-        if isinstance(loop, COMPREHENSIONS)
-        else [getattr(loop, "iter", None)]
-    )
-    for it in its:
-        while isinstance(it, ast.Call) and callee_last(it.func) in ITER_HELPERS and it.args:
-            it = it.args[0]
+    for it in _loop_iters(loop):
         if isinstance(it, ast.Await):
             it = it.value
         if isinstance(it, ast.Name) and (it.id in fetched or mod.object_kind(it, loop) == "db_cursor"):
