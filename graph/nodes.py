@@ -505,10 +505,11 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context or Context()
     synthesis = next((r for r in usable_results(state.get("results", [])) if r["role"] == "synthesis"), None)
     answer = synthesis["text"] if synthesis else ""
-    findings = _findings_so_far(state) if analysing(state) else []
     if analysing(state):
+        findings = _findings_so_far(state)
         summary = summarise(answer, findings)
     else:  # the answer over notes says which stage each sentence draws on
+        findings = []
         notes = {
             r["stage"]: r["text"]
             for r in usable_results(state.get("results", []))
