@@ -7,6 +7,8 @@ recall: a rule that is unsure says nothing (see eval/checks_precision.py).
 from __future__ import annotations
 
 import ast
+import builtins
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,8 +119,29 @@ RULES: dict[str, Rule] = {
             "MIR014",
             "resources",
             "close skipped when an earlier line raises or returns",
-            "{why} leaves without closing `{name}` (`{name}.{release}()` is not in a `finally`), so it stays "
+            "{why} leaves without closing `{name}` (`{closer}` is not in a `finally`), so it stays "
             "open; use `with` or try/finally",
+        ),
+        Rule(
+            "MIR016",
+            "cost",
+            "list used as a queue from the front",
+            "`{call}` {where} shifts every later item of the list `{name}`, O(n) each time: quadratic "
+            "over a run; use collections.deque and its {fix}",
+        ),
+        Rule(
+            "MIR017",
+            "concurrency",
+            "independent awaits one after another",
+            "{first} (line {first_line}) and {second} wait one after the other though neither needs the "
+            "other's result: run them together (asyncio.gather or a TaskGroup)",
+        ),
+        Rule(
+            "MIR018",
+            "cost",
+            "the same thing loaded again on every call",
+            "`{call}` {what} again on every call of {func}(), which runs {how}, though nothing it reads "
+            "changes between calls; load it once (in __init__, or cached) and reuse it",
         ),
         Rule(
             "MIR015",
@@ -442,6 +465,8 @@ class Module:
         self._functions = [n for n in self.nodes if isinstance(n, FUNCS)]
         self.classes = [n for n in self.nodes if isinstance(n, ast.ClassDef)]
         self.module_objects = self._objects(tree.body)
+        self.per_event_names: set[str] | None = None  # filled by _called_per_event
+        self.repeated_names: set[str] | None = None  # filled by _repeated_names
         self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
         self.func_objects: dict[ast.AST, dict[str, str]] = {}
         for node in self.nodes:
@@ -1891,8 +1916,8 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
         for m in methods:
             if m.name in ("__init__", "__post_init__"):
                 for n in walk_local(m):
-                    if isinstance(n, ast.Assign):
-                        for t in n.targets:
+                    if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+                        for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
                             k = key_of(t)
                             if (
                                 k
@@ -1969,9 +1994,68 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                         continue  # its size reported (`"clients": len(self.buckets)`), not capped
                     released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
         by_name = {m.name: m for m in methods}
+        service = _is_service(mod, methods)
         for attr, (node, method) in adds.items():
-            if attr not in released and _runs_per_event(by_name.get(method)):
-                yield _hit("MIR008", node, attr=attr, method=method)
+            if attr in released:
+                continue
+            per_event = _runs_per_event(by_name.get(method))
+            # Reached only through an annotation or a caller: only a service's state lives long
+            # enough to matter (a parser's or a stream's per-request sets were most of the findings).
+            if (isinstance(init_attrs[attr], ast.AnnAssign) or not per_event) and not (
+                service and (per_event or _called_per_event(mod, method))
+            ):
+                continue
+            yield _hit("MIR008", node, attr=attr, method=method)
+
+
+# What a long-lived service holds: a lock, a thread or timer, a pool, a client session.
+SERVICE_PARTS = frozenset({"Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Thread", "Timer",
+                           "ThreadPoolExecutor", "ProcessPoolExecutor", "ClientSession", "Session", "Client",
+                           "AsyncClient", "create_pool", "ConnectionPool", "Redis", "from_url"})  # fmt: skip
+
+
+def _is_service(mod: Module, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> bool:
+    """The class builds (in __init__) a lock, thread, timer, pool or client, or is handed a
+    session, pool or client: it lives as long as the process, not one request."""
+    init = next((m for m in methods if m.name == "__init__"), None)
+    if init is None:
+        return False
+    if any(isinstance(n, ast.Call) and callee_last(n.func) in SERVICE_PARTS for n in walk_local(init)):
+        return True
+    return any(
+        any(w in ("session", "pool", "client", "engine") for w in _words(a.arg))
+        for a in [*init.args.args, *init.args.kwonlyargs]
+    )
+
+
+def _called_per_event(mod: Module, method: str) -> bool:
+    """`method` is called, directly or through other functions of the module, from an async def, a
+    per-event function, a timer's tick or a `while` loop (`store.remember(...)` in a request
+    handler, `self.archive_day(...)` from the scheduler's `_tick`): it runs per event too."""
+    memo = mod.per_event_names
+    if memo is None:
+        called: dict[str, set[str]] = {}  # function name -> names it calls
+        repeated: set[str] = set()  # names called inside a while loop
+        roots: set[str] = set()
+        for func in mod.functions():
+            name = getattr(func, "name", "")
+            if _runs_per_event(func) or name.lstrip("_").startswith(("tick", "poll")):
+                roots.add(name)
+            for n in walk_local(func):
+                if isinstance(n, ast.Call):
+                    callee = callee_last(n.func)
+                    called.setdefault(name, set()).add(callee)
+                    if any(isinstance(a, ast.While) for a in _ancestors_in(mod, n, func)):
+                        repeated.add(callee)
+        memo = set(repeated)
+        todo = list(roots | repeated)
+        while todo:
+            for callee in called.get(todo.pop(), ()):
+                if callee not in memo:
+                    memo.add(callee)
+                    todo.append(callee)
+        mod.per_event_names = memo
+    return method in memo
 
 
 def _offloaded(mod: Module, node: ast.AST, func: ast.AST) -> bool:
@@ -2375,9 +2459,9 @@ def mir013_lock_across_network(mod: Module) -> Iterator[Hit]:
             continue
         cls = mod.enclosing(n, (ast.ClassDef,))
         cls = cls if isinstance(cls, ast.ClassDef) else None
-        for m in walk_stmts(n.body):
-            if not isinstance(m, ast.Call):
-                continue
+        calls = sorted((m for m in walk_stmts(n.body) if isinstance(m, ast.Call)),
+                       key=lambda m: (m.lineno, m.col_offset))  # fmt: skip
+        for m in calls:  # the first network call under the lock, as the code reads
             what = _network_call(mod, m) or _method_network_call(mod, cls, m)
             if what:
                 yield _hit("MIR013", m, lock=unparse(lock, 40), call=what)
@@ -2411,6 +2495,29 @@ DB_CONNECTS = frozenset({"sqlite3.connect", "sqlite3.dbapi2.connect", "psycopg.c
                          "asyncpg.connect", "aiosqlite.connect", "psycopg.AsyncConnection.connect"})  # fmt: skip
 
 
+# Calls that lend a connection from a pool, and the pool methods that take it back.
+BORROWS = frozenset({"acquire", "getconn", "get_connection", "checkout"})
+GIVE_BACK = frozenset({"release", "putconn", "release_connection", "checkin"})
+
+
+def _given_back(s: ast.stmt, name: str) -> str | None:
+    """`pool.release(conn)` / `await pool.release(conn)`: the text of the call, else None."""
+    call = (
+        s.value.value
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Await)
+        else getattr(s, "value", None)
+    )
+    if (
+        isinstance(s, ast.Expr)
+        and isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr in GIVE_BACK
+        and any(isinstance(a, ast.Name) and a.id == name for a in call.args)
+    ):
+        return unparse(call, 40)
+    return None
+
+
 def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
     """`x = <call>` ... `x.close()` in one block, not in a `finally`, with a `return` or `raise`
     between them, or (for a connection Mirador knows: a network client, a `stream=True` response, a
@@ -2429,16 +2536,21 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                 if not isinstance(value, ast.Call):
                     continue
                 opener = mod.dotted(value.func) or ""
-                if awaited and opener not in DB_CONNECTS:
+                borrowed = callee_last(value.func) in BORROWS  # conn = await pool.acquire()
+                if awaited and opener not in DB_CONNECTS and not borrowed:
                     continue
                 name = s.targets[0].id
                 known = (
                     opener.startswith(NETWORK_PREFIXES)
                     or opener in DB_CONNECTS
+                    or borrowed
                     or any(k.arg == "stream" for k in value.keywords)
                 )
                 for j in range(i + 1, len(stmts)):
                     release = next((r for r in RELEASE_METHODS if _is_release(stmts[j], name, r)), None)
+                    closer = f"{name}.{release}()"
+                    if release is None and borrowed and (back := _given_back(stmts[j], name)):
+                        release, closer = "release", back
                     if release is None:
                         continue
                     between = stmts[i + 1 : j]
@@ -2448,11 +2560,11 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                     if exit_node is not None:
                         word = "return" if isinstance(exit_node, ast.Return) else "raise"
                         yield _hit("MIR014", stmts[j], name=name, release=release, opened=s.lineno,
-                                   why=f"the `{word}` on line {exit_node.lineno}")  # fmt: skip
+                                   closer=closer, why=f"the `{word}` on line {exit_node.lineno}")  # fmt: skip
                     elif known and any(isinstance(n, ast.Call) for b in between for n in walk_stmts([b])):
                         call = next(n for b in between for n in walk_stmts([b]) if isinstance(n, ast.Call))
                         yield _hit("MIR014", stmts[j], name=name, release=release, opened=s.lineno,
-                                   why=f"an exception from line {call.lineno}")  # fmt: skip
+                                   closer=closer, why=f"an exception from line {call.lineno}")  # fmt: skip
                     break
 
 
@@ -2551,6 +2663,299 @@ def _empty_dict(value: ast.AST | None) -> bool:
     )
 
 
+# Reads a database driver names without an IO word (asyncpg's fetchval, SQLAlchemy's scalar).
+DB_READS = frozenset(
+    {"fetchval", "fetchrow", "fetchone", "fetchall", "fetchmany", "scalar", "scalars", "count"}
+)
+# Receivers that run one statement at a time: two queries on one connection cannot overlap.
+SINGLE_FILE = frozenset({"conn", "connection", "cursor", "cur", "tx", "transaction", "db", "txn"})
+
+
+def _awaited_read(mod: Module, func: ast.AST, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
+    """`x = await read(...)`: (the names it binds, the call) when the call is a read that talks
+    to the outside on something that can serve two at once."""
+    if not (isinstance(s, ast.Assign | ast.AnnAssign) and isinstance(s.value, ast.Await)):
+        return None
+    call = s.value.value
+    targets = s.targets if isinstance(s, ast.Assign) else [s.target]
+    if not (
+        isinstance(call, ast.Call)
+        and all(isinstance(t, ast.Name | ast.Tuple | ast.Attribute) for t in targets)
+    ):
+        return None
+    if (mod.dotted(call.func) or "").startswith(ASYNC_LIBS):
+        return None
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if receiver is not None and any(
+        w in SINGLE_FILE for w in _words(unparse(receiver, 80).rsplit(".", 1)[-1])
+    ):
+        return None
+    if callee_last(call.func) not in DB_READS and not _awaited_io(mod, func, call):
+        return None
+    return set().union(*(target_names(t) for t in targets)), call
+
+
+def mir017_independent_awaits(mod: Module) -> Iterator[Hit]:
+    """`a = await read_a(x)` then `b = await read_b(x)`, the second reading nothing the first bound,
+    outside loops (MIR003's) and locks."""
+    for func in mod.functions():
+        if not isinstance(func, ast.AsyncFunctionDef):
+            continue
+        for stmts in _statement_lists(func):
+            outer = _ancestors_in(mod, stmts[0], func)
+            if any(isinstance(a, LOOPS) for a in outer) or any(
+                "lock" in unparse(i.context_expr, 80).lower()
+                for a in outer if isinstance(a, ast.With | ast.AsyncWith) for i in a.items
+            ):  # fmt: skip
+                continue  # a loop is MIR003's; under a lock the order may be the point
+            for a, b in itertools.pairwise(stmts):
+                first, second = _awaited_read(mod, func, a), _awaited_read(mod, func, b)
+                if first is None or second is None or names_read(second[1]) & first[0]:
+                    continue
+                yield _hit("MIR017", second[1], first=f"`{unparse(first[1].func, 40)}()`",
+                           second=f"`{unparse(second[1].func, 40)}()`", first_line=a.lineno)  # fmt: skip
+                break  # one finding per run of awaits
+
+
+# Calls that read and parse a file or build a costly object from what they are given.
+LOADERS: dict[str, str] = {
+    "json.load": "parses a JSON file", "pickle.load": "unpickles a file", "pickle.loads": "unpickles",
+    "yaml.safe_load": "parses YAML", "yaml.load": "parses YAML", "tomllib.load": "parses a TOML file",
+    "joblib.load": "loads a model file", "torch.load": "loads a model file", "numpy.load": "loads an array file",
+    "pandas.read_csv": "reads a CSV file", "pandas.read_parquet": "reads a parquet file",
+    "xml.etree.ElementTree.parse": "parses an XML file", "jinja2.Environment": "builds a template environment",
+    "jinja2.Template": "compiles a template",
+}  # fmt: skip
+READ_METHODS = frozenset({"read_text", "read_bytes"})
+FILE_OBJECT_LOADERS = frozenset({"json.load", "pickle.load", "yaml.safe_load", "yaml.load", "tomllib.load"})
+# Map-like calls that run the callable they are given once per item.
+MAPPERS = frozenset({"map", "imap", "imap_unordered", "starmap", "submit", "apply_async", "run_in_executor",
+                     "to_thread", "map_async"})  # fmt: skip
+# A function named so says that loading is its job (or that the load is meant to be fresh).
+LOAD_NAMES = (
+    "load",
+    "read",
+    "reload",
+    "refresh",
+    "open",
+    "parse",
+    "from_",
+    "main",
+    "__init__",
+    "setup",
+    "init",
+)
+
+
+def _repeated_names(mod: Module) -> set[str]:
+    """Functions that run many times: called in a loop or comprehension, handed to a map-like
+    call, or run per event; and what they call in turn."""
+    if mod.repeated_names is not None:
+        return mod.repeated_names
+    called: dict[str, set[str]] = {}
+    roots: set[str] = set()
+    for func in mod.functions():
+        name = getattr(func, "name", "")
+        if _runs_per_event(func) and not isinstance(func, ast.AsyncFunctionDef):
+            roots.add(name)
+        for n in walk_local(func):
+            if not isinstance(n, ast.Call):
+                continue
+            called.setdefault(name, set()).add(callee_last(n.func))
+            if any(isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in _ancestors_in(mod, n, func)):
+                roots.add(callee_last(n.func))
+            if callee_last(n.func) in MAPPERS:
+                roots |= {callee_last(a) for a in n.args if isinstance(a, ast.Name | ast.Attribute)}
+    out = set(roots)
+    todo = list(roots)
+    while todo:
+        for callee in called.get(todo.pop(), ()):
+            if callee not in out:
+                out.add(callee)
+                todo.append(callee)
+    mod.repeated_names = out
+    return out
+
+
+BUILTINS = frozenset(dir(builtins))
+# Calls whose result is the same each time for the same arguments: paths and opened files. (Any
+# other call, a query or a request, may answer differently next time.)
+STEADY_CALLS = frozenset({"open", "Path", "PurePath", "join", "joinpath", "str", "fspath", "expanduser", "resolve",
+                          "with_suffix", "with_name", "FileSystemLoader", "PackageLoader", "getenv", "get"})  # fmt: skip
+
+
+def _invariant_locals(mod: Module, func: ast.AST) -> set[str]:
+    """Locals of func bound only from self's attributes, constants and module names (`path =
+    self.config.path`, `with open(path) as fh`), never from a parameter, a loop or a call's result
+    that may differ (a query's row)."""
+    bound: dict[str, list[ast.AST | None]] = {}
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign | ast.AnnAssign):
+            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                for name in target_names(t):
+                    bound.setdefault(name, []).append(n.value)
+        elif isinstance(n, ast.With | ast.AsyncWith):
+            for i in n.items:
+                if i.optional_vars is not None:
+                    for name in target_names(i.optional_vars):
+                        bound.setdefault(name, []).append(i.context_expr)
+        elif isinstance(n, ast.For | ast.AsyncFor | ast.comprehension | ast.NamedExpr | ast.ExceptHandler):
+            target = getattr(n, "target", None) if not isinstance(n, ast.ExceptHandler) else None
+            for name in target_names(target) if target is not None else {getattr(n, "name", None) or ""}:
+                bound.setdefault(name, []).append(None)  # varies
+    module = set(mod.aliases) | {
+        name for s in mod.tree.body for name in (
+            target_names(s.targets[0]) if isinstance(s, ast.Assign) and len(s.targets) == 1
+            else {s.name} if isinstance(s, (*FUNCS, ast.ClassDef)) else set())
+    }  # fmt: skip
+    ok: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, values in bound.items():
+            if name in ok or any(v is None for v in values):
+                continue
+            if all(
+                names_read(v) <= ok | module | BUILTINS | {"self", "cls"}
+                and all(callee_last(c.func) in STEADY_CALLS for c in ast.walk(v) if isinstance(c, ast.Call))
+                for v in values if v is not None
+            ):  # fmt: skip
+                ok.add(name)
+                changed = True
+    return ok - _params(func)
+
+
+def _loads(mod: Module, call: ast.Call, classes: dict[str, ast.ClassDef]) -> str | None:
+    """What `call` loads: a loader, `path.read_text()`, `open(...)` read in a with, or a class of
+    the module whose __init__ loads from its arguments (`FeatureSpec(path)`)."""
+    name = mod.dotted(call.func) or ""
+    if name in FILE_OBJECT_LOADERS and not (call.args and isinstance(call.args[0], ast.Name | ast.Call)):
+        return None  # json.load(sys.stdin): a stream, whose next message differs
+    if name in LOADERS:
+        return LOADERS[name]
+    if isinstance(call.func, ast.Attribute) and call.func.attr in READ_METHODS:
+        live = any(isinstance(c, ast.Constant) and str(c.value).startswith(("/proc", "/sys", "/dev"))
+                   for c in ast.walk(call.func.value))  # fmt: skip
+        return None if live else "reads a file"
+    cls = classes.get(name)
+    if cls is not None and call.args:
+        init = next((m for m in cls.body if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+        if init is not None and any(isinstance(n, ast.Call) and _loads(mod, n, {}) for n in walk_local(init)):
+            return "reads and parses a file (in its __init__)"
+    return None
+
+
+def mir018_reload_per_call(mod: Module) -> Iterator[Hit]:
+    repeated = _repeated_names(mod)
+    classes = {c.name: c for c in mod.classes if isinstance(c, ast.ClassDef)}
+    for func in mod.functions():
+        name = getattr(func, "name", "")
+        if (
+            name not in repeated
+            or name.lstrip("_").startswith(LOAD_NAMES)
+            or getattr(func, "decorator_list", None)
+        ):
+            continue
+        if any(
+            callee_last(n.func) in ("getmtime", "stat") for n in walk_local(func) if isinstance(n, ast.Call)
+        ):
+            continue  # it checks whether the file changed: a deliberate reload
+        params = _params(func) - {"self", "cls"}
+        for n in walk_local(func):
+            if not isinstance(n, ast.Call) or not (what := _loads(mod, n, classes)):
+                continue
+            opened = [w for w in walk_local(func) if isinstance(w, ast.With)
+                      and any(isinstance(i.context_expr, ast.Call) and callee_last(i.context_expr.func) == "open"
+                              for i in w.items)]  # fmt: skip
+            handles = {
+                i.optional_vars.id for w in opened for i in w.items if isinstance(i.optional_vars, ast.Name)
+            }
+            if (mod.dotted(n.func) or "") in FILE_OBJECT_LOADERS and isinstance(n.args[0], ast.Name) and (
+                    n.args[0].id not in handles):  # fmt: skip
+                continue  # loaded from a stream or file handed in, not from a path of its own
+            sources = [n, *(i.context_expr for w in opened for i in w.items)] if n.args and isinstance(
+                n.args[0], ast.Name) else [n]  # fmt: skip
+            steady = _invariant_locals(mod, func) | BUILTINS | {"self", "cls"} | set(mod.aliases) | {
+                s.name for s in mod.tree.body if isinstance(s, (*FUNCS, ast.ClassDef))}  # fmt: skip
+            steady |= {name for s in mod.tree.body if isinstance(s, ast.Assign) for t in s.targets
+                       for name in target_names(t)}  # fmt: skip
+            if not all(names_read(src) <= steady - params for src in sources):
+                continue
+            parent = mod.parents.get(n)
+            if isinstance(parent, ast.Assign) and any(key_of(t) and str(key_of(t)).startswith("self.")
+                                                      for t in parent.targets):  # fmt: skip
+                continue  # kept on the object: loaded once
+            how = (
+                "per event" if _runs_per_event(func) else "once per item (called in a loop, or handed to map)"
+            )
+            yield _hit("MIR018", n, call=unparse(n, 50), what=what, func=name, how=how)
+            break
+
+
+def _front_call(n: ast.AST) -> tuple[str, str] | None:
+    """`x.pop(0)`: (receiver, the fix) for a call at the front of a list."""
+    if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.args):
+        return None
+    first = n.args[0]
+    if not (isinstance(first, ast.Constant) and first.value == 0 and type(first.value) is int):
+        return None
+    if n.func.attr == "pop" and len(n.args) == 1:
+        return unparse(n.func.value, 40), "popleft()"
+    return None  # (insert(0, x) costs as much, but was measured on scope stacks of a few items)
+
+
+# Calls that make a list of a whole input: every line, row or item of it.
+WHOLE_INPUT_CALLS = frozenset({"list", "sorted", "split", "splitlines", "readlines", "fetchall", "copy", "keys",
+                               "values", "items", "glob", "listdir", "rglob"})  # fmt: skip
+
+
+def _whole_inputs(func: ast.AST) -> set[str]:
+    """Names that hold a whole input, not a handful of items: the function's parameters, and
+    locals made by `list(...)`, `text.split(...)`, `cur.fetchall()`, a comprehension. (A stack
+    started as `[root]` or a few pending items were most of the findings without this.)"""
+    out = _params(func) - {"self", "cls"}
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+            v = n.value
+            if isinstance(v, ast.ListComp) or (
+                isinstance(v, ast.Call) and callee_last(v.func) in WHOLE_INPUT_CALLS
+            ):
+                for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                    out |= target_names(t)
+    return out
+
+
+def mir016_list_front_in_loop(mod: Module) -> Iterator[Hit]:
+    """`rows.pop(0)` inside a loop on a whole input, or on a list attribute (`self.queue =
+    []`): a deque's pop takes no index, so `.pop(0)` is a list's (or, rarely, a dict's: a dict
+    literal or dict() bound to the name is left alone)."""
+    dict_names = {
+        key_of(t)
+        for n in mod.nodes
+        if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None
+        and (isinstance(n.value, ast.Dict | ast.DictComp) or callee_last(getattr(n.value, "func", n.value))
+             in ("dict", "defaultdict", "OrderedDict", "deque"))
+        for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+    }  # fmt: skip
+    list_attrs = {
+        key_of(t)
+        for cls in mod.classes for m in cls.body if isinstance(m, FUNCS) and m.name == "__init__"
+        for n in walk_local(m) if isinstance(n, ast.Assign) and isinstance(n.value, ast.List)
+        for t in n.targets
+    }  # fmt: skip
+    for func in mod.functions():
+        for n in walk_local(func):
+            front = _front_call(n)
+            if front is None or front[0] in dict_names:
+                continue
+            assert isinstance(n, ast.Call)
+            name, fix = front
+            in_loop = any(isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in _ancestors_in(mod, n, func))
+            if (in_loop and name in _whole_inputs(func)) or name in list_attrs:
+                where = "inside a loop" if in_loop else "on every call"
+                yield _hit("MIR016", n, call=f"{unparse(n.func, 40)}(0)", name=name, where=where, fix=fix)
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -2567,6 +2972,9 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir013_lock_across_network,
     mir014_close_skipped,
     mir015_expired_never_swept,
+    mir016_list_front_in_loop,
+    mir017_independent_awaits,
+    mir018_reload_per_call,
 ]
 
 
@@ -2587,6 +2995,9 @@ TEST_EXEMPT = frozenset(
         "MIR013",
         "MIR014",
         "MIR015",
+        "MIR016",
+        "MIR017",
+        "MIR018",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")
@@ -2598,6 +3009,18 @@ def _test_double_lines(tree: ast.Module) -> set[int]:
         if isinstance(node, ast.ClassDef) and node.name.lstrip("_").startswith(TEST_DOUBLE_PREFIXES):
             lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     return lines
+
+
+# Calls that borrow an open file and never close it: handing the file to one is not handing it on.
+BORROWERS = frozenset({"csv.writer", "csv.reader", "csv.DictWriter", "csv.DictReader", "json.load", "json.dump",
+                       "pickle.load", "pickle.dump", "shutil.copyfileobj", "print", "yaml.safe_load", "yaml.load",
+                       "yaml.safe_dump", "yaml.dump", "tomllib.load", "iter", "enumerate", "len", "next"})  # fmt: skip
+
+
+def _dotted_name(expr: ast.AST | None) -> str:
+    if isinstance(expr, ast.Attribute):
+        return f"{_dotted_name(expr.value)}.{expr.attr}"
+    return expr.id if isinstance(expr, ast.Name) else ""
 
 
 def handed_on(tree: ast.Module, line: int) -> bool:
@@ -2626,8 +3049,15 @@ def handed_on(tree: ast.Module, line: int) -> bool:
                     return True  # closed by a later `with name:`
                 if isinstance(m, ast.Name) and m.id == name and isinstance(m.ctx, ast.Load):
                     parent = parents.get(m)
-                    if isinstance(parent, ast.Call) and parent.func is m:
-                        continue
+                    if isinstance(parent, ast.Call) and (
+                        parent.func is m or _dotted_name(parent.func) in BORROWERS
+                    ):
+                        continue  # its own method, or lent to a reader or writer that does not close it
+                    if (
+                        isinstance(parent, ast.keyword)
+                        and _dotted_name(getattr(parents.get(parent), "func", None)) in BORROWERS
+                    ):
+                        continue  # print(..., file=f)
                     if isinstance(parent, ast.Return | ast.Yield | ast.Assign | ast.keyword | ast.Call):
                         return True
             return False

@@ -1125,6 +1125,148 @@ CASES: list[tuple[str, str, str]] = [
                 await conn.close()
         """,
     ),
+    (
+        "MIR016",
+        """
+        def batches(rows: list, size: int):
+            while rows:
+                batch = []
+                while rows and len(batch) < size:
+                    batch.append(rows.pop(0))
+                yield batch
+        """,
+        """
+        from collections import deque
+        def batches(rows: list, size: int):
+            pending = deque(rows)
+            while pending:
+                yield [pending.popleft() for _ in range(min(size, len(pending)))]
+            stack = [1]
+            while stack:
+                stack.pop(0)  # a stack started from one item: a handful, not an input
+        """,
+    ),
+    (
+        "MIR017",
+        """
+        async def dashboard(pool, viewer):
+            unread = await pool.fetchval("SELECT count(*) FROM notes WHERE user_id = $1", viewer)
+            drafts = await pool.fetchval("SELECT count(*) FROM drafts WHERE user_id = $1", viewer)
+            return unread, drafts
+        """,
+        """
+        async def dashboard(pool, conn, viewer):
+            user = await pool.fetchrow("SELECT * FROM users WHERE id = $1", viewer)
+            drafts = await pool.fetchval("SELECT count(*) FROM drafts WHERE team = $1", user["team"])
+            a = await conn.fetchval("SELECT 1")
+            b = await conn.fetchval("SELECT 2")  # one connection runs one query at a time
+            return drafts, a, b
+        """,
+    ),
+    (
+        "MIR018",
+        """
+        import pickle
+        class Scorer:
+            def __init__(self, path):
+                self.path = path
+            def _model(self):
+                with open(self.path, "rb") as fh:
+                    return pickle.load(fh)
+            def score(self, batches):
+                return [self._model().predict(b) for b in batches]
+        """,
+        """
+        import json, pickle, sys
+        class Scorer:
+            def __init__(self, path):
+                with open(path, "rb") as fh:
+                    self.model = pickle.load(fh)
+            def _message(self):
+                return json.load(sys.stdin)  # a stream: the next message differs
+            def _row(self, conn):
+                with open(conn.path_for_today()) as fh:
+                    return json.load(fh)
+            def score(self, batches, conn):
+                return [(self.model.predict(b), self._message(), self._row(conn)) for b in batches]
+        """,
+    ),
+    (
+        "MIR008",
+        """
+        import asyncio
+        class AvatarStore:
+            def __init__(self, session):
+                self.session = session
+                self._rendered: dict[tuple[str, int], bytes] = {}
+            def remember(self, user, size, data):
+                self._rendered[(user, size)] = data
+        async def handle_get(request, store):
+            store.remember(request.user, 64, b"")
+        """,
+        """
+        class Parser:  # made per request: its per-request set dies with it
+            def __init__(self, text):
+                self._seen: set[str] = set()
+            def remember(self, word):
+                self._seen.add(word)
+        async def handle_get(request, parser):
+            parser.remember(request.word)
+        """,
+    ),
+    (
+        "MIR014",
+        """
+        async def load_profile(pool, user_id):
+            conn = await pool.acquire()
+            row = await conn.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
+            if row is None:
+                return None
+            await pool.release(conn)
+            return dict(row)
+        """,
+        """
+        async def load_profile(pool, user_id):
+            conn = await pool.acquire()
+            try:
+                row = await conn.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
+                return dict(row) if row else None
+            finally:
+                await pool.release(conn)
+        """,
+    ),
+    (
+        "MIR013",
+        """
+        import threading, requests
+        class Rates:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._session = requests.Session()
+            def _fetch(self):
+                return self._session.get("https://x", timeout=5).json()
+            def refresh(self):
+                with self._lock:
+                    try:
+                        rates = self._fetch()
+                    except requests.RequestException:
+                        rates = {}
+                    self.rates = rates
+        """,
+        """
+        import threading, requests
+        class Rates:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._session = requests.Session()
+            def _fetch(self):
+                return self._session.get("https://x", timeout=5).json()
+            def refresh(self):
+                rates = self._fetch()
+                with self._lock:
+                    self.rates = rates
+        """,
+    ),
 ]
 
 
@@ -1192,6 +1334,7 @@ def test_ruff_findings_narrowed_by_measurement_are_dropped():
     code = textwrap.dedent(
         """
         import asyncio
+        import csv
         import functools
         import requests
 
@@ -1218,6 +1361,12 @@ def test_ruff_findings_narrowed_by_measurement_are_dropped():
             f.close()
             return data
 
+        def export(rows, path):
+            out = open(path, "w")
+            writer = csv.writer(out)  # lent to a writer that never closes it: still ours to close
+            writer.writerows(rows)
+            out.close()
+
         async def spawn():
             loop = asyncio.get_running_loop()
             watcher = loop.create_task(asyncio.sleep(1))
@@ -1232,6 +1381,7 @@ def test_ruff_findings_narrowed_by_measurement_are_dropped():
     assert not any(rule == "S113" and "timeout=None" in line for rule, line in found)
     assert ("SIM115", "f = open(path)") in found
     assert not any(rule == "SIM115" and "handle" in line for rule, line in found)
+    assert ("SIM115", 'out = open(path, "w")') in found
     assert ("RUF006", "asyncio.create_task(asyncio.sleep(1))") in found
     assert not any(rule == "RUF006" and "watcher" in line for rule, line in found)
 
@@ -1341,3 +1491,19 @@ def test_importing_checks_loads_no_model_runtime():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_lock_across_network_names_the_first_call_under_the_lock():
+    code = """
+import threading, requests
+class Rates:
+    def __init__(self):
+        self._lock = threading.Lock()
+    def refresh(self):
+        with self._lock:
+            try:
+                rates = requests.get("https://primary", timeout=5)
+            except requests.RequestException:
+                rates = requests.get("https://fallback", timeout=5)
+"""
+    assert [h.line for h in run_rules(code, "svc.py") if h.rule == "MIR013"] == [9]
