@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from graph.config import PROJECT_ROOT
+from graph.config import PROJECT_ROOT, check_base_url
 from graph.prompts import load_prompt
 from retrieval import KINDS
 
@@ -37,8 +38,9 @@ class StageSpec:
     title: str = ""
     role: Literal["stage", "fixes", "synthesis"] = "stage"  # fixes: code for the top findings
     prompt: str = ""  # prompts/<prompt>.md; empty: the stage's name
-    backend: str = ""  # resolved per run: "embedded" or "ollama"
-    base_url: str = ""  # Ollama server for this stage; empty: the run's default
+    backend: str = ""  # resolved per run: "embedded", "ollama" or "openai"
+    base_url: str = ""  # the stage's Ollama or OpenAI-compatible server; empty: the run's default
+    api_key_env: str = ""  # the environment variable holding its server's key; empty: the run's
     embedded: str = ""  # the embedded model when the stage runs in-process; empty: the default
     kind: str = ""  # an analyst's mandate on a code document (FINDING_KINDS); empty: not an analyst
     temperature: float = 0.2
@@ -138,6 +140,15 @@ def _stage(chain: str, raw: Any, defaults: dict[str, Any]) -> StageSpec:
         spec = StageSpec(**{**defaults, **raw, "applies_to": tuple(raw.get("applies_to", ()))})
     except TypeError as exc:
         raise ChainError(f"{where}: {exc}") from None
+    if spec.base_url:
+        try:
+            check_base_url(spec.base_url, f"{where}: base_url")
+        except ValueError as exc:
+            raise ChainError(str(exc)) from None
+    if spec.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", spec.api_key_env):
+        raise ChainError(
+            f"{where}: api_key_env must name an environment variable (the key itself never goes here)"
+        )
     if spec.embedded and spec.embedded not in EMBEDDED_CHOICES:
         raise ChainError(f"{where}: embedded must be one of {', '.join(EMBEDDED_CHOICES)}")
     if spec.kind and spec.kind not in FINDING_KINDS:

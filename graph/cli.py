@@ -40,6 +40,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _model(text: str) -> tuple[str, str]:
+    """`STAGE=NAME` (one stage) or `NAME` (every stage): a model as its server knows it."""
+    if "=" not in text:
+        return "*", text
+    stage, _, name = text.partition("=")
+    if not stage or not name:
+        raise argparse.ArgumentTypeError(f"expected STAGE=NAME or NAME, got {text!r}")
+    return stage, name
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mirador", description="Run a chain of local language models over a question.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -51,6 +61,12 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--embedded-model", choices=EMBEDDED_CHOICES, metavar="NAME",
                      help="run every in-process stage on this embedded model (coder-0.5b: faster; "
                      "coder-1.5b: the analysis model); default: each stage's own")  # fmt: skip
+    ask.add_argument("--model", "-m", type=_model, action="append", default=[], metavar="[STAGE=]NAME",
+                     help="model for one stage (STAGE=NAME) or every stage (NAME), as its server "
+                     "knows it; repeatable")  # fmt: skip
+    ask.add_argument("--openai-base-url", metavar="URL",
+                     help="OpenAI-compatible server for --backend openai (default: MIRADOR_OPENAI_BASE_URL "
+                     "or http://127.0.0.1:8000/v1); its key comes from MIRADOR_OPENAI_API_KEY")  # fmt: skip
     ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
     ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
@@ -122,7 +138,7 @@ def _doctor() -> int:
     from graph.chains import configured_chains
     from graph.config import Context
     from graph.memory import threads_db
-    from graph.models import EMBEDDED_MODELS, cache_dir, ollama_models
+    from graph.models import EMBEDDED_MODELS, cache_dir, ollama_models, openai_models, openai_url
     from retrieval.store import default_index_dir
 
     problems: list[str] = []
@@ -142,6 +158,16 @@ def _doctor() -> int:
             print(
                 f"         {'ok     ' if present else 'missing'} {model}"
                 + ("" if present else f"  → ollama pull {model}")
+            )
+    if ctx.backend == "openai" or os.environ.get("MIRADOR_OPENAI_BASE_URL"):
+        servers = {
+            openai_url(st.base_url or ctx.openai_base_url) for c in chains.chains.values() for st in c.stages
+        }
+        for url in sorted(servers):
+            served = openai_models(url)
+            print(
+                f"openai   {url}: "
+                + ("not answering" if served is None else f"serves {', '.join(sorted(served))}")
             )
     for short, gguf_model in EMBEDDED_MODELS.items():
         gguf = cache_dir() / "models" / f"{gguf_model.name}.gguf"
@@ -225,7 +251,12 @@ class _Printer:
             self.colour = _STAGE_COLOURS[(self.number - 1) % len(_STAGE_COLOURS)]
             self.stage, self.started, self.tokens, self.shown = event["stage"], time.monotonic(), 0, 0.0
             again = f" · attempt {event['attempt']}: it {event['correction']}" if event["attempt"] > 1 else ""
-            header = f"── [{self.number}/{self.total}] {event['stage']} · {event['model']} ({event['backend']}){again} ──"
+            where = (
+                f"{event['backend']} at {event['base_url']}" if event.get("base_url") else event["backend"]
+            )
+            header = (
+                f"── [{self.number}/{self.total}] {event['stage']} · {event['model']} ({where}){again} ──"
+            )
             self.write("\n" + self.paint(header, "1;" + self.colour) + "\n")
         elif kind == "stage_skip":
             self.number += 1
@@ -295,6 +326,8 @@ def _ask(args: argparse.Namespace) -> int:
         context = Context(
             chain=args.chain or "",
             backend=args.backend,
+            models=dict(args.model),
+            openai_base_url=args.openai_base_url or Context.openai_base_url,  # the default: env applies
             embedded_model=args.embedded_model or "",
             max_tokens=args.max_tokens or 0,
             reports_dir=args.reports_dir,

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +24,26 @@ def data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mirador"
 
 
-Backend = Literal["auto", "embedded", "ollama"]
+Backend = Literal["auto", "embedded", "ollama", "openai"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
+API_KEY_ENV = "MIRADOR_OPENAI_API_KEY"  # the OpenAI-compatible servers' key, when one is needed
+
+
+def check_base_url(url: str, what: str) -> str:
+    """`url` when it is an http(s) URL with a host, else a one-line ValueError.
+
+    A URL that carries a user or password is refused without being echoed: keys go in
+    an environment variable, never in configuration that reports and logs repeat."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"{what}: {url!r} is not a URL") from None
+    if parts.username or parts.password:
+        raise ValueError(f"{what}: the URL carries credentials; put the key in {API_KEY_ENV} instead")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what}: {url!r} is not an http:// or https:// URL with a host")
+    return url
 
 
 @dataclass(kw_only=True)
@@ -38,15 +57,17 @@ class Context:
     backend: Backend = field(
         default="auto",
         metadata={
-            "description": "Model backend: 'embedded' (llama.cpp in-process), 'ollama', or 'auto' "
-            "(Ollama when it answers and has the stage's model, else embedded)."
+            "description": "Model backend: 'embedded' (llama.cpp in-process), 'ollama', 'openai' "
+            "(an OpenAI-compatible server: vLLM, SGLang, llama.cpp's server, LM Studio, Ollama's "
+            "/v1), or 'auto' (Ollama when it answers and has the stage's model, else embedded)."
         },
     )
     models: dict[str, str] = field(
         default_factory=dict,
         metadata={
             "description": 'Model per stage, overriding chains.toml, e.g. {"code_analyst": '
-            '"qwen2.5-coder:14b"}. Env: MIRADOR_MODELS as JSON.'
+            '"qwen2.5-coder:14b"}; "*" names the model of every other stage. The name is the '
+            "one the server knows. Env: MIRADOR_MODELS as JSON."
         },
     )
     embedded_model: str = field(
@@ -66,13 +87,21 @@ class Context:
     fallback_to_embedded: bool = field(
         default=False,
         metadata={
-            "description": "When an Ollama stage fails (refused, dropped, unknown model), "
-            "run it again on the embedded model."
+            "description": "When an Ollama or OpenAI-compatible stage fails (refused, dropped, "
+            "unknown model), run it again on the embedded model."
         },
     )
     ollama_base_url: str = field(
         default="http://127.0.0.1:11434",
         metadata={"description": "Ollama server for stages that name no base_url of their own."},
+    )
+    openai_base_url: str = field(
+        default="http://127.0.0.1:8000/v1",
+        metadata={
+            "description": "OpenAI-compatible server for stages that name no base_url of their own "
+            "(backend 'openai'); '/v1' is added to a URL with no path. Its API key, if it needs "
+            f"one, comes from the environment ({API_KEY_ENV} or the stage's api_key_env), never from here."
+        },
     )
     max_tokens: int = field(
         default=0,
@@ -152,6 +181,8 @@ class Context:
             raise ValueError("models must map stage names to model names")
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError("min_confidence must be within [0, 1]")
+        check_base_url(self.ollama_base_url, "ollama_base_url")
+        check_base_url(self.openai_base_url, "openai_base_url")
         if self.max_tokens < 0:
             raise ValueError("max_tokens must be 0 or more")
         if self.max_query_chars <= 0 or self.max_document_bytes <= 0:

@@ -1,4 +1,5 @@
-"""Chat models for stages: Ollama, or llama.cpp in-process (the embedded default).
+"""Chat models for stages: Ollama, an OpenAI-compatible server, or llama.cpp in-process
+(the embedded default).
 
 The embedded model is loaded once per process and shared by every stage (one
 set of weights, one KV cache whose prefix the next stage reuses); all its calls
@@ -15,8 +16,10 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -24,9 +27,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from pydantic import SecretStr
 
 from graph.chains import EMBEDDED_CHOICES, StageSpec
 from graph.clean import STOP_SEQUENCES
+from graph.config import API_KEY_ENV
 from retrieval import compute
 
 ChatModelFactory = Callable[[StageSpec], BaseChatModel]
@@ -268,8 +273,79 @@ class EmbeddedChat(BaseChatModel):
         return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
 
+def api_key(spec: StageSpec) -> str:
+    """The key for the stage's OpenAI-compatible server, from the environment ("" for none)."""
+    name = spec.api_key_env or API_KEY_ENV
+    if spec.api_key_env and name not in os.environ:
+        raise ValueError(f"stage {spec.name!r}: its api_key_env {name} is not set")
+    return os.environ.get(name, "")
+
+
+def redact(text: str, spec: StageSpec) -> str:
+    """`text` with the stage's API key (and the run's) blanked out: error lines are reported."""
+    for name in {spec.api_key_env or API_KEY_ENV, API_KEY_ENV}:
+        secret = os.environ.get(name, "")
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+@cache
+def _openai_chat_class() -> Any:
+    """langchain-openai's ChatOpenAI, first asking the server whether it serves the model.
+
+    llama-cpp-python's server answers any model name with the one model it has, so a wrong
+    name would go unnoticed; vLLM refuses it. Asking `/v1/models` makes both fail the same
+    way. (Imported here: only runs that use it pay for loading the openai package.)
+    """
+    from langchain_openai import ChatOpenAI
+
+    class OpenAIChat(ChatOpenAI):  # type: ignore[misc]
+        def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+            try:
+                served = {m.id for m in self.root_client.models.list()}
+            except Exception as exc:  # no list on this server: the chat request says what is wrong
+                if getattr(exc, "status_code", None) != 404:
+                    raise
+            else:
+                if self.model_name not in served:
+                    raise ValueError(f"the server at {self.openai_api_base} serves no model "
+                                     f"{self.model_name!r} (it serves: {', '.join(sorted(served))})")  # fmt: skip
+            yield from super()._stream(*args, **kwargs)
+
+    return OpenAIChat
+
+
+def openai_url(url: str) -> str:
+    """An OpenAI-compatible base URL: `/v1` added when the URL has no path (as Ollama's)."""
+    return url.rstrip("/") + "/v1" if urlsplit(url).path in ("", "/") else url
+
+
+def openai_chat(spec: StageSpec, http_client: httpx.Client | None = None) -> BaseChatModel:
+    """A streaming client for a stage on an OpenAI-compatible server (`http_client`: tests)."""
+    chat: BaseChatModel = _openai_chat_class()(
+        model=spec.model,
+        base_url=spec.base_url,
+        # Always given, so an OPENAI_API_KEY meant for another host is never sent here.
+        api_key=SecretStr(api_key(spec) or "none"),
+        temperature=spec.temperature,
+        # `max_tokens` in the body: ChatOpenAI sends `max_completion_tokens`, which
+        # llama-cpp-python's server (and others) ignore.
+        extra_body={"max_tokens": spec.max_tokens},
+        stop_sequences=list(STOP_SEQUENCES),
+        timeout=spec.timeout_s,
+        max_retries=0,  # a failed stage is recorded (and may fall back), not retried
+        streaming=True,
+        stream_usage=True,  # the server's token counts, where it sends them
+        http_client=http_client,
+    )
+    return chat
+
+
 def default_chat_model_factory(spec: StageSpec) -> BaseChatModel:
     """A LangChain chat model for a resolved stage spec (backend already decided)."""
+    if spec.backend == "openai":
+        return openai_chat(spec)
     if spec.backend == "ollama":
         from langchain_ollama import ChatOllama
 
@@ -291,6 +367,21 @@ def default_chat_model_factory(spec: StageSpec) -> BaseChatModel:
             llama=get_llama(spec.model),
         )
     raise ValueError(f"stage {spec.name!r}: unresolved backend {spec.backend!r}")
+
+
+def openai_models(base_url: str, timeout: float = 1.0) -> set[str] | None:
+    """The models an OpenAI-compatible server lists, or None when nothing answers there."""
+    key = os.environ.get(API_KEY_ENV, "")
+    try:
+        response = httpx.get(
+            f"{openai_url(base_url).rstrip('/')}/models",
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=timeout,
+        )
+        response.raise_for_status()
+        return {m["id"] for m in response.json()["data"]}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
 
 
 def ollama_models(base_url: str, timeout: float = 1.0) -> set[str] | None:
@@ -315,6 +406,9 @@ def resolve_backend(
 ) -> tuple[StageSpec, str]:
     """Decide where a stage runs; returns the resolved spec and a note saying why."""
     url = spec.base_url or base_url
+    if requested == "openai":
+        url = openai_url(url)
+        return replace(spec, backend="openai", base_url=url), f"{spec.name}: openai at {url}"
     if requested == "ollama":
         return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
     if requested == "embedded":

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
+from langchain_core.exceptions import ModelTimeoutError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.config import get_config
@@ -38,7 +40,7 @@ from graph.findings import (
     unfixed,
 )
 from graph.findings import grammar as findings_grammar
-from graph.models import embedded_spec
+from graph.models import embedded_spec, redact
 from graph.prompts import (
     format_chunks,
     format_document,
@@ -91,9 +93,10 @@ def read_document(path: str, max_bytes: int = 5_000_000) -> str:
 
 def plan_stages(chain: Chain, ctx: Context, resolve: Resolver) -> tuple[list[StageSpec], list[str]]:
     """The chain's stages with the run's overrides applied and their backends decided."""
-    unknown = sorted(set(ctx.models) - {s.name for s in chain.stages})
+    unknown = sorted(set(ctx.models) - {s.name for s in chain.stages} - {"*"})
     if unknown:
         raise ValueError(f"models: chain {chain.name!r} has no stage {', '.join(unknown)}")
+    base_url = ctx.openai_base_url if ctx.backend == "openai" else ctx.ollama_base_url
     plan, notes = [], []
     for spec in chain.stages:
         overrides: dict[str, Any] = {}
@@ -101,11 +104,11 @@ def plan_stages(chain: Chain, ctx: Context, resolve: Resolver) -> tuple[list[Sta
             overrides["max_tokens"] = ctx.max_tokens
         if ctx.min_confidence is not None:
             overrides["min_confidence"] = ctx.min_confidence
-        if spec.name in ctx.models:
-            overrides["model"] = ctx.models[spec.name]
+        if spec.name in ctx.models or "*" in ctx.models:
+            overrides["model"] = ctx.models.get(spec.name, ctx.models.get("*"))
         if ctx.embedded_model:
             overrides["embedded"] = ctx.embedded_model
-        resolved, note = resolve(replace(spec, **overrides), ctx.backend, ctx.ollama_base_url)
+        resolved, note = resolve(replace(spec, **overrides), ctx.backend, base_url)
         plan.append(resolved)
         notes.append(note)
     return plan, notes
@@ -326,6 +329,7 @@ def run_model(
     parts: list[str] = []
     tokens = 0
     meta: dict[str, Any] = {}
+    usage: dict[str, int] | None = None
     status, error = "ok", ""
     # Every streamed token carries its stage and model in the `messages` stream's metadata.
     tags = {"mirador_stage": spec.name, "mirador_model": spec.model, "mirador_backend": spec.backend}
@@ -343,14 +347,22 @@ def run_model(
                 parts.append(text)
                 tokens += 1
             meta.update({k: v for k, v in chunk.response_metadata.items() if v is not None})
+            if counted := getattr(chunk, "usage_metadata", None):  # the server's own count
+                usage = {"input_tokens": counted["input_tokens"], "output_tokens": counted["output_tokens"]}
             if time.perf_counter() - start > spec.timeout_s:
                 status, error = "timeout", f"stopped after {spec.timeout_s:g} s"
                 break
     except Exception as exc:  # a failed stage is recorded; the chain goes on
-        status, error = "error", f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if any(
+            isinstance(e, TimeoutError | ModelTimeoutError | httpx.TimeoutException) for e in _causes(exc)
+        ):
+            status, error = "timeout", f"no answer within {spec.timeout_s:g} s ({type(exc).__name__})"
+        else:
+            status, error = "error", redact(_describe(exc), spec)
     finally:
         stream.close()  # type: ignore[attr-defined]
-    if status == "ok" and (meta.get("finish_reason") or meta.get("done_reason")) == "length":
+    finish = meta.get("finish_reason") or meta.get("done_reason")
+    if status == "ok" and finish == "length":
         status = "truncated"
     return {
         "raw": "".join(parts),
@@ -360,15 +372,36 @@ def run_model(
         "total_s": round(time.perf_counter() - start, 3),
         "tokens": tokens,
         "token_probability": meta.get("token_probability"),
+        "finish_reason": finish if status in ("ok", "truncated") else None,
+        "usage": usage,
     }
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The error and those it wraps, outermost first (a few at most; never a cycle)."""
+    chain = [exc]
+    while len(chain) < 8 and (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(inner)
+    return chain
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a failed call: the error and, when it wraps one, its root cause (a client's
+    "Connection error." says neither refused nor dropped; its cause does)."""
+    text = f"{type(exc).__name__}: {exc}"
+    root = _causes(exc)[-1]
+    if root is not exc and str(root) not in text:
+        text += f" ({type(root).__name__}: {root})"
+    return text.splitlines()[0]
 
 
 def _result(spec: StageSpec, attempt: int, **fields: Any) -> StageResult:
     base: StageResult = {
         "stage": spec.name, "title": spec.title or spec.name, "role": spec.role,
-        "model": spec.model, "backend": spec.backend, "attempt": attempt, "text": "",
+        "model": spec.model, "backend": spec.backend, "base_url": spec.base_url, "attempt": attempt, "text": "",
         "status": "skipped", "error": "", "note": "", "first_token_s": None, "total_s": 0.0,
-        "tokens": 0, "tokens_per_s": 0.0, "removed": {}, "confidence": None, "signals": {},
+        "tokens": 0, "tokens_per_s": 0.0, "finish_reason": None, "usage": None, "removed": {},
+        "confidence": None, "signals": {},
         "verdict": "skipped", "reasons": [], "findings": [], "verdicts": [], "set_aside": [],
     }  # fmt: skip
     return cast(StageResult, {**base, **fields})
@@ -442,7 +475,7 @@ def make_stage_node(
         correction = attempts[-1]["reasons"][0] if attempts and attempts[-1]["verdict"] == "repeat" else ""
         messages = build_messages(state, spec, ctx.max_document_chars, correction)
         write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
-               "attempt": attempt, "correction": correction})  # fmt: skip
+               "base_url": spec.base_url, "attempt": attempt, "correction": correction})  # fmt: skip
 
         def warm_embedder() -> None:  # the first stage's first token is out: load it now
             threading.Thread(target=embedder, args=(["warm-up"],), daemon=True).start()
@@ -461,11 +494,11 @@ def make_stage_node(
             grammar_text = NOTES_GRAMMAR
         run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
         fell_back = ""
-        if run["status"] == "error" and spec.backend == "ollama" and ctx.fallback_to_embedded:
-            fell_back = f"ollama failed ({run['error']}); ran on the embedded model"
+        if run["status"] == "error" and spec.backend in ("ollama", "openai") and ctx.fallback_to_embedded:
+            fell_back = f"{spec.backend} failed ({run['error']}); ran on the embedded model"
             spec = embedded_spec(spec)
             write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
-                   "attempt": attempt, "correction": ""})  # fmt: skip
+                   "base_url": "", "attempt": attempt, "correction": ""})  # fmt: skip
             run = run_model(factory(spec), messages, spec, None, grammar_text)
         a = assess(state, spec, run, attempt, embedder, ctx)
         note = "; ".join(n for n in (describe(a.verdict, a.reasons), fell_back) if n)
@@ -474,6 +507,7 @@ def make_stage_node(
             spec, attempt, text=a.text, status=a.status, error=run["error"], note=note,
             first_token_s=run["first_token_s"], total_s=run["total_s"], tokens=run["tokens"],
             tokens_per_s=round(run["tokens"] / generating, 1) if generating > 0 else 0.0,
+            finish_reason=run["finish_reason"], usage=run["usage"],
             removed=a.removed, confidence=a.confidence, signals=a.signals, verdict=a.verdict,
             reasons=list(a.reasons), findings=a.findings, verdicts=a.verdicts, set_aside=a.set_aside,
         )  # fmt: skip

@@ -82,9 +82,13 @@ def _stage_section(
     title = f"### {number}. {r['title']} (`{r['stage']}`) — model `{r['model']}`"
     if r["status"] == "skipped":
         return f"{title}\n\n*Skipped: {r['note'].removeprefix('skipped: ')}.*\n"
+    where = f"{r['backend']} at {r['base_url']}" if r.get("base_url") else r["backend"]
+    usage = r.get("usage")
+    counted = f" (server: {usage['input_tokens']} in, {usage['output_tokens']} out)" if usage else ""
+    finish = f" · finish {r['finish_reason']}" if r.get("finish_reason") else ""
     facts = (
-        f"*{r['status']} · {r['backend']} · first token {_seconds(r['first_token_s'])} · "
-        f"total {_seconds(r['total_s'])} · {r['tokens']} tokens · {r['tokens_per_s']} tok/s*"
+        f"*{r['status']} · {where} · first token {_seconds(r['first_token_s'])} · "
+        f"total {_seconds(r['total_s'])} · {r['tokens']} tokens{counted} · {r['tokens_per_s']} tok/s{finish}*"
     )
     lines = [title, "", facts, "", f"*{_signals(r)}*", ""]
     if len(attempts) > 1:

@@ -19,7 +19,8 @@ class StageResult(TypedDict):
     title: str
     role: str
     model: str  # the model that actually ran
-    backend: str  # "embedded" or "ollama"
+    backend: str  # "embedded", "ollama" or "openai"
+    base_url: str  # the server it ran on; "" in-process
     attempt: int  # 1, then 2... when the stage is repeated
     text: str  # cleaned output, what later stages see
     status: str  # "ok" | "truncated" | "empty" | "timeout" | "error" | "skipped"
@@ -29,6 +30,8 @@ class StageResult(TypedDict):
     total_s: float
     tokens: int
     tokens_per_s: float
+    finish_reason: str | None  # as the model said: "stop", "length"...; None when it failed
+    usage: dict[str, int] | None  # the server's count (input_tokens, output_tokens), where it sends one
     removed: dict[str, int]  # what cleaning took out, by kind
     confidence: float | None  # None when skipped
     signals: dict[str, float | None]  # relevance, novelty, echo, grounding, hygiene, completeness, ...
