@@ -1982,6 +1982,9 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                     if not (k and k.startswith("self.") and k[5:] in init_attrs) or in_init:
                         continue
                     parent = mod.parents.get(n)
+                    if isinstance(parent, ast.Attribute) and parent.attr in REMOVERS:
+                        released.add(k[5:])  # add_done_callback(self.X.discard): removed when done
+                        continue
                     if isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is n:
                         continue  # self.X.method(...) or self.X[k]: judged above
                     if isinstance(parent, ast.Compare) and all(
@@ -1994,38 +1997,47 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                         continue  # its size reported (`"clients": len(self.buckets)`), not capped
                     released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
         by_name = {m.name: m for m in methods}
-        service = _is_service(mod, methods)
+        kept = _kept_for_life(mod, cls)
         for attr, (node, method) in adds.items():
             if attr in released:
                 continue
-            per_event = _runs_per_event(by_name.get(method))
-            # Reached only through an annotation or a caller: only a service's state lives long
-            # enough to matter (a parser's or a stream's per-request sets were most of the findings).
-            if (isinstance(init_attrs[attr], ast.AnnAssign) or not per_event) and not (
-                service and (per_event or _called_per_event(mod, method))
-            ):
+            # Growth matters only in an object that lives as long as the program: per-call, per-stream
+            # and per-upload objects, whose sets die with them, were most of the findings without this.
+            if not (kept and (_runs_per_event(by_name.get(method)) or _called_per_event(mod, method))):
                 continue
             yield _hit("MIR008", node, attr=attr, method=method)
 
 
-# What a long-lived service holds: a lock, a thread or timer, a pool, a client session.
-SERVICE_PARTS = frozenset({"Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Thread", "Timer",
-                           "ThreadPoolExecutor", "ProcessPoolExecutor", "ClientSession", "Session", "Client",
-                           "AsyncClient", "create_pool", "ConnectionPool", "Redis", "from_url"})  # fmt: skip
-
-
-def _is_service(mod: Module, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]) -> bool:
-    """The class builds (in __init__) a lock, thread, timer, pool or client, or is handed a
-    session, pool or client: it lives as long as the process, not one request."""
-    init = next((m for m in methods if m.name == "__init__"), None)
-    if init is None:
+def _kept_for_life(mod: Module, cls: ast.ClassDef) -> bool:
+    """The module makes one `cls` that lives as long as the program: at module level, in `main()`,
+    or stored in an app or registry (`app["store"] = Store(...)`), and never one
+    per loop item. (Objects made per call or per stream, whose sets die with them, were the
+    harmless findings on well-kept packages; a class the module never makes says nothing.)"""
+    made = [n for n in mod.nodes if isinstance(n, ast.Call) and callee_last(n.func) == cls.name]
+    if not made:
         return False
-    if any(isinstance(n, ast.Call) and callee_last(n.func) in SERVICE_PARTS for n in walk_local(init)):
-        return True
-    return any(
-        any(w in ("session", "pool", "client", "engine") for w in _words(a.arg))
-        for a in [*init.args.args, *init.args.kwonlyargs]
-    )
+    kept = False
+    for call in made:
+        func = mod.enclosing(call, FUNCS)
+        if func is not None and any(
+            isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in _ancestors_in(mod, call, func)
+        ):
+            return False
+        parent = mod.parents.get(call)
+        stored = isinstance(parent, ast.Assign) and any(isinstance(t, ast.Subscript) for t in parent.targets)
+        kept = kept or func is None or getattr(func, "name", "") == "main" or stored
+    return kept
+
+
+def _reached(called: dict[str, set[str]], roots: set[str], start: set[str], hops: int = 2) -> set[str]:
+    """`start` and what `roots` call, up to `hops` calls down. (Names, not definitions: past two
+    hops in a large module, everything reaches everything.)"""
+    out = set(start)
+    frontier = set(roots)
+    for _ in range(hops):
+        frontier = {callee for name in frontier for callee in called.get(name, ())} - out
+        out |= frontier
+    return out
 
 
 def _called_per_event(mod: Module, method: str) -> bool:
@@ -2047,13 +2059,7 @@ def _called_per_event(mod: Module, method: str) -> bool:
                     called.setdefault(name, set()).add(callee)
                     if any(isinstance(a, ast.While) for a in _ancestors_in(mod, n, func)):
                         repeated.add(callee)
-        memo = set(repeated)
-        todo = list(roots | repeated)
-        while todo:
-            for callee in called.get(todo.pop(), ()):
-                if callee not in memo:
-                    memo.add(callee)
-                    todo.append(callee)
+        memo = _reached(called, roots | repeated, repeated)
         mod.per_event_names = memo
     return method in memo
 
@@ -2669,6 +2675,8 @@ DB_READS = frozenset(
 )
 # Receivers that run one statement at a time: two queries on one connection cannot overlap.
 SINGLE_FILE = frozenset({"conn", "connection", "cursor", "cur", "tx", "transaction", "db", "txn"})
+# Receivers that serve many requests at once: a pool, an HTTP client or session, an API client.
+SHARED_RECEIVERS = frozenset({"pool", "client", "session", "http", "api", "redis", "es", "s3"})
 
 
 def _awaited_read(mod: Module, func: ast.AST, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
@@ -2685,12 +2693,12 @@ def _awaited_read(mod: Module, func: ast.AST, s: ast.stmt) -> tuple[set[str], as
         return None
     if (mod.dotted(call.func) or "").startswith(ASYNC_LIBS):
         return None
-    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
-    if receiver is not None and any(
-        w in SINGLE_FILE for w in _words(unparse(receiver, 80).rsplit(".", 1)[-1])
-    ):
+    if not isinstance(call.func, ast.Attribute):
+        return None  # a function of the module: a guard or a step as often as a read
+    words = _words(unparse(call.func.value, 80).rsplit(".", 1)[-1])
+    if not any(w in SHARED_RECEIVERS for w in words) or any(w in SINGLE_FILE for w in words):
         return None
-    if callee_last(call.func) not in DB_READS and not _awaited_io(mod, func, call):
+    if callee_last(call.func) not in DB_READS and not looks_like_io(callee_last(call.func)):
         return None
     return set().union(*(target_names(t) for t in targets)), call
 
@@ -2766,15 +2774,8 @@ def _repeated_names(mod: Module) -> set[str]:
                 roots.add(callee_last(n.func))
             if callee_last(n.func) in MAPPERS:
                 roots |= {callee_last(a) for a in n.args if isinstance(a, ast.Name | ast.Attribute)}
-    out = set(roots)
-    todo = list(roots)
-    while todo:
-        for callee in called.get(todo.pop(), ()):
-            if callee not in out:
-                out.add(callee)
-                todo.append(callee)
-    mod.repeated_names = out
-    return out
+    mod.repeated_names = _reached(called, roots, roots)
+    return mod.repeated_names
 
 
 BUILTINS = frozenset(dir(builtins))
@@ -2904,22 +2905,31 @@ def _front_call(n: ast.AST) -> tuple[str, str] | None:
     return None  # (insert(0, x) costs as much, but was measured on scope stacks of a few items)
 
 
-# Calls that make a list of a whole input: every line, row or item of it.
-WHOLE_INPUT_CALLS = frozenset({"list", "sorted", "split", "splitlines", "readlines", "fetchall", "copy", "keys",
-                               "values", "items", "glob", "listdir", "rglob"})  # fmt: skip
+# Calls that make a list of a whole input: every line or row of it. (`header.split(";")`, a call's
+# arguments, a few addresses were the harmless findings on well-kept packages.)
+WHOLE_INPUT_CALLS = frozenset({"splitlines", "readlines", "fetchall"})
+WHOLE_INPUT_SOURCES = frozenset({"reader", "DictReader", "open", "iterdir", "glob", "rglob", "listdir", "scandir",
+                                 "fetchall", "readlines", "splitlines"})  # fmt: skip
 
 
 def _whole_inputs(func: ast.AST) -> set[str]:
-    """Names that hold a whole input, not a handful of items: the function's parameters, and
-    locals made by `list(...)`, `text.split(...)`, `cur.fetchall()`, a comprehension. (A stack
-    started as `[root]` or a few pending items were most of the findings without this.)"""
-    out = _params(func) - {"self", "cls"}
+    """Names that hold a whole input, not a handful of items: parameters annotated as lists, and
+    locals made by `text.splitlines()`, `cur.fetchall()`, `list(csv.reader(f))`."""
+    args = getattr(func, "args", None)
+    out = {
+        a.arg for a in ([*args.posonlyargs, *args.args, *args.kwonlyargs] if args else [])
+        if a.annotation is not None and unparse(a.annotation, 80).lower().startswith(("list", "typing.list"))
+    }  # fmt: skip
     for n in walk_local(func):
-        if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+        if isinstance(n, ast.Assign | ast.AnnAssign) and isinstance(n.value, ast.Call):
             v = n.value
-            if isinstance(v, ast.ListComp) or (
-                isinstance(v, ast.Call) and callee_last(v.func) in WHOLE_INPUT_CALLS
-            ):
+            whole = callee_last(v.func) in WHOLE_INPUT_CALLS or (
+                callee_last(v.func) == "list"
+                and len(v.args) == 1
+                and isinstance(v.args[0], ast.Call)
+                and callee_last(v.args[0].func) in WHOLE_INPUT_SOURCES
+            )
+            if whole:
                 for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
                     out |= target_names(t)
     return out

@@ -549,6 +549,7 @@ CASES: list[tuple[str, str, str]] = [
                 self.events = []
             def on_event(self, event):
                 self.events.append(event)
+        TRACKER = Tracker()  # one for the program's life
         """,
         """
         from collections import deque
@@ -574,6 +575,9 @@ CASES: list[tuple[str, str, str]] = [
                     self.slow.append((path, ms))
             def stats(self):
                 return {"slow": len(self.slow)}  # its size reported, never capped
+        def main():
+            metrics = Metrics()
+            serve(metrics)
         """,
         """
         class Metrics:
@@ -594,6 +598,8 @@ CASES: list[tuple[str, str, str]] = [
                 if message.id in self._seen:
                     return
                 self._seen.add(message.id)
+        registry = {}
+        registry["consumer"] = Consumer()
         """,
         """
         class Client:
@@ -636,6 +642,7 @@ CASES: list[tuple[str, str, str]] = [
                 self.pending = {}
             async def on_request(self, request):
                 self.pending[request.id] = request
+        tracker = Tracker()
         """,
         """
         class Tracker:
@@ -1201,8 +1208,10 @@ CASES: list[tuple[str, str, str]] = [
                 self._rendered: dict[tuple[str, int], bytes] = {}
             def remember(self, user, size, data):
                 self._rendered[(user, size)] = data
-        async def handle_get(request, store):
-            store.remember(request.user, 64, b"")
+        async def handle_get(request):
+            request.app["store"].remember(request.user, 64, b"")
+        def make_app(app, session):
+            app["store"] = AvatarStore(session)
         """,
         """
         class Parser:  # made per request: its per-request set dies with it
@@ -1210,7 +1219,8 @@ CASES: list[tuple[str, str, str]] = [
                 self._seen: set[str] = set()
             def remember(self, word):
                 self._seen.add(word)
-        async def handle_get(request, parser):
+        async def handle_get(request):
+            parser = Parser(request.text)
             parser.remember(request.word)
         """,
     ),
@@ -1313,6 +1323,8 @@ def test_check_source_merges_ruff_and_own_rules_sorted():
                 time.sleep(1)
                 self.history.append(url)
                 return requests.get(url)
+
+        SERVICE = Svc()
         """
     )
     found = check_source(code, "svc.py")
@@ -1404,6 +1416,7 @@ class Tracker:
         self.events = []
     def on_event(self, event):
         self.events.append(event)
+TRACKER = Tracker()
 """
 
 
