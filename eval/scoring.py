@@ -160,8 +160,8 @@ def _check_case(case: dict[str, Any], base: Path) -> str:
         ):
             return f"problem {pid}: lines {lines!r} is not [first, last] inside 1-{n}"
         patterns = p.get("patterns")
-        if not isinstance(patterns, list) or not 2 <= len(patterns) <= 5:
-            return f"problem {pid}: needs 2-5 patterns"
+        if not isinstance(patterns, list) or not 2 <= len(patterns) <= 6:
+            return f"problem {pid}: needs 2-6 patterns"
         for pat in patterns:
             try:
                 re.compile(pat, re.I | re.S)

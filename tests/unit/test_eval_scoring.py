@@ -320,7 +320,7 @@ patterns = ['a{n}b', 'other']
         (('kind = "cost"', 'kind = "style"'), "kind 'style'"),
         (("lines = [2, 3]", "lines = [2, 99]"), "lines [2, 99]"),
         (("'a{n}b'", "'a(b'"), "does not compile"),
-        (("['a{n}b', 'other']", "['a{n}b']"), "needs 2-5 patterns"),
+        (("['a{n}b', 'other']", "['a{n}b']"), "needs 2-6 patterns"),
         (('file = "x.py"', 'file = "missing.py"'), "does not exist"),
     ],
 )
