@@ -2679,7 +2679,7 @@ SINGLE_FILE = frozenset({"conn", "connection", "cursor", "cur", "tx", "transacti
 SHARED_RECEIVERS = frozenset({"pool", "client", "session", "http", "api", "redis", "es", "s3"})
 
 
-def _awaited_read(mod: Module, func: ast.AST, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
+def _awaited_read(mod: Module, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
     """`x = await read(...)`: (the names it binds, the call) when the call is a read that talks
     to the outside on something that can serve two at once."""
     if not (isinstance(s, ast.Assign | ast.AnnAssign) and isinstance(s.value, ast.Await)):
@@ -2717,7 +2717,7 @@ def mir017_independent_awaits(mod: Module) -> Iterator[Hit]:
             ):  # fmt: skip
                 continue  # a loop is MIR003's; under a lock the order may be the point
             for a, b in itertools.pairwise(stmts):
-                first, second = _awaited_read(mod, func, a), _awaited_read(mod, func, b)
+                first, second = _awaited_read(mod, a), _awaited_read(mod, b)
                 if first is None or second is None or names_read(second[1]) & first[0]:
                     continue
                 yield _hit("MIR017", second[1], first=f"`{unparse(first[1].func, 40)}()`",
@@ -2785,6 +2785,15 @@ STEADY_CALLS = frozenset({"open", "Path", "PurePath", "join", "joinpath", "str",
                           "with_suffix", "with_name", "FileSystemLoader", "PackageLoader", "getenv", "get"})  # fmt: skip
 
 
+def _module_names(mod: Module) -> set[str]:
+    """Imports, and the names the module's top level binds: constants, functions, classes."""
+    return set(mod.aliases) | {
+        name for s in mod.tree.body for name in (
+            {n for t in s.targets for n in target_names(t)} if isinstance(s, ast.Assign)
+            else {s.name} if isinstance(s, (*FUNCS, ast.ClassDef)) else set())
+    }  # fmt: skip
+
+
 def _invariant_locals(mod: Module, func: ast.AST) -> set[str]:
     """Locals of func bound only from self's attributes, constants and module names (`path =
     self.config.path`, `with open(path) as fh`), never from a parameter, a loop or a call's result
@@ -2804,11 +2813,7 @@ def _invariant_locals(mod: Module, func: ast.AST) -> set[str]:
             target = getattr(n, "target", None) if not isinstance(n, ast.ExceptHandler) else None
             for name in target_names(target) if target is not None else {getattr(n, "name", None) or ""}:
                 bound.setdefault(name, []).append(None)  # varies
-    module = set(mod.aliases) | {
-        name for s in mod.tree.body for name in (
-            target_names(s.targets[0]) if isinstance(s, ast.Assign) and len(s.targets) == 1
-            else {s.name} if isinstance(s, (*FUNCS, ast.ClassDef)) else set())
-    }  # fmt: skip
+    module = _module_names(mod)
     ok: set[str] = set()
     changed = True
     while changed:
@@ -2876,10 +2881,7 @@ def mir018_reload_per_call(mod: Module) -> Iterator[Hit]:
                 continue  # loaded from a stream or file handed in, not from a path of its own
             sources = [n, *(i.context_expr for w in opened for i in w.items)] if n.args and isinstance(
                 n.args[0], ast.Name) else [n]  # fmt: skip
-            steady = _invariant_locals(mod, func) | BUILTINS | {"self", "cls"} | set(mod.aliases) | {
-                s.name for s in mod.tree.body if isinstance(s, (*FUNCS, ast.ClassDef))}  # fmt: skip
-            steady |= {name for s in mod.tree.body if isinstance(s, ast.Assign) for t in s.targets
-                       for name in target_names(t)}  # fmt: skip
+            steady = _invariant_locals(mod, func) | _module_names(mod) | BUILTINS | {"self", "cls"}
             if not all(names_read(src) <= steady - params for src in sources):
                 continue
             parent = mod.parents.get(n)
