@@ -330,7 +330,7 @@ def openai_chat(spec: StageSpec, http_client: httpx.Client | None = None) -> Bas
         api_key=SecretStr(api_key(spec) or "none"),
         temperature=spec.temperature,
         # `max_tokens` in the body: ChatOpenAI sends `max_completion_tokens`, which
-        # llama-cpp-python's server (and others) ignore.
+        # llama-cpp-python's server ignores.
         extra_body={"max_tokens": spec.max_tokens},
         stop_sequences=list(STOP_SEQUENCES),
         timeout=spec.timeout_s,

@@ -188,3 +188,16 @@ def test_with_fallback_configured_a_refused_openai_stage_runs_on_the_embedded_mo
         assert r["status"] == "ok" and r["backend"] == "embedded" and r["base_url"] == ""
         assert r["note"].endswith("openai failed (APIConnectionError: Connection error. (ConnectionRefusedError: "
                                   "[Errno 111] Connection refused)); ran on the embedded model")  # fmt: skip
+
+
+def test_the_runs_server_comes_from_the_flag_else_the_environment(monkeypatch):
+    from graph.cli import make_parser
+
+    monkeypatch.setenv("MIRADOR_OPENAI_BASE_URL", "http://gpu-1.internal:8000/v1")
+    assert Context().openai_base_url == "http://gpu-1.internal:8000/v1"
+    assert Context(openai_base_url="http://gpu-2.internal:8000/v1").openai_base_url.startswith("http://gpu-2")
+    args = make_parser().parse_args(["ask", "q", "--backend", "openai"])
+    assert args.openai_base_url is None  # no flag: the CLI passes the default, so the env applies
+    assert Context(openai_base_url=args.openai_base_url or Context.openai_base_url).openai_base_url == (
+        "http://gpu-1.internal:8000/v1"
+    )
