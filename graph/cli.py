@@ -137,7 +137,7 @@ def _doctor() -> int:
 
     from graph.chains import configured_chains
     from graph.config import Context
-    from graph.memory import threads_db
+    from graph.memory import ThreadStoreError, is_postgres, open_checkpointer, redact, threads_db
     from graph.models import EMBEDDED_MODELS, cache_dir, ollama_models, openai_models, openai_url
     from retrieval.store import default_index_dir
 
@@ -197,8 +197,16 @@ def _doctor() -> int:
         problems.append(f"{index} exists but is not a Mirador index (no chroma.sqlite3)")
     else:
         print(f"index    {index}: none yet (build one with `mirador index PATH`)")
-    db = threads_db()
-    print(f"threads  {db}: " + (_size(db) if db.is_file() else "none yet"))
+    where = threads_db()
+    if is_postgres(where):
+        try:
+            open_checkpointer(where)
+            print(f"threads  {redact(where, where)}: answering")
+        except ThreadStoreError as exc:
+            problems.append(str(exc))
+    else:
+        db = Path(where)
+        print(f"threads  {db}: " + (_size(db) if db.is_file() else "none yet"))
     for problem in problems:
         print(f"problem: {problem}")
     return 1 if problems else 0
@@ -319,7 +327,7 @@ def _ask(args: argparse.Namespace) -> int:
     from graph.builder import build_graph
     from graph.chains import configured_chains
     from graph.config import Context
-    from graph.memory import check_thread_id, open_checkpointer
+    from graph.memory import ThreadStoreError, check_thread_id, open_checkpointer
     from graph.nodes import check_query, read_document
 
     try:
@@ -346,7 +354,7 @@ def _ask(args: argparse.Namespace) -> int:
         if args.chain:
             configured_chains().get(args.chain)
         graph = build_graph(checkpointer=open_checkpointer())
-    except ChainError as exc:
+    except (ChainError, ThreadStoreError) as exc:
         _fail(str(exc))
     inputs: dict[str, Any] = {"query": args.query}
     if args.document:
@@ -399,9 +407,9 @@ def _resume(args: argparse.Namespace) -> int:
 
     try:
         thread = check_thread_id(args.thread)
-    except ValueError as exc:
+        graph = build_graph(checkpointer=open_checkpointer())
+    except ValueError as exc:  # a bad id, or a thread store that cannot be opened
         _fail(str(exc))
-    graph = build_graph(checkpointer=open_checkpointer())
     if not graph.get_state({"configurable": {"thread_id": thread}}).tasks:
         _fail(f"thread {thread} has no interrupted run to resume")
     return _run(graph, None, thread, Context(reports_dir=args.reports_dir), args)

@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from graph.chains import DEFAULT_CHAINS_FILE, ChainSet, StageSpec, parse_chains
+from retrieval import compute
 
 # Words of the test question and document, and filler: a default reply mixes both, so it
 # is on the question (relevance) and differs from every other stage's reply (novelty).
@@ -108,6 +109,8 @@ class _Scripted(BaseChatModel):
         reply = self.script.take(self.stage, messages)
         for piece in re.findall(r"\S+\s*|\s+", reply):
             time.sleep(self.script.delays.get(self.stage, 0.0))
+            if compute.cancelled():  # as the embedded model does on Ctrl-C or SIGTERM
+                raise compute.Cancelled
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
