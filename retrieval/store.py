@@ -1,4 +1,8 @@
-"""The persistent Chroma index: one collection per kind, chunks upserted by stable id."""
+"""The Chroma index: one collection per kind, chunks upserted by stable id.
+
+On disk (a folder) or on a Chroma server that several machines share (an http:// URL):
+the same collections, ids and queries either way.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from graph.config import data_dir
 from retrieval import KINDS
@@ -13,14 +18,41 @@ from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder, embed
 
 
-def default_index_dir() -> Path:
-    if os.environ.get("MIRADOR_INDEX_DIR"):
-        return Path(os.environ["MIRADOR_INDEX_DIR"])
-    return data_dir() / "index"
+def index_location(configured: str = "") -> str:
+    """The index: `configured`, else MIRADOR_INDEX_DIR, else the data dir's; a folder or a URL."""
+    return configured or os.environ.get("MIRADOR_INDEX_DIR") or str(data_dir() / "index")
+
+
+def is_server(location: str | Path) -> bool:
+    """Whether the index is a Chroma server (http://host:port) rather than a folder."""
+    return str(location).startswith(("http://", "https://"))
 
 
 class UnusableIndex(ValueError):
-    """An index directory that cannot be used; the message is one line for the user."""
+    """An index that cannot be used; the message is one line for the user."""
+
+
+def _server(url: str, settings: Any) -> Any:
+    """A client of the Chroma server at `url` (http://host:port); UnusableIndex when none answers."""
+    import chromadb
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 8000)
+    except ValueError:  # not echoed: it may hold a password
+        raise UnusableIndex("index: the Chroma server's URL is not a URL; give http://host:port") from None
+    if parts.username or parts.password:
+        raise UnusableIndex(
+            "index: the Chroma server's URL carries a user or password; give http://host:port"
+        )
+    if not parts.hostname or parts.path.strip("/") or parts.query:
+        raise UnusableIndex(f"index {url!r}: a Chroma server is named http://host:port, with no path")
+    try:
+        return chromadb.HttpClient(
+            host=parts.hostname, port=port, ssl=parts.scheme == "https", settings=settings
+        )
+    except ValueError as exc:  # chromadb's "Could not connect to a Chroma server..."
+        raise UnusableIndex(f"no Chroma server answers at {url}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -40,8 +72,10 @@ class Index:
     """Chunks of `documents` and `persona` content, kept in separate collections."""
 
     def __init__(self, path: str | Path, *, embedder: Embedder = embed, create: bool = True):
+        self.where = str(path)  # a folder, or a Chroma server's URL
         self.path = Path(path)
-        if not create and not (self.path / "chroma.sqlite3").is_file():
+        server = is_server(self.where)
+        if not server and not create and not (self.path / "chroma.sqlite3").is_file():
             if self.path.exists():
                 raise UnusableIndex(f"{self.path} is not a Mirador index (no chroma.sqlite3)")
             raise UnusableIndex(f"no index at {self.path}; build one with `mirador index PATH`")
@@ -49,9 +83,16 @@ class Index:
         from chromadb.config import Settings
 
         self.embedder = embedder
-        self.client = chromadb.PersistentClient(
-            path=str(self.path), settings=Settings(anonymized_telemetry=False)
-        )
+        settings = Settings(anonymized_telemetry=False)
+        if server:
+            self.client = _server(self.where, settings)
+            held = {c.name for c in self.client.list_collections()}
+            if not create and not set(KINDS) <= held:
+                raise UnusableIndex(
+                    f"no index at {self.where}; build one with `mirador index PATH --index {self.where}`"
+                )
+        else:
+            self.client = chromadb.PersistentClient(path=str(self.path), settings=settings)
         # No embedding function: Mirador always passes its own vectors, so Chroma's
         # default one (which would download an ONNX model) never runs.
         self.collections = {
