@@ -274,6 +274,33 @@ def summarise(answer: str, findings: list[Finding]) -> str:
     return "\n".join(([answer] if answer else []) + glance(answer, findings))
 
 
+def summary_fault(answer: str, findings: list[Finding]) -> str:
+    """What makes a synthesis answer say nothing new or something untrue, in words for its
+    repeat; "" when nothing. The grammar makes each sentence open with a finding's place; on
+    the demo the 1.5B then pasted that finding's check message ("an HTTP request with no
+    timeout can hang forever; pass timeout=", which the Findings section already says), and
+    put the re-sent context, an analyst's finding about line 64, at line 59, where the
+    history list is. A sentence's words (after its place) are judged against the findings it
+    was shown: most of them a finding's message is a paste; more of them shared with a
+    finding on another line than with any on the line it names is a misplaced claim."""
+    for text in answer.splitlines():
+        where, sep, claim = text.partition("): ")
+        named = re.search(r"\(line (\d+)$", where)
+        if not sep or named is None:
+            continue
+        line = int(named.group(1))
+        pasted = next((i for i, f in enumerate(findings) if _copies(claim, f["message"])), None)
+        if pasted is not None:
+            return f"pasted finding #{pasted + 1}'s message instead of saying why it matters"
+        words = _words(claim)
+        shared = [(len(words & _words(f"{f['code']} {f['message']}")), f["line"]) for f in findings]
+        here = max((n for n, at in shared if at == line), default=0)
+        most, at = max(((n, at) for n, at in shared if at != line), default=(0, line))
+        if most >= 3 and most > here:
+            return f"put the problem of line {at} at line {line}"
+    return ""
+
+
 def cite(summary: str, findings: list[Finding]) -> str:
     """The summary with each sentence line ending in the number of the finding it talks
     about: among the findings on a line it names ("(line 59)", which the grammar makes it

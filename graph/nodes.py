@@ -35,6 +35,7 @@ from graph.findings import (
     rank,
     render,
     summarise,
+    summary_fault,
     summary_grammar,
     unchanged_fixes,
     unfixed,
@@ -439,10 +440,14 @@ def assess(
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
     }
+    fault = ""
     if spec.role == "synthesis" and analysing(state):
         # The summary is also measured against the findings it was shown: the 1.5B pasted
-        # the rendered findings in as its bullets, which the Findings section already says.
-        earlier["findings"] = render(_findings_so_far(state))
+        # the rendered findings in as its bullets, which the Findings section already says,
+        # and, held to open each sentence with a finding's place, pasted its message there.
+        shown = _findings_so_far(state)
+        earlier["findings"] = render(shown)
+        fault = summary_fault(text, shown)
     confidence, signals, closest = score(
         embedder, text=text, raw=run["raw"], removed=removed, status=status, query=state["query"],
         document=state.get("document_text", "")[: ctx.max_document_chars], earlier=earlier,
@@ -451,9 +456,13 @@ def assess(
         # are, and repeating the stage costs ~25 s for a similar answer.
         grounded=(len(found), sum(not s.get("refuted") for s in set_aside)) if spec.kind and analysing(state) else None,
     )  # fmt: skip
+    if fault:  # it adds nothing to, or contradicts, the findings it was shown: judged as a copy
+        signals, closest = {**signals, "novelty": 0.0}, "findings"
     verdict, reasons = decide(
         status, confidence, signals, closest, spec.min_confidence, attempt, spec.max_repeats
     )
+    if fault:
+        reasons = (fault, *(r for r in reasons if r != "repeated the findings stage"))
     return Attempt(text=text, removed=removed, status=status, confidence=confidence, signals=signals,
                    verdict=verdict, reasons=reasons, findings=found, verdicts=verdicts,
                    set_aside=set_aside)  # fmt: skip

@@ -103,16 +103,17 @@ class State(InputState, total=False):
 
 
 def kept_results(results: list[StageResult]) -> list[StageResult]:
-    """One result per stage, in chain order: the attempt with the highest confidence, or the
-    last one when the stage was dropped (a copy or an echo is never passed on)."""
+    """One result per stage, in chain order: an attempt that passed over one sent back for a
+    repeat, else the one with the highest confidence; the last one when the stage was dropped
+    (a copy or an echo is never passed on, however it scored)."""
+
+    def rank(r: StageResult) -> tuple[bool, float]:
+        return r.get("verdict") != "repeat", r["confidence"] or 0.0
+
     best: dict[str, StageResult] = {}
     for r in results:
         held = best.get(r["stage"])
-        if (
-            r.get("verdict") == "dropped"
-            or held is None
-            or (r["confidence"] or 0.0) > (held["confidence"] or 0.0)
-        ):
+        if r.get("verdict") == "dropped" or held is None or rank(r) > rank(held):
             best[r["stage"]] = r
     return list(best.values())
 

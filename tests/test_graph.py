@@ -518,6 +518,29 @@ def test_a_summary_that_pastes_the_findings_is_a_copy_and_never_the_summary(samp
     assert out["summary"].startswith("- Line ")
 
 
+def test_a_summary_that_pastes_its_findings_message_after_the_place_is_repeated(sample_doc, context):
+    """Held to open with a finding's place, the demo's 1.5B pasted that finding's check message
+    after it ("an HTTP request with no timeout can hang forever; pass timeout="): nothing the
+    Findings section does not say. It is repeated with the reason, and the repeat's own words
+    are the summary."""
+    place = "In short, the biggest problem is in `StreamingOrchestrator.process` (line 5): "
+
+    def answer(script):
+        if sum(stage == "synthesis" for stage, _ in script.calls) == 1:
+            return place + "the context is rebuilt on every stage, quadratic in its length."
+        return place + "each stage waits longer than the last, because it copies every answer before it."
+
+    script = Script({"cost": FINDING, "synthesis": answer})
+    out = run(script, context, document_path=str(sample_doc))
+    first, second = [r for r in out["results"] if r["stage"] == "synthesis"]
+    assert first["verdict"] == "repeat"
+    assert first["reasons"][0] == "pasted finding #1's message instead of saying why it matters"
+    told = " ".join(str(m.content) for m in script.messages_for("synthesis", attempt=2))
+    assert "set aside because it pasted finding #1's message" in told
+    assert second["verdict"] == "pass"
+    assert out["summary"].startswith(place + "each stage waits longer than the last")
+
+
 def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(sample_doc, context):
     """`eval/run.py --layout continuing` measures the old scripts' layout against Mirador's."""
     import importlib.util

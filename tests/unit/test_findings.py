@@ -20,6 +20,7 @@ from graph.findings import (
     rank,
     render,
     summarise,
+    summary_fault,
     summary_grammar,
     unchanged_fixes,
     unfixed,
@@ -219,6 +220,40 @@ def test_cite_numbers_each_sentence_by_the_finding_it_talks_about():
         "In short, the biggest problem is in `process` (line 59): the whole context re-sent on every step."
     )
     assert cite(pasted, findings) == pasted + " [#3]"
+
+
+def test_a_summary_sentence_that_pastes_or_misplaces_a_finding_is_named():
+    """The demo's summary (session 6): its first sentence pasted S113's message after the place;
+    its second put the re-sent context (an analyst's finding, line 64) at line 59, the history."""
+    findings = [
+        _finding(
+            42, "requests.post(url)", "a blocking HTTP call inside async def stops the whole event loop"
+        ),
+        _finding(42, "requests.post(url)", "an HTTP request with no timeout can hang forever; pass timeout="),
+        _finding(
+            59,
+            "self.history.append(token)",
+            "`self.history` is added to in process() and nothing in the "
+            "class ever removes from it: it grows for the object's whole life",
+        ),  # fmt: skip
+        _finding(
+            64, 'context = context + "\\n" + output', "This line re-sent the whole context on every step"
+        ),
+    ]
+    pasted = "In short, the biggest problem is in `StreamingOrchestrator.warm_up` (line 42): an HTTP request with no timeout can hang forever; pass timeout=."
+    misplaced = "Also, in `StreamingOrchestrator.process` (line 59): the whole context grows with every stage and is re-sent in full."
+    assert summary_fault(pasted + "\n" + misplaced, findings) == (
+        "pasted finding #2's message instead of saying why it matters"
+    )
+    assert summary_fault(misplaced, findings) == "put the problem of line 64 at line 59"
+    own = (
+        "In short, the biggest problem is in `StreamingOrchestrator.warm_up` (line 42): each stage's synchronous "
+        "post freezes the loop, so no token of any stage streams while a model loads.\n"
+        "Also, in `StreamingOrchestrator.process` (line 59): the tokens kept for every run are never emptied, "
+        "so a long-lived orchestrator leaks memory."
+    )
+    assert summary_fault(own, findings) == ""
+    assert summary_fault("In short, the biggest problem is the blocking call.", findings) == ""  # no place
 
 
 def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
