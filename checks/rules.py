@@ -467,6 +467,7 @@ class Module:
         self.module_objects = self._objects(tree.body)
         self.per_event_names: set[str] | None = None  # filled by _called_per_event
         self.repeated_names: set[str] | None = None  # filled by _repeated_names
+        self.call_sites: list[CallSite] | None = None  # filled by call_sites
         self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
         self.func_objects: dict[ast.AST, dict[str, str]] = {}
         for node in self.nodes:
@@ -713,20 +714,23 @@ def mir001_lock_across_await(mod: Module) -> Iterator[Hit]:
                         break
 
 
-def _is_release(s: ast.stmt, key: str, release: str) -> bool:
-    """Whether `s` is the statement `<key>.<release>()` (or `await <key>.<release>()`)."""
+def method_statement(s: ast.stmt) -> tuple[ast.Call, ast.Attribute] | None:
+    """A statement that is only a method call, awaited or not (`x.close()`, `await
+    pool.release(conn)`): the call and its method."""
     call = (
         s.value.value
         if isinstance(s, ast.Expr) and isinstance(s.value, ast.Await)
         else getattr(s, "value", None)
     )
-    return (
-        isinstance(s, ast.Expr)
-        and isinstance(call, ast.Call)
-        and isinstance(call.func, ast.Attribute)
-        and call.func.attr == release
-        and key_of(call.func.value) == key
-    )
+    if isinstance(s, ast.Expr) and isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+        return call, call.func
+    return None
+
+
+def _is_release(s: ast.stmt, key: str, release: str) -> bool:
+    """Whether `s` is the statement `<key>.<release>()` (or `await <key>.<release>()`)."""
+    found = method_statement(s)
+    return found is not None and found[1].attr == release and key_of(found[1].value) == key
 
 
 def _exit_in(stmts: list[ast.stmt], key: str, release: str, in_loop: bool) -> ast.stmt | None:
@@ -2040,28 +2044,48 @@ def _reached(called: dict[str, set[str]], roots: set[str], start: set[str], hops
     return out
 
 
+@dataclass(frozen=True)
+class CallSite:
+    caller: str  # the enclosing function's name
+    callee: str  # the called name's last part
+    call: ast.Call
+    in_while: bool  # inside a `while` loop of the caller
+    in_loop: bool  # inside any loop or comprehension of the caller
+
+
+def call_sites(mod: Module) -> list[CallSite]:
+    """Every call in the module's functions, once per run of the rules."""
+    if mod.call_sites is None:
+        mod.call_sites = []
+        for func in mod.functions():
+            for n in walk_local(func):
+                if isinstance(n, ast.Call):
+                    around = _ancestors_in(mod, n, func)
+                    mod.call_sites.append(CallSite(
+                        getattr(func, "name", ""), callee_last(n.func), n,
+                        any(isinstance(a, ast.While) for a in around),
+                        any(isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in around),
+                    ))  # fmt: skip
+    return mod.call_sites
+
+
+def _callees(mod: Module) -> dict[str, set[str]]:
+    called: dict[str, set[str]] = {}
+    for site in call_sites(mod):
+        called.setdefault(site.caller, set()).add(site.callee)
+    return called
+
+
 def _called_per_event(mod: Module, method: str) -> bool:
     """`method` is called, directly or through other functions of the module, from an async def, a
     per-event function, a timer's tick or a `while` loop (`store.remember(...)` in a request
     handler, `self.archive_day(...)` from the scheduler's `_tick`): it runs per event too."""
-    memo = mod.per_event_names
-    if memo is None:
-        called: dict[str, set[str]] = {}  # function name -> names it calls
-        repeated: set[str] = set()  # names called inside a while loop
-        roots: set[str] = set()
-        for func in mod.functions():
-            name = getattr(func, "name", "")
-            if _runs_per_event(func) or name.lstrip("_").startswith(("tick", "poll")):
-                roots.add(name)
-            for n in walk_local(func):
-                if isinstance(n, ast.Call):
-                    callee = callee_last(n.func)
-                    called.setdefault(name, set()).add(callee)
-                    if any(isinstance(a, ast.While) for a in _ancestors_in(mod, n, func)):
-                        repeated.add(callee)
-        memo = _reached(called, roots | repeated, repeated)
-        mod.per_event_names = memo
-    return method in memo
+    if mod.per_event_names is None:
+        roots = {getattr(f, "name", "") for f in mod.functions()
+                 if _runs_per_event(f) or getattr(f, "name", "").lstrip("_").startswith(("tick", "poll"))}  # fmt: skip
+        repeated = {site.callee for site in call_sites(mod) if site.in_while}
+        mod.per_event_names = _reached(_callees(mod), roots | repeated, repeated)
+    return method in mod.per_event_names
 
 
 def _offloaded(mod: Module, node: ast.AST, func: ast.AST) -> bool:
@@ -2508,18 +2532,11 @@ GIVE_BACK = frozenset({"release", "putconn", "release_connection", "checkin"})
 
 def _given_back(s: ast.stmt, name: str) -> str | None:
     """`pool.release(conn)` / `await pool.release(conn)`: the text of the call, else None."""
-    call = (
-        s.value.value
-        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Await)
-        else getattr(s, "value", None)
-    )
-    if (
-        isinstance(s, ast.Expr)
-        and isinstance(call, ast.Call)
-        and isinstance(call.func, ast.Attribute)
-        and call.func.attr in GIVE_BACK
-        and any(isinstance(a, ast.Name) and a.id == name for a in call.args)
-    ):
+    found = method_statement(s)
+    if found is None:
+        return None
+    call, method = found
+    if method.attr in GIVE_BACK and any(isinstance(a, ast.Name) and a.id == name for a in call.args):
         return unparse(call, 40)
     return None
 
@@ -2758,23 +2775,15 @@ LOAD_NAMES = (
 def _repeated_names(mod: Module) -> set[str]:
     """Functions that run many times: called in a loop or comprehension, handed to a map-like
     call, or run per event; and what they call in turn."""
-    if mod.repeated_names is not None:
-        return mod.repeated_names
-    called: dict[str, set[str]] = {}
-    roots: set[str] = set()
-    for func in mod.functions():
-        name = getattr(func, "name", "")
-        if _runs_per_event(func) and not isinstance(func, ast.AsyncFunctionDef):
-            roots.add(name)
-        for n in walk_local(func):
-            if not isinstance(n, ast.Call):
-                continue
-            called.setdefault(name, set()).add(callee_last(n.func))
-            if any(isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in _ancestors_in(mod, n, func)):
-                roots.add(callee_last(n.func))
-            if callee_last(n.func) in MAPPERS:
-                roots |= {callee_last(a) for a in n.args if isinstance(a, ast.Name | ast.Attribute)}
-    mod.repeated_names = _reached(called, roots, roots)
+    if mod.repeated_names is None:
+        roots = {getattr(f, "name", "") for f in mod.functions()
+                 if _runs_per_event(f) and not isinstance(f, ast.AsyncFunctionDef)}  # fmt: skip
+        for site in call_sites(mod):
+            if site.in_loop:
+                roots.add(site.callee)
+            if site.callee in MAPPERS:
+                roots |= {callee_last(a) for a in site.call.args if isinstance(a, ast.Name | ast.Attribute)}
+        mod.repeated_names = _reached(_callees(mod), roots, roots)
     return mod.repeated_names
 
 

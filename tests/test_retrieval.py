@@ -66,8 +66,8 @@ Roast tomatoes with garlic, blend with stock, season with basil.
 """
 
 
-@pytest.fixture
-def tree(tmp_path):
+def make_tree(tmp_path: Path) -> Path:
+    """A project (two code files, a recipe note) and the user's notes, as `mirador index` sees them."""
     code = tmp_path / "project"
     (code / "src").mkdir(parents=True)
     (code / "src" / "orchestrator.py").write_text(STREAMER, encoding="utf-8")
@@ -78,6 +78,11 @@ def tree(tmp_path):
     notes.mkdir()
     (notes / "about.md").write_text(PERSONA, encoding="utf-8")
     return tmp_path
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return make_tree(tmp_path)
 
 
 @pytest.fixture

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from graph import Context, build_graph
@@ -24,7 +21,8 @@ from retrieval.indexer import index_paths
 from retrieval.retriever import retrieve
 from retrieval.store import Index
 from tests.fakes import Script
-from tests.test_retrieval import BILLING, PERSONA, RECIPES, SEED_QUERY, STREAMER
+from tests.servers import answers, free_port, wait_until_up
+from tests.test_retrieval import BILLING, SEED_QUERY, make_tree
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,32 +35,17 @@ QUERIES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_chroma(base: Path) -> tuple[str, subprocess.Popen]:
     """`chroma run` on a free loopback port, once its heartbeat answers: its URL and process."""
-    port = _free_port()
+    port = free_port()
     log = base / "server.log"
     server = subprocess.Popen(
         [str(BIN / "chroma"), "run", "--path", str(base / "db"), "--port", str(port), "--host", "127.0.0.1"],
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                return url, server
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"chroma run did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+    wait_until_up(answers(f"{url}/api/v2/heartbeat"), server, log, "chroma run", timeout=60)
+    return url, server
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +70,6 @@ def server(chroma):
     return chroma
 
 
-@pytest.fixture
-def tree(tmp_path):
-    code = tmp_path / "project"
-    (code / "src").mkdir(parents=True)
-    (code / "src" / "orchestrator.py").write_text(STREAMER, encoding="utf-8")
-    (code / "src" / "billing.py").write_text(BILLING, encoding="utf-8")
-    (code / "docs").mkdir()
-    (code / "docs" / "recipes.md").write_text(RECIPES, encoding="utf-8")
-    (tmp_path / "me").mkdir()
-    (tmp_path / "me" / "about.md").write_text(PERSONA, encoding="utf-8")
-    return tmp_path
-
-
 def _index_both(tree: Path, indexes: list[Index]) -> list[tuple]:
     """Index the tree into each index; each one's summaries (seconds left out)."""
     out = []
@@ -108,6 +78,11 @@ def _index_both(tree: Path, indexes: list[Index]) -> list[tuple]:
                      index_paths([tree / "me"], kind="persona", index=idx, progress=False)]  # fmt: skip
         out.append([(s.files, s.added, s.updated, s.unchanged, s.removed, s.skipped) for s in summaries])
     return out
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return make_tree(tmp_path)
 
 
 def test_indexing_pruning_and_search_are_the_same_as_on_disk(tree, server):
@@ -216,7 +191,7 @@ def test_a_server_with_no_index_is_named_plainly(server):
     ],
 )
 def test_a_server_that_is_down_is_one_line_and_status_2(command, tree):
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     args = [a.format(tree=tree, url=url) for a in command]
     proc = _mirador(*args, MIRADOR_INDEX_DIR=url)
     assert proc.returncode == 2, proc.stderr

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +22,7 @@ from graph import Context, build_graph
 from graph.chains import parse_chains
 from graph.models import embedded_model_path
 from tests.fakes import bow_embed
+from tests.servers import answers, free_port, wait_until_up
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -32,17 +31,11 @@ KEY_B = "sk-mirador-host-b-51d0e2b8"
 QUERY = "What does a mutex protect against?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class LlamaServer:
     """One `python -m llama_cpp.server` on a free loopback port, answering to `key`."""
 
     def __init__(self, log_dir: Path, key: str) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/v1"
         self.log = log_dir / f"llama-server-{port}.log"
         self.proc = subprocess.Popen(
@@ -51,17 +44,15 @@ class LlamaServer:
              "--n_ctx", "4096", "--n_threads", "2", "--verbose", "false"],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.url}/models", timeout=2).status_code == 401:  # up, wants its key
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"llama_cpp.server did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        # up once it asks for its key
+        wait_until_up(
+            answers(f"{self.url}/models", 401),
+            self.proc,
+            self.log,
+            "llama_cpp.server",
+            timeout=120,
+            every=0.3,
+        )
 
     def chats(self) -> int:
         """Chat requests the server has answered (its access log)."""
@@ -175,7 +166,7 @@ def test_a_refused_a_wrong_model_and_a_slow_stage_are_each_recorded_and_the_chai
                              "messages": [{"role": "user", "content": "hi"}]}, timeout=60)  # fmt: skip
     assert asked.status_code == 200
     # ...so Mirador asks it which models it serves before each stage.
-    closed = f"http://127.0.0.1:{_free_port()}/v1"
+    closed = f"http://127.0.0.1:{free_port()}/v1"
     chains = _chains(
         _stage("not_listening", prompt="quick", base_url=closed),
         _stage("wrong_model", prompt="quick", model="no-such-model"),

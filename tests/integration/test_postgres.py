@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,18 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port, wait_until_up
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PASSWORD = "pw-mirador-3c9e71d5"  # distinctive, so a leak anywhere is found by grep; trust auth ignores it
 QUERY = "Where are the performance bottlenecks in the streaming code?"
 PG_USER = "mirador-pg"  # postgres refuses to run as root
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_bin() -> Path | None:
@@ -62,24 +57,23 @@ def postgres():
     subprocess.run(_as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "mirador",
                                     "--no-sync", "-E", "UTF8", "--no-locale"]),
                    check=True, capture_output=True)  # fmt: skip
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         _as_server_user([str(bin_dir / "postgres"), "-D", str(data), "-k", str(base), "-p", str(port),
                          "-h", "127.0.0.1"]),
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"postgresql://mirador:{PASSWORD}@127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def created() -> bool:
         try:
             with psycopg.connect(f"{url}/postgres", autocommit=True) as conn:
                 conn.execute("CREATE DATABASE mirador_threads")
-            break
+            return True
         except psycopg.OperationalError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"postgres did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+            return False
+
+    wait_until_up(created, server, log, "postgres", timeout=60)
     yield url
     subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "stop", "-m", "fast"]),
                    capture_output=True, check=False)  # fmt: skip

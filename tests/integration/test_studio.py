@@ -4,29 +4,22 @@ running a chain on the embedded model."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from langgraph_sdk import get_sync_client
+
+from tests.servers import answers, free_port, wait_until_up
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path):
-    port = _free_port()
+    port = free_port()
     langgraph = Path(sys.executable).parent / "langgraph"
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
@@ -35,16 +28,9 @@ def server(tmp_path):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_up(
+            answers(f"{url}/ok"), proc, tmp_path / "server.log", "langgraph dev", timeout=180, every=0.5
+        )
         yield url
     finally:
         proc.terminate()
