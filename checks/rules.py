@@ -119,8 +119,8 @@ RULES: dict[str, Rule] = {
             "MIR014",
             "resources",
             "close skipped when an earlier line raises or returns",
-            "{why} leaves without closing `{name}` (`{closer}` is not in a `finally`), so it stays "
-            "open; use `with` or try/finally",
+            "{why} leaves without closing `{name}` (`{closer}` on line {closed} is not in a `finally`), "
+            "so it stays open; use `with` or try/finally",
         ),
         Rule(
             "MIR016",
@@ -1911,6 +1911,41 @@ def _compared(mod: Module, node: ast.AST) -> bool:
     return isinstance(cur, ast.While | ast.If | ast.Assert)
 
 
+def _own_attr(expr: ast.AST, attrs: dict[str, ast.AST]) -> str | None:
+    """`X` when expr is `self.X` and X is one of attrs."""
+    k = key_of(expr)
+    return k[5:] if k and k.startswith("self.") and k.count(".") == 1 and k[5:] in attrs else None
+
+
+def _inner_of(n: ast.AST, attrs: dict[str, ast.AST]) -> tuple[str, str] | None:
+    """For `self.X[k].append(v)` (any adder) on a dict attribute X: (X, "add"); for what may
+    shrink a per-key value (a remover called on it, `del self.X[k][:-n]`, `self.X[k] = <a slice>`):
+    (X, "release"); else None. Reads (`self.X[k][-n:]`, iterating it) are neither."""
+    if (
+        isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and isinstance(n.func.value, ast.Subscript)
+    ):
+        attr = _own_attr(n.func.value.value, attrs)
+        if attr is None or _is_list_init(attrs[attr]):
+            return None
+        use = "add" if n.func.attr in ADDERS else "release" if n.func.attr in REMOVERS else None
+        return (attr, use) if use else None
+    if (
+        isinstance(n, ast.Subscript)
+        and isinstance(n.ctx, ast.Store | ast.Del)
+        and isinstance(n.value, ast.Subscript)
+    ):
+        attr = _own_attr(n.value.value, attrs)  # del self.X[k][:-n] / self.X[k][:] = ...
+        return (attr, "release") if attr else None
+    if isinstance(n, ast.Assign) and any(isinstance(x, ast.Slice) for x in ast.walk(n.value)):
+        for t in n.targets:  # self.X[k] = self.X[k][-n:]: trimmed
+            attr = _own_attr(t.value, attrs) if isinstance(t, ast.Subscript) else None
+            if attr:
+                return attr, "release"
+    return None
+
+
 def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
     for cls in mod.classes:
         if not isinstance(cls, ast.ClassDef):
@@ -1934,6 +1969,8 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
             continue
         adds: dict[str, tuple[ast.AST, str]] = {}
         released: set[str] = set()
+        nested: set[str] = set()  # grown as self.X[k].append(v)
+        aliased: set[str] = set()  # self.X[k] held in a name or handed on: its list may be trimmed there
         builders = {
             m.name
             for m in methods
@@ -1947,11 +1984,30 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
             if m.name in builders:
                 continue
             for n in walk_local(m):
+                inner = _inner_of(n, init_attrs)
+                if inner is not None:  # self.X[k]: the per-key list or set of a dict attribute
+                    attr, use = inner
+                    if (
+                        use == "add"
+                        and not m.name.startswith(SETUP_PREFIXES)
+                        and not _from_own_config(mod, n, m)
+                    ):
+                        adds.setdefault(attr, (n, m.name))
+                        nested.add(attr)
+                    elif use == "release":
+                        released.add(attr)
+                    continue
                 # self.X.<method>(...)
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
                     k = key_of(n.func.value)
                     attr = k[5:] if k and k.startswith("self.") and k.count(".") == 1 else None
                     if attr in init_attrs:
+                        if (
+                            n.func.attr == "pop"
+                            and not n.args
+                            and not (_runs_per_event(m) or _called_per_event(mod, m.name))
+                        ):
+                            continue  # an undo stack's pop(), run on request: one item back, not a bound
                         if n.func.attr in REMOVERS:
                             released.add(attr)
                         elif (
@@ -1987,23 +2043,38 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                         continue
                     parent = mod.parents.get(n)
                     if isinstance(parent, ast.Attribute) and parent.attr in REMOVERS:
-                        released.add(k[5:])  # add_done_callback(self.X.discard): removed when done
+                        caller = mod.parents.get(parent)
+                        if not (
+                            isinstance(caller, ast.Call) and caller.func is parent
+                        ):  # called: judged above
+                            released.add(k[5:])  # add_done_callback(self.X.discard): removed when done
                         continue
-                    if isinstance(parent, ast.Attribute | ast.Subscript) and parent.value is n:
-                        continue  # self.X.method(...) or self.X[k]: judged above
+                    if isinstance(parent, ast.Subscript) and parent.value is n:
+                        holder = mod.parents.get(parent)  # `h = self.X[k]` / `f(self.X[k])`: h may be trimmed
+                        if isinstance(holder, ast.Assign | ast.AnnAssign | ast.NamedExpr | ast.Return) or (
+                            isinstance(holder, ast.Call) and parent in holder.args
+                        ):
+                            aliased.add(k[5:])
+                        continue
+                    if isinstance(parent, ast.Attribute) and parent.value is n:
+                        continue  # self.X.method(...): judged above
                     if isinstance(parent, ast.Compare) and all(
                         isinstance(o, ast.In | ast.NotIn) for o in parent.ops
                     ):
                         continue  # a membership test reads it
                     if isinstance(parent, ast.For | ast.comprehension) and parent.iter is n:
                         continue  # iterated over
+                    if (isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)) or (
+                        isinstance(parent, ast.If | ast.While) and parent.test is n
+                    ):
+                        continue  # `if not self.X:` tests whether it is empty
                     if parent is not None and _is_len(parent) and not _compared(mod, parent):
                         continue  # its size reported (`"clients": len(self.buckets)`), not capped
                     released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
         by_name = {m.name: m for m in methods}
         kept = _kept_for_life(mod, cls)
         for attr, (node, method) in adds.items():
-            if attr in released:
+            if attr in released or (attr in nested and attr in aliased):
                 continue
             # Growth matters only in an object that lives as long as the program: per-call, per-stream
             # and per-upload objects, whose sets die with them, were most of the findings without this.
@@ -2029,7 +2100,16 @@ def _kept_for_life(mod: Module, cls: ast.ClassDef) -> bool:
             return False
         parent = mod.parents.get(call)
         stored = isinstance(parent, ast.Assign) and any(isinstance(t, ast.Subscript) for t in parent.targets)
-        kept = kept or func is None or getattr(func, "name", "") == "main" or stored
+        singleton = (
+            isinstance(parent, ast.Assign)
+            and func is not None
+            and any(  # global _store; _store = C()
+                isinstance(g, ast.Global)
+                and any(isinstance(t, ast.Name) and t.id in g.names for t in parent.targets)
+                for g in walk_local(func)
+            )
+        )
+        kept = kept or func is None or getattr(func, "name", "") == "main" or stored or singleton
     return kept
 
 
@@ -2582,11 +2662,11 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                                      None)  # fmt: skip
                     if exit_node is not None:
                         word = "return" if isinstance(exit_node, ast.Return) else "raise"
-                        yield _hit("MIR014", stmts[j], name=name, release=release, opened=s.lineno,
+                        yield _hit("MIR014", s, name=name, release=release, closed=stmts[j].lineno,
                                    closer=closer, why=f"the `{word}` on line {exit_node.lineno}")  # fmt: skip
                     elif known and any(isinstance(n, ast.Call) for b in between for n in walk_stmts([b])):
                         call = next(n for b in between for n in walk_stmts([b]) if isinstance(n, ast.Call))
-                        yield _hit("MIR014", stmts[j], name=name, release=release, opened=s.lineno,
+                        yield _hit("MIR014", s, name=name, release=release, closed=stmts[j].lineno,
                                    closer=closer, why=f"an exception from line {call.lineno}")  # fmt: skip
                     break
 
@@ -3119,8 +3199,8 @@ def run_rules(text: str, filename: str = "<document>") -> list[Hit]:
     hits = [h for h in hits if not (h.rule == "MIR003" and h.line in n_plus_one)]
     searched = {h.line for h in hits if h.rule == "MIR004"}
     hits = [h for h in hits if not (h.rule == "MIR011" and h.line in searched)]
-    unreleased = {h.line for h in hits if h.rule == "MIR002"}  # MIR014 would say it again at the close
-    hits = [h for h in hits if not (h.rule == "MIR014" and int(h.fields["opened"]) in unreleased)]
+    unreleased = {h.line for h in hits if h.rule == "MIR002"}  # MIR014 would say it again
+    hits = [h for h in hits if not (h.rule == "MIR014" and h.line in unreleased)]
     unique: dict[tuple[str, int, int], Hit] = {}
     for h in hits:
         unique.setdefault((h.rule, h.line, h.col), h)

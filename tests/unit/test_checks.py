@@ -1277,6 +1277,81 @@ CASES: list[tuple[str, str, str]] = [
                     self.rates = rates
         """,
     ),
+    (
+        "MIR008",  # a dict of per-key lists: each key's list only grows
+        """
+        from collections import defaultdict
+        class Hub:
+            def __init__(self):
+                self.recent = defaultdict(list)
+            async def publish(self, room, payload):
+                self.recent[room].append(payload)
+            async def join(self, ws, room):
+                for p in self.recent[room]:
+                    await ws.send(p)
+        HUB = Hub()
+        """,
+        """
+        from collections import defaultdict
+        class Hub:
+            def __init__(self):
+                self.recent = defaultdict(list)
+            async def publish(self, room, payload):
+                self.recent[room].append(payload)
+                del self.recent[room][:-100]
+            async def join(self, ws, room):
+                for p in self.recent[room]:
+                    await ws.send(p)
+        HUB = Hub()
+        """,
+    ),
+    (
+        "MIR008",  # an undo stack popped on request, pushed on every reload; kept as a global singleton
+        """
+        import threading
+        class Store:
+            def __init__(self):
+                self._history = []
+                self._current = {}
+            def _apply(self, new):
+                self._history.append(self._current)
+                self._current = new
+            def rollback(self):
+                if not self._history:
+                    raise LookupError("nothing to undo")
+                self._apply(self._history.pop())
+            def _watch(self, source):
+                while True:
+                    self._apply(source.next())
+        _store = None
+        def store():
+            global _store
+            if _store is None:
+                _store = Store()
+            return _store
+        """,
+        """
+        import threading
+        class Store:
+            def __init__(self):
+                self._history = []
+                self._current = {}
+            def _apply(self, new):
+                self._history.append(self._current)
+                self._current = new
+                if len(self._history) > 10:
+                    self._history.pop(0)
+            def _watch(self, source):
+                while True:
+                    self._apply(source.next())
+        _store = None
+        def store():
+            global _store
+            if _store is None:
+                _store = Store()
+            return _store
+        """,
+    ),
 ]
 
 
@@ -1284,6 +1359,22 @@ CASES: list[tuple[str, str, str]] = [
 def test_rule_flags_the_problem_and_not_the_near_miss(rule, bad, good):
     assert rule in fired(bad), f"{rule} should fire"
     assert rule not in fired(good), f"{rule} should not fire on the near-miss"
+
+
+def test_a_skipped_close_is_reported_where_the_resource_is_opened():
+    code = """
+        import psycopg
+        def load(dsn, rows):
+            conn = psycopg.connect(dsn)
+            if not rows:
+                return 0
+            conn.execute("INSERT INTO t VALUES (%s)", rows)
+            conn.close()
+            return len(rows)
+        """
+    (hit,) = [h for h in run_rules(textwrap.dedent(code)) if h.rule == "MIR014"]
+    assert hit.line == 4
+    assert "the `return` on line 6" in hit.message and "`conn.close()` on line 8" in hit.message
 
 
 def test_every_rule_has_a_case_and_a_plain_message():
