@@ -1984,18 +1984,14 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
             if m.name in builders:
                 continue
             for n in walk_local(m):
-                inner = _inner_of(n, init_attrs)
-                if inner is not None:  # self.X[k]: the per-key list or set of a dict attribute
-                    attr, use = inner
-                    if (
-                        use == "add"
-                        and not m.name.startswith(SETUP_PREFIXES)
-                        and not _from_own_config(mod, n, m)
-                    ):
-                        adds.setdefault(attr, (n, m.name))
-                        nested.add(attr)
-                    elif use == "release":
-                        released.add(attr)
+                per_key = _inner_of(n, init_attrs)
+                if per_key is not None:  # self.X[k]: the per-key list or set of a dict attribute
+                    grown, use = per_key
+                    if use == "release":
+                        released.add(grown)
+                    elif not m.name.startswith(SETUP_PREFIXES) and not _from_own_config(mod, n, m):  # type: ignore[arg-type]
+                        adds.setdefault(grown, (n, m.name))
+                        nested.add(grown)
                     continue
                 # self.X.<method>(...)
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
