@@ -1201,19 +1201,84 @@ def _iterates_rows(mod: Module, loop: ast.AST, fetched: set[str]) -> bool:
     return False
 
 
+def _holds_lists(mod: Module, value: ast.AST | None, ann: ast.AST | None) -> bool:
+    """`defaultdict(list)`, or a dict annotated `dict[K, list[V]]`."""
+    if isinstance(value, ast.Call) and callee_last(value.func) == "defaultdict" and value.args:
+        return isinstance(value.args[0], ast.Name) and value.args[0].id == "list"
+    if isinstance(ann, ast.Subscript) and isinstance(ann.slice, ast.Tuple) and len(ann.slice.elts) == 2:
+        inner = ann.slice.elts[1]
+        return (
+            callee_last(ann.value) in ("dict", "Dict", "defaultdict", "DefaultDict")
+            and isinstance(inner, ast.Subscript)
+            and callee_last(inner.value) in ("list", "List")
+        )
+    return False
+
+
+def _dicts_of_lists(mod: Module, func: ast.AST) -> set[str]:
+    """Keys (`self.postings`, `index`) of dicts whose values are lists, made in the function or in
+    its class's `__init__`."""
+    cls = mod.enclosing(func, (ast.ClassDef,))
+    scopes = [func, *(m for m in getattr(cls, "body", []) if isinstance(m, FUNCS) and m.name == "__init__")]
+    out: set[str] = set()
+    for scope in scopes:
+        for n in walk_local(scope):
+            if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None:
+                ann = n.annotation if isinstance(n, ast.AnnAssign) else None
+                if _holds_lists(mod, n.value, ann):
+                    for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                        if (k := key_of(t)) and (scope is func or k.startswith("self.")):
+                            out.add(k)
+    return out
+
+
+# Calls that list a directory tree: as many items as the user has files.
+LISTINGS = frozenset({"rglob", "glob", "iglob", "iterdir", "walk", "listdir", "scandir"})
+
+
+def _derived_locals(mod: Module, func: ast.AST) -> set[str]:
+    """Locals that hold rows read one call down (`lines = read_statement(path)`, where the module's
+    `read_statement` reads a CSV) or a directory's files (`pages = sorted(root.rglob("*.md"))`)."""
+    readers = {
+        f.name
+        for f in mod.functions()
+        if any(isinstance(n, ast.Call) and callee_last(n.func) in ROW_FETCHES for n in walk_local(f))
+    }
+    out: set[str] = set()
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+            calls = [c for c in ast.walk(n.value) if isinstance(c, ast.Call)]
+            if callee_last(n.value.func) in readers or any(callee_last(c.func) in LISTINGS for c in calls):
+                out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def _iterates_derived(loop: ast.AST, derived: set[str]) -> bool:
+    """The loop walks a local made from the input, or the results of a call over one
+    (`pool.imap_unordered(analyse, pages)`)."""
+    for it in _loop_iters(loop):
+        if isinstance(it, ast.Name) and it.id in derived:
+            return True
+        if isinstance(it, ast.Call) and any(isinstance(a, ast.Name) and a.id in derived for a in it.args):
+            return True
+    return False
+
+
 def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
     for func in mod.functions():
         lists = _list_names(mod, func)
-        if not lists:
+        if not lists and not _dicts_of_lists(mod, func):
             continue
         params = _params(func)
         fetched = _fetched_locals(func) - params
+        derived = _derived_locals(mod, func)
+        dict_lists = _dicts_of_lists(mod, func)
         seen: set[int] = set()
         for loop, parts, _bound in _loop_bodies(func):
             # over input: any search of a list; over rows fetched from a database or read from a file:
             # only the dedupe of the list the loop itself grows (`if x not in seen: seen.append(x)`)
             grown_only = not _iterates_input(loop, params, attributes=False)
-            if grown_only and not _iterates_rows(mod, loop, fetched):
+            if grown_only and not (_iterates_rows(mod, loop, fetched) or _iterates_derived(loop, derived)):
                 continue
             iter_name = getattr(getattr(loop, "iter", None), "id", None)
             grown_here = {
@@ -1228,19 +1293,27 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
                 for n in walk_stmts(parts)
                 if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
             }
+            grown_inner = {  # self.postings[term].append(doc_id): one list of a dict of lists
+                unparse(n.func.value)
+                for n in walk_stmts(parts)
+                if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in ("append", "extend", "insert")
+                and isinstance(n.func.value, ast.Subscript)
+                and key_of(n.func.value.value) in dict_lists
+            }
             for n in walk_stmts(parts):
                 if _in_assert(n, mod):
                     continue
                 op = name = None
                 if isinstance(n, ast.Compare):
                     for o, right in zip(n.ops, n.comparators, strict=True):
-                        if (
-                            isinstance(o, ast.In | ast.NotIn)
-                            and isinstance(right, ast.Name)
-                            and right.id in lists
-                            and right.id in grown_here
+                        if not isinstance(o, ast.In | ast.NotIn):
+                            continue
+                        if (isinstance(right, ast.Name) and right.id in lists and right.id in grown_here) or (
+                            isinstance(right, ast.Subscript) and unparse(right) in grown_inner
                         ):
-                            op, name = ("in" if isinstance(o, ast.In) else "not in"), right.id
+                            op, name = ("in" if isinstance(o, ast.In) else "not in"), unparse(right)
                 elif (
                     not grown_only
                     and isinstance(n, ast.Call)
@@ -1255,7 +1328,7 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
                 if (
                     name
                     and line not in seen
-                    and getattr(lists[name], "lineno", 0) < line
+                    and getattr(lists.get(name), "lineno", 0) < line
                     and not _exits_once(loop, parts, n, mod)
                 ):
                     seen.add(line)

@@ -1352,6 +1352,62 @@ CASES: list[tuple[str, str, str]] = [
             return _store
         """,
     ),
+    (
+        "MIR004",  # the dedupe list grows over a loop on lines read from the input, through a helper
+        """
+        import csv
+        def read_statement(path):
+            with open(path) as fh:
+                return list(csv.DictReader(fh))
+        def reconcile(self, statement):
+            lines = read_statement(statement)
+            matched: list[str] = []
+            for line in lines:
+                if line.ref in matched:
+                    continue
+                matched.append(line.ref)
+        """,
+        """
+        import csv
+        def read_statement(path):
+            with open(path) as fh:
+                return list(csv.DictReader(fh))
+        def reconcile(self, statement):
+            lines = read_statement(statement)
+            matched: set[str] = set()
+            for line in lines:
+                if line.ref in matched:
+                    continue
+                matched.add(line.ref)
+        """,
+    ),
+    (
+        "MIR004",  # one list of a dict of lists, deduped as it grows
+        """
+        from collections import defaultdict
+        class Index:
+            def __init__(self):
+                self.postings = defaultdict(list)
+            def build(self, pool):
+                pages = sorted(self.root.rglob("*.md"))
+                for doc_id, counts in enumerate(pool.imap_unordered(analyse, pages)):
+                    for term in counts:
+                        if doc_id not in self.postings[term]:
+                            self.postings[term].append(doc_id)
+        """,
+        """
+        from collections import defaultdict
+        class Index:
+            def __init__(self):
+                self.postings = defaultdict(list)
+            def build(self, pool):
+                pages = sorted(self.root.rglob("*.md"))
+                for doc_id, counts in enumerate(pool.imap_unordered(analyse, pages)):
+                    for term in counts:
+                        if doc_id not in self.seen[term]:
+                            self.postings[term].append(doc_id)
+        """,
+    ),
 ]
 
 
