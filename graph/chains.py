@@ -45,7 +45,8 @@ class StageSpec:
     kind: str = ""  # an analyst's mandate on a code document (FINDING_KINDS); empty: not an analyst
     temperature: float = 0.2
     max_tokens: int = 320
-    num_ctx: int = 8192
+    num_ctx: int = 0  # Ollama's context window in tokens; 0: fitted to the prompt when the run is planned
+    keep_alive: str = ""  # resolved per run from the Context (Ollama stages): how long the model stays loaded
     timeout_s: float = 300.0
     min_confidence: float = 0.45
     max_repeats: int = 1
@@ -110,7 +111,7 @@ class ChainSet:
         return found
 
 
-_STAGE_KEYS = {f.name for f in fields(StageSpec)} - {"backend"}
+_STAGE_KEYS = {f.name for f in fields(StageSpec)} - {"backend", "keep_alive"}
 _DEFAULT_KEYS = {
     "temperature",
     "max_tokens",
@@ -159,9 +160,10 @@ def _stage(chain: str, raw: Any, defaults: dict[str, Any]) -> StageSpec:
         raise ChainError(f"{where}: min_confidence must be within [0, 1]")
     if not 0.0 <= spec.temperature <= 2.0:
         raise ChainError(f"{where}: temperature must be within [0, 2]")
-    for key in ("max_tokens", "num_ctx"):
-        if not isinstance(getattr(spec, key), int) or getattr(spec, key) <= 0:
-            raise ChainError(f"{where}: {key} must be a positive integer")
+    if not isinstance(spec.max_tokens, int) or spec.max_tokens <= 0:
+        raise ChainError(f"{where}: max_tokens must be a positive integer")
+    if not isinstance(spec.num_ctx, int) or spec.num_ctx < 0:
+        raise ChainError(f"{where}: num_ctx must be 0 (fitted to the prompt) or a positive integer")
     if spec.timeout_s <= 0:
         raise ChainError(f"{where}: timeout_s must be positive")
     if not isinstance(spec.max_repeats, int) or spec.max_repeats < 0:

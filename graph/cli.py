@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from graph.chains import EMBEDDED_CHOICES, ChainError
 from graph.config import BACKENDS
-from graph.report import group_notes
+from graph.report import group_notes, warm_line
 from retrieval import compute
 
 USAGE_ERROR = 2
@@ -248,6 +248,8 @@ class _Printer:
             self.write(f"mirador · chain {event['chain']} · query type {event['query_type']}\n")
             for note in group_notes(event["notes"]):
                 self.write(f"  backend: {note}\n")
+            if event.get("warm"):
+                self.write(f"  warm-up: {warm_line(event['warm'])}\n")
         elif kind == "facts":
             self.write(f"  checks: {event['count']} finding(s) before any model\n")
             for f in event["findings"]:
@@ -296,6 +298,8 @@ class _Printer:
             )
             if event["note"]:
                 self.write(f"   {event['note']}\n")
+            if event.get("context_overflow"):
+                self.write(self.paint(f"   context: {event['context_overflow']}", "33") + "\n")
             if event["error"]:
                 self.write(self.paint(f"   error: {event['error']}", "31") + "\n")
         elif kind == "report":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, get_args
@@ -44,6 +45,18 @@ def check_base_url(url: str, what: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{what}: {url!r} is not an http:// or https:// URL with a host")
     return url
+
+
+_DURATION = re.compile(r"-?\d+|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+")
+
+
+def check_keep_alive(value: str) -> str:
+    """`value` when Ollama reads it as a keep_alive: seconds, or a duration such as 30m or 1h30m."""
+    if not _DURATION.fullmatch(value):
+        raise ValueError(
+            f"ollama_keep_alive: {value!r} is neither seconds nor a duration such as 30m or 1h30m"
+        )
+    return value
 
 
 @dataclass(kw_only=True)
@@ -94,6 +107,36 @@ class Context:
     ollama_base_url: str = field(
         default="http://127.0.0.1:11434",
         metadata={"description": "Ollama server for stages that name no base_url of their own."},
+    )
+    ollama_keep_alive: str = field(
+        default="30m",
+        metadata={
+            "description": "How long Ollama keeps a model loaded after each call (and after the "
+            "warm-up): seconds, or a duration such as 30m or 1h; -1 keeps it until Ollama stops. "
+            "Longer than Ollama's 5m, so a model warmed at the start is still loaded for its stage."
+        },
+    )
+    ollama_prewarm: bool = field(
+        default=True,
+        metadata={
+            "description": "Load every Ollama model of the run, in parallel, before the first stage "
+            "(a load request with keep_alive and num_ctx). Off when the models do not fit in the "
+            "server's memory together: Ollama would unload one to load the next."
+        },
+    )
+    num_ctx: int = field(
+        default=0,
+        metadata={
+            "description": "Ollama's context window in tokens for every stage; 0 keeps each stage's "
+            "own (chains.toml num_ctx), where 0 means fitted to the prompt Mirador builds."
+        },
+    )
+    max_num_ctx: int = field(
+        default=32_768,
+        metadata={
+            "description": "Cap on a fitted Ollama context (the larger of 8,192 and the estimated prompt "
+            "plus the stage's max_tokens). A prompt longer than its context is reported."
+        },
     )
     openai_base_url: str = field(
         default="http://127.0.0.1:8000/v1",
@@ -186,6 +229,9 @@ class Context:
         check_base_url(self.openai_base_url, "openai_base_url")
         if self.max_tokens < 0:
             raise ValueError("max_tokens must be 0 or more")
+        check_keep_alive(self.ollama_keep_alive)
+        if self.num_ctx < 0 or self.max_num_ctx < 1024:
+            raise ValueError("num_ctx must be 0 or more, and max_num_ctx 1024 or more")
         if self.max_query_chars <= 0 or self.max_document_bytes <= 0:
             raise ValueError("max_query_chars and max_document_bytes must be positive")
         if self.max_document_chars <= 0:

@@ -41,7 +41,16 @@ from graph.findings import (
     unfixed,
 )
 from graph.findings import grammar as findings_grammar
-from graph.models import embedded_spec, redact
+from graph.models import (
+    api_key,
+    context_overflow,
+    embedded_spec,
+    estimate_tokens,
+    fit_num_ctx,
+    redact,
+    share_num_ctx,
+    warm_ollama,
+)
 from graph.prompts import (
     format_chunks,
     format_document,
@@ -53,6 +62,7 @@ from graph.prompts import (
 from graph.report import write_report
 from graph.routing import classify_query
 from graph.state import StageResult, State, kept_results, usable_results
+from retrieval.chunking import CHUNK_CHARS
 from retrieval.embeddings import Embedder
 from retrieval.retriever import DEFAULT_FLOOR
 from retrieval.retriever import retrieve as retrieval_search
@@ -109,19 +119,66 @@ def plan_stages(chain: Chain, ctx: Context, resolve: Resolver) -> tuple[list[Sta
             overrides["model"] = ctx.models.get(spec.name, ctx.models.get("*"))
         if ctx.embedded_model:
             overrides["embedded"] = ctx.embedded_model
+        if ctx.num_ctx:
+            overrides["num_ctx"] = ctx.num_ctx
         resolved, note = resolve(replace(spec, **overrides), ctx.backend, base_url)
+        if resolved.backend == "ollama":
+            resolved = replace(resolved, keep_alive=ctx.ollama_keep_alive)
+        elif resolved.backend == "openai":
+            api_key(resolved)  # a key variable that is not set is bad configuration: refused now
         plan.append(resolved)
         notes.append(note)
     return plan, notes
 
 
-def prewarm(plan: list[StageSpec], factory: Callable[[StageSpec], BaseChatModel]) -> None:
-    """Build every distinct model once, in parallel, before the first stage needs it."""
-    distinct: dict[tuple[str, str, str], StageSpec] = {}
+# Tokens of a stage's prompt that planning cannot see yet: the checks' findings and those of
+# earlier stages (a passage's share is counted apart, and earlier stages' notes by max_tokens).
+UNSEEN_TOKENS = 1024
+
+
+def _chars(messages: list[BaseMessage]) -> str:
+    return "".join(str(m.content) for m in messages)
+
+
+def fit_contexts(plan: list[StageSpec], state: State, ctx: Context, passages: bool) -> list[StageSpec]:
+    """The plan with a num_ctx for every Ollama stage that has none set: the larger of 8,192
+    and its estimated prompt plus max_tokens, at most ctx.max_num_ctx, then the largest of a
+    model's stages for all of them (graph.models.share_num_ctx says why)."""
+    draft = cast(State, {**state, "plan": [s.to_dict() for s in plan], "results": []})
+    unseen = UNSEEN_TOKENS + (ctx.retrieval_k * estimate_tokens(" " * (CHUNK_CHARS + 200)) if passages else 0)
+    fitted, earlier = [], 0
     for spec in plan:
-        distinct.setdefault((spec.backend, spec.model, spec.base_url), spec)
+        if spec.backend == "ollama" and not spec.num_ctx:
+            prompt = estimate_tokens(_chars(build_messages(draft, spec, ctx.max_document_chars)))
+            prompt += unseen + (0 if spec.kind else earlier)  # an analyst sees no other stage
+            spec = replace(spec, num_ctx=fit_num_ctx(prompt, spec.max_tokens, ctx.max_num_ctx))
+        earlier += spec.max_tokens
+        fitted.append(spec)
+    return share_num_ctx(fitted)
+
+
+def prewarm(
+    plan: list[StageSpec], factory: Callable[[StageSpec], BaseChatModel], load_ollama: bool = True
+) -> list[dict[str, Any]]:
+    """Build every distinct model once and load every Ollama model on its server, all in
+    parallel, before the first stage needs them; one record per Ollama model loaded.
+
+    A load waits at most the longest timeout_s of the model's stages; one that fails or
+    times out is recorded and stops nothing (the stage's own call loads the model then)."""
+    distinct: dict[tuple[str, str, str], StageSpec] = {}
+    timeouts: dict[tuple[str, str, str], float] = {}
+    for spec in plan:
+        key = (spec.backend, spec.model, spec.base_url)
+        distinct.setdefault(key, spec)
+        timeouts[key] = max(timeouts.get(key, 0.0), spec.timeout_s)
+
+    def ready(key: tuple[str, str, str]) -> dict[str, Any] | None:
+        spec = distinct[key]
+        factory(spec)
+        return warm_ollama(spec, timeouts[key]) if spec.backend == "ollama" and load_ollama else None
+
     with ThreadPoolExecutor(max_workers=len(distinct)) as pool:
-        list(pool.map(factory, distinct.values()))
+        return [record for record in pool.map(ready, distinct) if record is not None]
 
 
 def make_prepare(
@@ -147,9 +204,12 @@ def make_prepare(
         query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
         chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
         plan, notes = plan_stages(chain, ctx, resolve)
-        prewarm(plan, factory)
+        seen = cast(State, {"query": query, "document_path": document_path, "document_text": document_text,
+                            "history": state.get("history", [])})  # fmt: skip
+        plan = fit_contexts(plan, seen, ctx, passages=searches and bool(chains.kinds_for(query_type)))
+        warm = prewarm(plan, factory, ctx.ollama_prewarm)
         runtime.stream_writer(
-            {"event": "plan", "chain": chain.name, "query_type": query_type, "notes": notes}
+            {"event": "plan", "chain": chain.name, "query_type": query_type, "notes": notes, "warm": warm}
         )
         return {
             "query": query,
@@ -161,6 +221,7 @@ def make_prepare(
             "early_exit": chain.early_exit,
             "plan": [s.to_dict() for s in plan],
             "backend_notes": notes,
+            "warm": warm,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             # A run in a thread starts afresh; earlier turns live on in `history`.
             "results": None,
@@ -376,6 +437,9 @@ def run_model(
         "token_probability": meta.get("token_probability"),
         "finish_reason": finish if status in ("ok", "truncated") else None,
         "usage": usage,
+        # Ollama's own counts, from its final message: what it read of the prompt, and wrote.
+        "prompt_eval_count": meta.get("prompt_eval_count"),
+        "eval_count": meta.get("eval_count"),
     }
 
 
@@ -402,7 +466,8 @@ def _result(spec: StageSpec, attempt: int, **fields: Any) -> StageResult:
         "stage": spec.name, "title": spec.title or spec.name, "role": spec.role,
         "model": spec.model, "backend": spec.backend, "base_url": spec.base_url, "attempt": attempt, "text": "",
         "status": "skipped", "error": "", "note": "", "first_token_s": None, "total_s": 0.0,
-        "tokens": 0, "tokens_per_s": 0.0, "finish_reason": None, "usage": None, "removed": {},
+        "tokens": 0, "tokens_per_s": 0.0, "finish_reason": None, "usage": None, "num_ctx": None,
+        "prompt_estimate": None, "context_overflow": "", "removed": {},
         "confidence": None, "signals": {},
         "verdict": "skipped", "reasons": [], "findings": [], "verdicts": [], "set_aside": [],
     }  # fmt: skip
@@ -510,6 +575,12 @@ def make_stage_node(
             write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                    "base_url": "", "attempt": attempt, "correction": ""})  # fmt: skip
             run = run_model(factory(spec), messages, spec, None, grammar_text)
+        window: dict[str, Any] = {}
+        if spec.backend == "ollama":  # did the prompt fit the context it was sent with?
+            estimated = estimate_tokens(_chars(messages))
+            overflow = "" if run["status"] == "error" else context_overflow(
+                spec.num_ctx, estimated, run["prompt_eval_count"], run["eval_count"])  # fmt: skip
+            window = {"num_ctx": spec.num_ctx, "prompt_estimate": estimated, "context_overflow": overflow}
         a = assess(state, spec, run, attempt, embedder, ctx)
         note = "; ".join(n for n in (describe(a.verdict, a.reasons), fell_back) if n)
         generating = run["total_s"] - (run["first_token_s"] or 0.0)
@@ -517,7 +588,7 @@ def make_stage_node(
             spec, attempt, text=a.text, status=a.status, error=run["error"], note=note,
             first_token_s=run["first_token_s"], total_s=run["total_s"], tokens=run["tokens"],
             tokens_per_s=round(run["tokens"] / generating, 1) if generating > 0 else 0.0,
-            finish_reason=run["finish_reason"], usage=run["usage"],
+            finish_reason=run["finish_reason"], usage=run["usage"], **window,
             removed=a.removed, confidence=a.confidence, signals=a.signals, verdict=a.verdict,
             reasons=list(a.reasons), findings=a.findings, verdicts=a.verdicts, set_aside=a.set_aside,
         )  # fmt: skip

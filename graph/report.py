@@ -24,6 +24,17 @@ def group_notes(notes: list[str]) -> list[str]:
     return [f"{how}: {', '.join(stages)}" for how, stages in groups.items()]
 
 
+def warm_line(warm: list[dict[str, Any]]) -> str:
+    """Each Ollama model loaded before the first stage: 'm at url ok in 1.20 s; n at url failed (why)'."""
+    said = []
+    for w in warm:
+        if w["status"] == "ok":
+            said.append(f"{w['model']} at {w['base_url']} ok in {w['seconds']:.2f} s")
+        else:
+            said.append(f"{w['model']} at {w['base_url']} {'timed out' if w['status'] == 'timeout' else 'failed'} ({w['error']})")  # fmt: skip
+    return "; ".join(said)
+
+
 def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
 
@@ -41,6 +52,7 @@ def summary_facts(state: State, report_path: str = "", json_path: str = "") -> d
         "timestamp": state.get("started_at", ""),
         "backends": sorted({r["backend"] for r in results}),
         "backend_notes": state.get("backend_notes", []),
+        "warm": state.get("warm", []),
         "retrieval_notes": state.get("retrieval_notes", []),
         "sources": [{k: v for k, v in c.items() if k != "text"} for c in state.get("retrieved", [])],
         "stages": [
@@ -86,11 +98,14 @@ def _stage_section(
     usage = r.get("usage")
     counted = f" (server: {usage['input_tokens']} in, {usage['output_tokens']} out)" if usage else ""
     finish = f" · finish {r['finish_reason']}" if r.get("finish_reason") else ""
+    window = f" · context {r['num_ctx']:,}" if r.get("num_ctx") else ""
     facts = (
         f"*{r['status']} · {where} · first token {_seconds(r['first_token_s'])} · "
-        f"total {_seconds(r['total_s'])} · {r['tokens']} tokens{counted} · {r['tokens_per_s']} tok/s{finish}*"
+        f"total {_seconds(r['total_s'])} · {r['tokens']} tokens{counted} · {r['tokens_per_s']} tok/s{finish}{window}*"
     )
     lines = [title, "", facts, "", f"*{_signals(r)}*", ""]
+    if r.get("context_overflow"):
+        lines += [f"*Context: {r['context_overflow']}.*", ""]
     if len(attempts) > 1:
         tried = "; ".join(
             f"attempt {a['attempt']}: {a['confidence']:.2f}"
@@ -133,6 +148,7 @@ def render_markdown(state: State, thread: str = "") -> str:
         f"**Document**: {state.get('document_path') or '—'}",
         f"**Analysis Chain**: {state.get('chain', '')} — {chain}",
         f"**Backends**: {'; '.join(group_notes(state.get('backend_notes', [])))}",
+        *([f"**Warm-up**: {warm_line(state['warm'])}"] if state.get("warm") else []),
         f"**Chain confidence**: {chain_confidence(results):.2f}",
         f"**Retrieval**: {'; '.join(state.get('retrieval_notes', [])) or '—'}",
     ]
@@ -163,6 +179,9 @@ def render_markdown(state: State, thread: str = "") -> str:
     failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
     if failed:
         out += [f"*Failed stages: {', '.join(failed)}.*", ""]
+    overflowed = [f"`{r['stage']}`" for r in kept if r.get("context_overflow")]
+    if overflowed:
+        out += [f"*Prompt longer than its context: {', '.join(overflowed)}.*", ""]
     findings = state.get("findings", [])
     sure = [f for f in findings if confirmed(f)]  # ranked first
     if sure:

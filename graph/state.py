@@ -32,6 +32,9 @@ class StageResult(TypedDict):
     tokens_per_s: float
     finish_reason: str | None  # as the model said: "stop", "length"...; None when it failed
     usage: dict[str, int] | None  # the server's count (input_tokens, output_tokens), where it sends one
+    num_ctx: int | None  # the context window sent to Ollama; None on other backends
+    prompt_estimate: int | None  # Mirador's estimate of the prompt's tokens (Ollama stages)
+    context_overflow: str  # why the prompt did not fit its Ollama context; "" when it did
     removed: dict[str, int]  # what cleaning took out, by kind
     confidence: float | None  # None when skipped
     signals: dict[str, float | None]  # relevance, novelty, echo, grounding, hygiene, completeness, ...
@@ -69,6 +72,7 @@ class OutputState(TypedDict, total=False):
     query_type: str
     query_type_reasons: list[str]
     chain: str
+    warm: list[dict[str, Any]]
     retrieved: list[dict[str, Any]]
     facts: list[Finding] | None
     findings: list[Finding]
@@ -91,6 +95,7 @@ class State(InputState, total=False):
     facts: list[Finding] | None  # the checks' findings on a code document (None: no checks ran)
     retrieval_notes: list[str]
     backend_notes: list[str]
+    warm: list[dict[str, Any]]  # each Ollama model loaded before the first stage: status, seconds, error
     started_at: str
     results: Annotated[list[StageResult], add_or_reset]
     errors: Annotated[list[str], add_or_reset]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
+from pathlib import Path
 
-from graph import build_graph
+import pytest
+
+from graph import Context, build_graph
 from graph.models import default_chat_model_factory
 from graph.prompts import load_prompt
 from tests.fakes import Script, bow_embed, chains, default_reply
@@ -137,3 +142,131 @@ def test_with_fallback_configured_a_failed_ollama_stage_runs_on_the_embedded_mod
         )
     report = out_notes(out)
     assert any("ran on the embedded model" in line for line in report)
+
+
+# --- Ollama as users run it: warmed in parallel, num_ctx and keep_alive on every call -------
+
+
+def _json(out):
+    return json.loads(Path(out["json_path"]).read_text(encoding="utf-8"))
+
+
+def test_every_ollama_model_is_warmed_in_parallel_before_the_first_stage(context):
+    # Each load request is held until the other has arrived: sequential loads never pass.
+    both = threading.Barrier(len(CODE_MODELS), timeout=60)
+    with FakeOllama(replies(CODE_MODELS), hold_loads=both) as server:
+        context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+        out = run(ollama_or_script(Script()), context)
+    assert sorted(load["body"]["model"] for load in server.loads) == sorted(CODE_MODELS)
+    assert [kind for kind, _ in server.log[:2]] == ["load", "load"] and "load" not in dict(server.log[2:])
+    for load in server.loads:  # a load as Ollama documents it: no prompt, keep_alive, the run's num_ctx
+        assert load["path"] == "/api/generate" and "prompt" not in load["body"]
+        assert load["body"]["keep_alive"] == "30m" and load["body"]["options"]["num_ctx"] == 8192
+    warm = _json(out)["warm"]
+    assert {w["model"]: w["status"] for w in warm} == dict.fromkeys(CODE_MODELS, "ok")
+    assert all(w["base_url"] == server.url and w["seconds"] >= 0 and not w["error"] for w in warm)
+    assert out["warm"] == warm and all(r["status"] == "ok" for r in out["results"])
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert f"**Warm-up**: qwen2.5-coder:7b at {server.url} ok in" in report
+
+
+def test_every_chat_call_sends_keep_alive_and_the_num_ctx_its_model_was_warmed_with(context):
+    with FakeOllama(replies(CODE_MODELS)) as server:
+        context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+        context.ollama_keep_alive = "1h"
+        out = run(ollama_or_script(Script()), context)
+    warmed = {load["body"]["model"]: load["body"]["options"]["num_ctx"] for load in server.loads}
+    assert len(server.requests) == 6 and set(warmed) == CODE_MODELS
+    for body in server.requests:
+        assert body["keep_alive"] == "1h" and body["options"]["num_ctx"] == warmed[body["model"]]
+    assert server.reloads == []  # the warmed runner served every stage: no reload for another num_ctx
+    assert [r["num_ctx"] for r in out["results"]] == [warmed[r["model"]] for r in out["results"]]
+    assert all(r["context_overflow"] == "" for r in out["results"])
+
+
+def test_prewarm_can_be_turned_off(context):
+    with FakeOllama(replies(CODE_MODELS)) as server:
+        context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+        context.ollama_prewarm = False
+        out = run(ollama_or_script(Script()), context)
+    assert server.loads == [] and out["warm"] == [] and len(server.requests) == 6
+
+
+def test_num_ctx_fits_a_long_document_up_to_the_cap_and_a_set_value_is_sent_as_is(context, tmp_path):
+    long_doc = tmp_path / "notes.md"
+    long_doc.write_text("The streaming code grows the context on every stage and never frees it.\n" * 800)
+    context.max_document_chars = 60_000  # about 58,000 characters reach the prompt
+
+    def num_ctx_sent(**settings):
+        with FakeOllama(replies(CODE_MODELS)) as server:
+            context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+            for key, value in settings.items():
+                setattr(context, key, value)
+            graph = build_graph(
+                chat_model_factory=ollama_or_script(Script()), embedder=bow_embed, chains=chains()
+            )
+            out = graph.invoke({"query": QUERY, "document_path": str(long_doc)}, context=context)
+        assert server.reloads == []
+        return {body["options"]["num_ctx"] for body in server.requests}, out
+
+    fitted, out = num_ctx_sent()
+    # Ollama's default (4,096) or a flat 8,192 would cut it; the fitted context holds prompt and answer.
+    assert len(fitted) <= 2 and all(19_456 < n <= 32_768 for n in fitted), fitted
+    assert all(r["context_overflow"] == "" for r in out["results"])
+    capped, out = num_ctx_sent(max_num_ctx=12_288)
+    assert capped == {12_288}
+    cut = out["results"][0]["context_overflow"]
+    assert cut.startswith("prompt about ") and "(estimated) > context 12,288" in cut
+    assert cut.endswith("(it counted 6,146 tokens after the cut)")  # as real Ollama reports it
+    assert num_ctx_sent(num_ctx=4096)[0] == {4096}
+
+
+def test_a_model_that_fails_to_warm_is_recorded_and_does_not_stop_the_other(context):
+    with FakeOllama(replies(CODE_MODELS), fail_loads={"qwen2.5:7b"}) as server:
+        context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+        out = run(ollama_or_script(Script()), context)
+    warm = {w["model"]: w for w in out["warm"]}
+    assert warm["qwen2.5-coder:7b"]["status"] == "ok" and server.runners["qwen2.5-coder:7b"] == 8192
+    assert warm["qwen2.5:7b"]["status"] == "error" and "more system memory" in warm["qwen2.5:7b"]["error"]
+    # The stages run as they would have without a warm-up: their own call loads the model.
+    assert all(r["status"] == "ok" for r in out["results"])
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert f"qwen2.5:7b at {server.url} failed (HTTP 500: model requires more system memory" in report
+
+
+def test_a_warm_up_that_hangs_is_stopped_at_its_timeout_and_the_other_model_warms(context):
+    chain_set = chains(solution_architect={"timeout_s": 0.5}, synthesis={"timeout_s": 0.5})
+    with FakeOllama(replies(CODE_MODELS), slow_loads={"qwen2.5:7b": 30.0}) as server:
+        context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+        out = run(ollama_or_script(Script()), context, chain_set)
+    warm = {w["model"]: w for w in out["warm"]}
+    assert warm["qwen2.5-coder:7b"]["status"] == "ok"
+    assert warm["qwen2.5:7b"]["status"] == "timeout" and warm["qwen2.5:7b"]["seconds"] < 10
+    assert [r["stage"] for r in out["results"]] == CODE_CHAIN
+
+
+def test_the_report_says_when_the_prompt_was_longer_than_the_context(context):
+    def counted(body):  # what Ollama reports as the prompt's tokens, per stage
+        asked = body["messages"][-1]["content"]
+        return 9812 if OPENINGS["cost"] in asked else 8190 if OPENINGS["resources"] in asked else 900
+
+    with FakeOllama(replies(CODE_MODELS), prompt_eval_count=counted) as server:
+        context.backend, context.ollama_base_url, context.chain = "ollama", server.url, "code"
+        out = run(ollama_or_script(Script()), context)
+    said = {r["stage"]: r["context_overflow"] for r in out["results"]}
+    assert said["cost"] == "prompt 9,812 tokens > context 8,192: Ollama cut the start of the prompt"
+    assert said["resources"].startswith("prompt 8,190 + output ")
+    assert said["resources"].endswith("tokens filled the context 8,192: Ollama cut the start of the prompt")
+    assert {stage for stage, note in said.items() if note} == {"cost", "resources"}
+    stages = {s["stage"]: s for s in _json(out)["stages"]}
+    assert stages["cost"]["context_overflow"] == said["cost"] and stages["cost"]["num_ctx"] == 8192
+    assert stages["cost"]["usage"]["input_tokens"] == 9812
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert f"*Context: {said['cost']}.*" in report
+    assert "*Prompt longer than its context: `cost`, `resources`.*" in report
+
+
+@pytest.mark.parametrize("value", ["forever", "5 m", "1h30", ""])
+def test_a_keep_alive_ollama_would_not_parse_is_refused(value):
+    with pytest.raises(ValueError, match="ollama_keep_alive"):
+        Context(ollama_keep_alive=value)
