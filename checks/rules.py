@@ -144,6 +144,13 @@ RULES: dict[str, Rule] = {
             "changes between calls; load it once (in __init__, or cached) and reuse it",
         ),
         Rule(
+            "MIR019",
+            "cost",
+            "a whole list sorted per item to take one end",
+            "`{expr}` sorts the whole list on every pass of the loop only to take its {end} item: "
+            "O(k log k) each time where {fix} with the same key is one O(k) pass",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -1622,11 +1629,25 @@ def _exits_once(loop: ast.AST, parts: list[ast.AST], node: ast.AST, mod: Module)
     return False
 
 
+def _state_copies(func: ast.AST) -> set[str]:
+    """Locals that copy the object's state (`helps = dict(self._help)`, `items = list(self._items)`):
+    as long as what the object has gathered."""
+    out: set[str] = set()
+    for n in walk_local(func):
+        if (
+            isinstance(n, ast.Assign)
+            and isinstance(n.value, ast.Call | ast.DictComp | ast.ListComp)
+            and any(isinstance(a, ast.Attribute) and root_name(a) == "self" for a in ast.walk(n.value))
+        ):
+            out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    return out
+
+
 def mir006_loop_invariant(mod: Module) -> Iterator[Hit]:
     lines: set[int] = set()
     helpers = frozenset(_costly_helpers(mod))
     for func in mod.functions():
-        params = _params(func)
+        params = _params(func) | _state_copies(func)
         for loop, parts, bound in _loop_bodies(func):
             if not _iterates_input(loop, params):
                 continue
@@ -1684,6 +1705,8 @@ def _runs_item_statements(loop: ast.AST, items: set[str]) -> bool:
             and n.func.attr in ("execute", "executescript", "executemany")
             and n.args
             and names_read(n.args[0]) & items
+            and _sql_statement_root(n.args[0])
+            not in SQL_BUILDERS  # select(...).where(col == item): a parameter
         ):
             return True
     return False
@@ -1721,6 +1744,19 @@ REDIS_KINDS = ("redis_client", "aredis_client")
 REDIS_READS = frozenset({"get", "hget", "hgetall", "exists"})
 
 
+SQL_BUILDERS = frozenset({"select", "update", "delete", "insert"})
+
+
+def _sql_statement_root(expr: ast.AST) -> str:
+    """`select` for `select(Payment).where(...).limit(1)`: the call the chain starts from."""
+    while isinstance(expr, ast.Call):
+        inner = expr.func.value if isinstance(expr.func, ast.Attribute) else None
+        if not isinstance(inner, ast.Call):
+            return callee_last(expr.func)
+        expr = inner
+    return ""
+
+
 def _direct_query(mod: Module, n: ast.AST, items: set[str], loop: ast.AST | None) -> tuple[str, str] | None:
     """(what, fix) when the call `n` is one round trip for one item: a parametrised query whose SQL
     does not change, an ORM lookup, an HTTP GET, a redis read of one key."""
@@ -1740,6 +1776,14 @@ def _direct_query(mod: Module, n: ast.AST, items: set[str], loop: ast.AST | None
         )
     ):
         return "database query", "executemany, or one query with IN (...)"
+    if (
+        method in ("execute", "scalars", "scalar")
+        and n.args
+        and _sql_statement_root(n.args[0]) in SQL_BUILDERS
+        and names_read(n.args[0]) & items
+        and any(last.startswith(p) or last.endswith(p) for p in SQL_RECEIVERS)
+    ):  # session.execute(select(Payment).where(Payment.ref == line.ref))
+        return "SQLAlchemy query", "one select(...).where(column.in_(...)) for all items"
     if (
         method in ORM_METHODS
         and isinstance(n.func.value, ast.Attribute)
@@ -1764,6 +1808,25 @@ def _helpers_by_name(mod: Module) -> dict[str, ast.FunctionDef | ast.AsyncFuncti
     return {f.name: f for f in mod.tree.body if isinstance(f, FUNCS)}
 
 
+def _memoised(func: ast.AST) -> bool:
+    """The function keeps what it fetched in a dict of the object (`if name in self._ids: return
+    self._ids[name]` ... `self._ids[name] = row[0]`), or is wrapped in a cache decorator: one
+    round trip per distinct key, not per item."""
+    if any(callee_last(d.func if isinstance(d, ast.Call) else d) in ("cache", "lru_cache", "cached")
+           for d in getattr(func, "decorator_list", [])):  # fmt: skip
+        return True
+    stored = {
+        key_of(n.value)
+        for n in walk_local(func)
+        if isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store)
+    }
+    looked = {key_of(c) for n in walk_local(func) if isinstance(n, ast.Compare) for c in n.comparators} | {
+        key_of(n.func.value) for n in walk_local(func)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get"
+    }  # fmt: skip
+    return any(k and k.startswith("self.") for k in stored & looked)
+
+
 def _query_below(
     mod: Module, call: ast.Call, items: set[str], caller: ast.AST, helpers: Mapping[str, ast.AST]
 ) -> tuple[str, str] | None:
@@ -1782,7 +1845,7 @@ def _query_below(
             skip = 0 if static else 1
     elif isinstance(func, ast.Name):
         target = helpers.get(func.id)
-    if not isinstance(target, FUNCS) or target is caller:
+    if not isinstance(target, FUNCS) or target is caller or _memoised(target):
         return None
     params = [a.arg for a in [*target.args.posonlyargs, *target.args.args]][skip:]
     bound: set[str] = set()
@@ -3126,6 +3189,71 @@ def mir016_list_front_in_loop(mod: Module) -> Iterator[Hit]:
                 yield _hit("MIR016", n, call=f"{unparse(n.func, 40)}(0)", name=name, where=where, fix=fix)
 
 
+def _end_taken(sub: ast.AST) -> str | None:
+    """ "first" for `x[0]`, "last" for `x[-1]`, else None."""
+    if not isinstance(sub, ast.Subscript) or not isinstance(sub.ctx, ast.Load):
+        return None
+    index = sub.slice
+    if isinstance(index, ast.Constant) and index.value == 0:
+        return "first"
+    if (
+        isinstance(index, ast.UnaryOp)
+        and isinstance(index.op, ast.USub)
+        and getattr(index.operand, "value", 0) == 1
+    ):
+        return "last"
+    return None
+
+
+def mir019_sort_for_one_end(mod: Module) -> Iterator[Hit]:
+    """In a loop: `sorted(xs, key=...)[0]`, or `c = sorted(xs, key=...)` whose every later use in
+    the loop is `c[0]`/`c[-1]` or a test of whether it is empty: min()/max() would do."""
+    for func in mod.functions():
+        for loop, parts, _bound in _loop_bodies(func):
+            for n in walk_stmts(parts):
+                if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "sorted"):
+                    continue
+                if mod.enclosing(n, (*LOOPS, *COMPREHENSIONS)) is not loop or not n.args:
+                    continue
+                if not any(k.arg == "key" for k in n.keywords):
+                    continue  # `sorted(names)[0]` picks a stable name from a few (all the harmless ones)
+                parent = mod.parents.get(n)
+                ends = (
+                    {_end_taken(parent)} if isinstance(parent, ast.Subscript) and parent.value is n else set()
+                )
+                if (
+                    isinstance(parent, ast.Assign)
+                    and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Name)
+                ):
+                    name = parent.targets[0].id
+                    uses = [
+                        u
+                        for p in parts
+                        for u in ast.walk(p)
+                        if isinstance(u, ast.Name) and u.id == name and u is not parent.targets[0]
+                    ]
+                    for u in uses:
+                        holder = mod.parents.get(u)
+                        if isinstance(holder, ast.Subscript) and holder.value is u:
+                            ends.add(_end_taken(holder))
+                        elif (
+                            isinstance(holder, ast.BoolOp)
+                            or (isinstance(holder, ast.If | ast.While) and holder.test is u)
+                            or (isinstance(holder, ast.UnaryOp) and isinstance(holder.op, ast.Not))
+                        ):
+                            continue  # `if candidates and ...`: is it empty
+                        else:
+                            ends.add(None)
+                if ends and None not in ends and len(ends) == 1:
+                    reverse = any(k.arg == "reverse" for k in n.keywords)
+                    end = ends.pop()
+                    smallest = (end == "first") != reverse
+                    yield _hit(
+                        "MIR019", n, expr=unparse(n, 50), end=end, fix="min()" if smallest else "max()"
+                    )
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -3145,6 +3273,7 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir016_list_front_in_loop,
     mir017_independent_awaits,
     mir018_reload_per_call,
+    mir019_sort_for_one_end,
 ]
 
 
@@ -3168,6 +3297,7 @@ TEST_EXEMPT = frozenset(
         "MIR016",
         "MIR017",
         "MIR018",
+        "MIR019",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

@@ -1408,6 +1408,92 @@ CASES: list[tuple[str, str, str]] = [
                             self.postings[term].append(doc_id)
         """,
     ),
+    (
+        "MIR019",
+        """
+        def match(leftovers, open_by_day):
+            for line in leftovers:
+                candidates = sorted(open_by_day[line.day], key=lambda p: abs(p.amount - line.amount))
+                if candidates and abs(candidates[0].amount - line.amount) < 1:
+                    yield line, candidates[0]
+        """,
+        """
+        def match(leftovers, open_by_day):
+            for line in leftovers:
+                candidates = sorted(open_by_day[line.day], key=lambda p: abs(p.amount - line.amount))
+                yield line, candidates[:3]
+        """,
+    ),
+    (
+        "MIR006",  # a copy of the object's state walked per name, the whole snapshot sorted each time
+        """
+        class Registry:
+            def render(self):
+                snapshot = dict(self._series)
+                helps = dict(self._help)
+                out = []
+                for name in sorted(helps):
+                    for key in sorted(snapshot):
+                        if key[0] == name:
+                            out.append(key)
+                return out
+        """,
+        """
+        class Registry:
+            def render(self):
+                snapshot = dict(self._series)
+                helps = dict(self._help)
+                keys = sorted(snapshot)
+                out = []
+                for name in sorted(helps):
+                    for key in keys:
+                        if key[0] == name:
+                            out.append(key)
+                return out
+        """,
+    ),
+    (
+        "MIR007",  # a SQLAlchemy select per statement line
+        """
+        from sqlalchemy import select
+        def reconcile(session, lines):
+            matched = 0
+            for line in lines:
+                payment = session.execute(select(Payment).where(Payment.ref == line.ref)).scalar_one_or_none()
+                if payment is not None:
+                    matched += 1
+            return matched
+        """,
+        """
+        from sqlalchemy import select
+        def reconcile(session, lines):
+            refs = [line.ref for line in lines]
+            payments = session.execute(select(Payment).where(Payment.ref.in_(refs))).scalars().all()
+            return len(payments)
+        """,
+    ),
+    (
+        "MIR007",  # a lookup per row one call down, but not the one that keeps what it fetched
+        """
+        class Importer:
+            def _supplier_id(self, cur, code):
+                cur.execute("SELECT id FROM suppliers WHERE code = %s", (code,))
+                return cur.fetchone()[0]
+            def run(self, cur, rows):
+                return [self._supplier_id(cur, row["supplier"]) for row in rows]
+        """,
+        """
+        class Importer:
+            def _category_id(self, cur, name):
+                if name in self._categories:
+                    return self._categories[name]
+                cur.execute("SELECT id FROM categories WHERE name = %s", (name,))
+                self._categories[name] = cur.fetchone()[0]
+                return self._categories[name]
+            def run(self, cur, rows):
+                return [self._category_id(cur, row["category"]) for row in rows]
+        """,
+    ),
 ]
 
 
