@@ -151,6 +151,21 @@ RULES: dict[str, Rule] = {
             "O(k log k) each time where {fix} with the same key is one O(k) pass",
         ),
         Rule(
+            "MIR020",
+            "resources",
+            "retry loop with no backoff and no limit",
+            "the `while True` loop retries `{call}` after {caught} with no sleep, backoff or attempt "
+            "limit: while the service is down every caller spins against it and never returns; sleep with "
+            "growing backoff and give up after a few attempts",
+        ),
+        Rule(
+            "MIR021",
+            "resources",
+            "pool never shut down",
+            "`{name} = {made}` is never closed, joined or shut down (no `with`): its {what} outlive the "
+            "call, and an exception leaves them running; use `with {made} as {name}:`",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -3158,6 +3173,25 @@ def _whole_inputs(func: ast.AST) -> set[str]:
     return out
 
 
+def _per_key_lists(mod: Module, func: ast.AST) -> set[str]:
+    """Locals bound to one list of a dict of lists kept on the object (`window =
+    self._hits.setdefault(client, [])`, `self._hits[client]`): it lives, and grows, past the call."""
+    held = {k for k in _dicts_of_lists(mod, func) if k.startswith("self.")}
+    out: set[str] = set()
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            v = n.value
+            if (
+                isinstance(v, ast.Call)
+                and isinstance(v.func, ast.Attribute)
+                and v.func.attr in ("setdefault", "get")
+            ):
+                v = v.func  # self._hits.setdefault(k, []) reads self._hits like self._hits[k]
+            if isinstance(v, ast.Subscript | ast.Attribute) and key_of(v.value) in held:
+                out.add(n.targets[0].id)
+    return out
+
+
 def mir016_list_front_in_loop(mod: Module) -> Iterator[Hit]:
     """`rows.pop(0)` inside a loop on a whole input, or on a list attribute (`self.queue =
     []`): a deque's pop takes no index, so `.pop(0)` is a list's (or, rarely, a dict's: a dict
@@ -3184,7 +3218,7 @@ def mir016_list_front_in_loop(mod: Module) -> Iterator[Hit]:
             assert isinstance(n, ast.Call)
             name, fix = front
             in_loop = any(isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in _ancestors_in(mod, n, func))
-            if (in_loop and name in _whole_inputs(func)) or name in list_attrs:
+            if (in_loop and name in _whole_inputs(func) | _per_key_lists(mod, func)) or name in list_attrs:
                 where = "inside a loop" if in_loop else "on every call"
                 yield _hit("MIR016", n, call=f"{unparse(n.func, 40)}(0)", name=name, where=where, fix=fix)
 
@@ -3254,6 +3288,82 @@ def mir019_sort_for_one_end(mod: Module) -> Iterator[Hit]:
                     )
 
 
+# Exceptions that mean "the service did not answer": worth a retry, after a pause.
+TRANSIENT = ("ConnectionError", "Timeout", "TimeoutError", "ReadTimeout", "ConnectTimeout", "RequestException",
+             "ClientError", "RedisError", "OperationalError", "URLError", "OSError", "socket.error", "HTTPError",
+             "ServiceUnavailable", "TransportError", "ConnectError")  # fmt: skip
+WAITS = frozenset({"sleep", "wait", "wait_for", "backoff", "sleep_for", "pause", "delay"})
+
+
+def _is_log_call(s: ast.stmt) -> bool:
+    return (
+        isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and callee_last(s.value.func) in LOG_METHODS
+    )
+
+
+LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "print"})
+
+
+def mir020_retry_without_backoff(mod: Module) -> Iterator[Hit]:
+    """`while True:` around a try whose handler catches a connection or timeout error and goes
+    round again (no raise, return or break in it), with no sleep or wait anywhere in the loop."""
+    for func in mod.functions():
+        for loop in walk_local(func):
+            if not (isinstance(loop, ast.While) and isinstance(loop.test, ast.Constant) and loop.test.value):
+                continue
+            body = list(walk_stmts(loop.body))
+            if any(isinstance(n, ast.Call) and callee_last(n.func) in WAITS for n in body):
+                continue
+            tries = [t for t in loop.body if isinstance(t, ast.Try)]
+            if len(tries) != 1 or len(loop.body) > 1 + sum(_is_log_call(t) for t in loop.body):
+                continue  # the loop does other work between tries (reads on, counts, checks a deadline)
+            for t in tries:
+                call = next((c for c in walk_stmts(t.body) if isinstance(c, ast.Call) and callee_last(c.func)
+                             not in ("print", "debug", "info", "warning")), None)  # fmt: skip
+                for h in t.handlers:
+                    caught = unparse(h.type, 40) if h.type is not None else ""
+                    if call is None or not any(w in caught for w in TRANSIENT):
+                        continue
+                    if all("Timeout" in part for part in caught.strip("()").split(",")):
+                        continue  # the call itself waited out its timeout: a slow retry, not a spin
+                    if any(isinstance(n, ast.Raise | ast.Return | ast.Break) for n in walk_stmts(h.body)):
+                        continue
+                    yield _hit("MIR020", loop, call=unparse(call.func, 40) + "(…)", caught=f"`{caught}`")
+                    break
+
+
+# Pools whose workers are processes or threads: they run until closed, joined or shut down.
+POOLS = {"multiprocessing.Pool": "worker processes", "multiprocessing.pool.Pool": "worker processes",
+         "multiprocessing.pool.ThreadPool": "worker threads", "multiprocessing.dummy.Pool": "worker threads",
+         "concurrent.futures.ProcessPoolExecutor": "worker processes",
+         "concurrent.futures.ThreadPoolExecutor": "worker threads"}  # fmt: skip
+SHUTS = frozenset({"close", "terminate", "join", "shutdown", "__exit__"})
+
+
+def mir021_pool_never_shut_down(mod: Module) -> Iterator[Hit]:
+    """`pool = mp.Pool(n)` (or an executor) in a function, outside any `with`, that the function
+    never closes, joins or shuts down, and does not return, store or hand on."""
+    for func in mod.functions():
+        for n in walk_local(func):
+            if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
+                continue
+            made = (mod.dotted(n.value.func) or "") if isinstance(n.value, ast.Call) else ""
+            if made not in POOLS:
+                continue
+            name = n.targets[0].id
+            kept = False
+            for u in walk_local(func):
+                if not (isinstance(u, ast.Name) and u.id == name and isinstance(u.ctx, ast.Load)):
+                    continue
+                holder = mod.parents.get(u)
+                if isinstance(holder, ast.Attribute) and holder.value is u:
+                    kept = kept or holder.attr in SHUTS
+                else:
+                    kept = True  # returned, stored, handed to a call or a with: someone else closes it
+            if not kept:
+                yield _hit("MIR021", n, name=name, made=unparse(n.value, 40), what=POOLS[made])
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -3274,6 +3384,8 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir017_independent_awaits,
     mir018_reload_per_call,
     mir019_sort_for_one_end,
+    mir020_retry_without_backoff,
+    mir021_pool_never_shut_down,
 ]
 
 
@@ -3298,6 +3410,8 @@ TEST_EXEMPT = frozenset(
         "MIR017",
         "MIR018",
         "MIR019",
+        "MIR020",
+        "MIR021",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

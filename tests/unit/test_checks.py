@@ -1494,6 +1494,84 @@ CASES: list[tuple[str, str, str]] = [
                 return [self._category_id(cur, row["category"]) for row in rows]
         """,
     ),
+    (
+        "MIR016",  # one per-key list of a dict kept on the object, trimmed from the front
+        """
+        class Limiter:
+            def __init__(self):
+                self._hits: dict[str, list[float]] = {}
+            def hit(self, client, now, cutoff):
+                window = self._hits.setdefault(client, [])
+                while window and window[0] <= cutoff:
+                    window.pop(0)
+                window.append(now)
+        """,
+        """
+        from collections import deque
+        class Limiter:
+            def __init__(self):
+                self._hits: dict[str, deque[float]] = {}
+            def hit(self, client, now, cutoff):
+                window = self._hits.setdefault(client, deque())
+                while window and window[0] <= cutoff:
+                    window.popleft()
+                window.append(now)
+        """,
+    ),
+    (
+        "MIR020",
+        """
+        import redis
+        def hit(script, key):
+            while True:
+                try:
+                    count = script(keys=[key])
+                    break
+                except redis.ConnectionError as exc:
+                    log.warning("store unavailable, retrying: %s", exc)
+            return count
+        """,
+        """
+        import time, redis
+        def hit(script, key):
+            while True:
+                try:
+                    count = script(keys=[key])
+                    break
+                except redis.ConnectionError as exc:
+                    log.warning("store unavailable, retrying: %s", exc)
+                    time.sleep(0.5)
+            return count
+        def read_all(f):
+            while True:  # reads on between tries: not a retry
+                chunk = f.read(1024)
+                try:
+                    return parse(chunk)
+                except OSError:
+                    pass
+        """,
+    ),
+    (
+        "MIR021",
+        """
+        import multiprocessing as mp
+        def build(pages):
+            pool = mp.Pool(4)
+            return sorted(pool.imap_unordered(analyse, pages))
+        """,
+        """
+        import multiprocessing as mp
+        def build(pages):
+            with mp.Pool(4) as pool:
+                return sorted(pool.imap_unordered(analyse, pages))
+        def build_later(pages):
+            pool = mp.Pool(4)
+            try:
+                return sorted(pool.imap_unordered(analyse, pages))
+            finally:
+                pool.close()
+        """,
+    ),
 ]
 
 
