@@ -355,6 +355,7 @@ CONSTRUCTORS: dict[str, str] = {
     "boto3.resource": "boto3_resource",
     "boto3.Session": "boto3_session",
     "boto3.session.Session": "boto3_session",
+    "PIL.Image.open": "pil_image",
 }
 
 # type annotation (dotted, after import aliases) -> what a parameter or attribute so annotated is
@@ -414,6 +415,7 @@ DESCRIBE = {
     "redis_pipeline": "a sync redis pipeline",
     "boto3_client": "a boto3 client (sync)",
     "boto3_resource": "a boto3 resource (sync)",
+    "pil_image": "Pillow decoding, resizing or encoding an image (CPU-bound)",
 }
 
 HTTP_METHODS = frozenset(
@@ -429,6 +431,8 @@ BLOCKING_METHODS: dict[str, frozenset[str]] = {
                        "sendmail", "send_message", "mail", "rcpt", "data", "docmd", "verify", "rset", "quit"}),
     "db_conn": frozenset({"execute", "executemany", "commit", "rollback"}),
     "redis_pipeline": frozenset({"execute"}),
+    "pil_image": frozenset({"load", "convert", "thumbnail", "resize", "save", "rotate", "transpose", "filter",
+                            "reduce", "tobytes", "quantize"}),
     "db_cursor": frozenset({"execute", "executemany", "executescript", "callproc", "copy_expert", "copy_from",
                             "copy_to", "copy"}),
 }  # fmt: skip
@@ -469,6 +473,11 @@ BLOCKING_CALLS: dict[str, str] = {
     "smtplib.SMTP": "an SMTP connect",
     "smtplib.SMTP_SSL": "an SMTP connect",
     "smtplib.LMTP": "an SMTP connect",
+    # (not Image.open: it reads only the header; the pixels are decoded by the first transform)
+    "PIL.ImageOps.exif_transpose": "Pillow decoding and transforming an image (CPU-bound)",
+    "PIL.ImageOps.fit": "Pillow decoding and resizing an image (CPU-bound)",
+    "PIL.ImageOps.contain": "Pillow decoding and resizing an image (CPU-bound)",
+    "PIL.ImageOps.pad": "Pillow decoding and resizing an image (CPU-bound)",
 }
 OFFLOADERS = frozenset({"to_thread", "run_in_executor", "run_sync"})
 
@@ -964,6 +973,13 @@ def _to_each_peer(call: ast.Call, loop_vars: set[str], changed: set[str]) -> boo
         and root_name(func) in loop_vars
     ):
         rest = args
+    elif (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id in loop_vars
+        and func.attr in SENDS - {"write", "drain"}
+    ):
+        rest = args  # `await ws.send(payload)` for each socket (`part.write(out)` writes the item)
     elif args and isinstance(args[0], ast.Name) and args[0].id in loop_vars:
         rest = args[1:]
     else:
@@ -2326,6 +2342,7 @@ def _offloaded(mod: Module, node: ast.AST, func: ast.AST) -> bool:
 
 
 ASYNC_FIX = "use the async client or asyncio.to_thread"
+CPU_FIX = "run it in a process pool (`loop.run_in_executor(pool, ...)`) or asyncio.to_thread"
 WOULD_BLOCK = frozenset({"BlockingIOError", "InterruptedError", "SSLWantReadError", "SSLWantWriteError"})
 
 
@@ -2372,6 +2389,8 @@ def _blocking_call(
             return None  # a bind address or a numeric host: no DNS server is asked
         dns = "DNS" in BLOCKING_CALLS[callee]
         fix = "use `await loop.getaddrinfo(...)` or asyncio.to_thread" if dns else ASYNC_FIX
+        if callee.startswith("PIL."):
+            return BLOCKING_CALLS[callee], CPU_FIX, "PIL"
         return BLOCKING_CALLS[callee], fix, ""
     if not isinstance(n.func, ast.Attribute):
         return None
@@ -2381,7 +2400,8 @@ def _blocking_call(
     key = key_of(n.func.value) or ""
     if obj == "socket" and (key in nonblocking or _expects_would_block(mod, n, func)):
         return None
-    return (DESCRIBE[obj], ASYNC_FIX, key) if blocks(obj, n.func.attr) else None
+    fix = CPU_FIX if obj == "pil_image" else ASYNC_FIX
+    return (DESCRIBE[obj], fix, key) if blocks(obj, n.func.attr) else None
 
 
 def _blocking_below(

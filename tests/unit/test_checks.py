@@ -1572,6 +1572,47 @@ CASES: list[tuple[str, str, str]] = [
                 pool.close()
         """,
     ),
+    (
+        "MIR003",  # the same payload sent to each socket in turn
+        """
+        class Hub:
+            async def publish(self, room, payload):
+                for ws in list(self.rooms.get(room, ())):
+                    try:
+                        await ws.send(payload)
+                    except ConnectionError:
+                        self.rooms[room].discard(ws)
+        """,
+        """
+        class Archive:
+            async def dump(self, parts, out):
+                for part in parts:
+                    await part.write(out)
+        """,
+    ),
+    (
+        "MIR009",  # Pillow's pixel work on the event loop (Image.open alone reads only the header)
+        """
+        from PIL import Image
+        async def render(data, size):
+            img = Image.open(data)
+            img.thumbnail(size)
+            return img
+        """,
+        """
+        import asyncio
+        from PIL import Image
+        def _render(data, size):
+            img = Image.open(data)
+            img.thumbnail(size)
+            return img
+        async def render(data, size):
+            head = Image.open(data)
+            if head.size[0] > 10_000:
+                raise ValueError("too large")
+            return await asyncio.to_thread(_render, data, size)
+        """,
+    ),
 ]
 
 
