@@ -166,6 +166,14 @@ RULES: dict[str, Rule] = {
             "call, and an exception leaves them running; use `with {made} as {name}:`",
         ),
         Rule(
+            "MIR022",
+            "concurrency",
+            "callbacks called while holding a lock",
+            "each of `{listeners}` is called while `{lock}` is held: every thread that needs the lock "
+            "waits for the slowest listener, and one that takes the lock itself (or another) deadlocks; "
+            "copy the list under the lock and call them after releasing it",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -2562,6 +2570,37 @@ def _no_timeout_anywhere(mod: Module, call: ast.Call) -> bool:
     return not any(_under_timeout(mod, c) for c in callers)
 
 
+SUBPROCESS_WAITS = frozenset(
+    {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output"}
+)
+HANDS_TO_WORKER = frozenset(
+    {"submit", "map", "imap", "imap_unordered", "apply_async", "starmap", "run_in_executor"}
+)
+
+
+def _on_worker_thread(mod: Module, call: ast.Call) -> bool:
+    """The call's function runs on a worker thread or process: it, or a function up to two calls
+    above it, is a `Thread(target=...)`, or is handed to an executor's `submit`/`map`. (A command
+    run from a script's main thread blocks what asked for it; one run by a worker blocks the
+    worker for good, and what the worker was for silently stops.)"""
+    func = mod.enclosing(call, FUNCS)
+    if func is None:
+        return False
+    roots: set[str] = set()
+    for n in mod.nodes:
+        if not isinstance(n, ast.Call):
+            continue
+        given = [
+            k.value for k in n.keywords if k.arg == "target" and callee_last(n.func) in ("Thread", "Timer")
+        ]
+        if callee_last(n.func) in HANDS_TO_WORKER and n.args:
+            given.append(
+                n.args[1] if callee_last(n.func) == "run_in_executor" and len(n.args) > 1 else n.args[0]
+            )
+        roots |= {callee_last(g) for g in given if isinstance(g, ast.Attribute | ast.Name)}
+    return func.name in _reached(_callees(mod), roots, roots)
+
+
 def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
     for n in mod.nodes:
         if not isinstance(n, ast.Call):
@@ -2584,6 +2623,9 @@ def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
             yield _hit(
                 "MIR010", n, what=f"`{unparse(n.func, 40)}()` on a requests.Session", fix="pass timeout="
             )
+        elif callee in SUBPROCESS_WAITS and not has_kw(n, "timeout") and _on_worker_thread(mod, n):
+            yield _hit("MIR010", n, what=f"`{callee}()` on a worker thread",
+                       fix="pass timeout= and record the job as failed when it expires")  # fmt: skip
         elif callee in STREAM_OPENERS and _no_timeout_anywhere(mod, n):
             yield _hit(
                 "MIR010",
@@ -2742,6 +2784,31 @@ def mir013_lock_across_network(mod: Module) -> Iterator[Hit]:
             what = _network_call(mod, m) or _method_network_call(mod, cls, m)
             if what:
                 yield _hit("MIR013", m, lock=unparse(lock, 40), call=what)
+                break
+
+
+def mir022_callbacks_under_lock(mod: Module) -> Iterator[Hit]:
+    """`with self._lock:` (sync code) around `for fn in self._listeners: fn(...)`: stored
+    callbacks, whose code the class does not know, run while the lock is held."""
+    for n in mod.nodes:
+        if not isinstance(n, ast.With) or isinstance(mod.enclosing(n, FUNCS), ast.AsyncFunctionDef):
+            continue
+        lock = next((i.context_expr for i in n.items if is_lockish(mod, i.context_expr, n)), None)
+        if lock is None:
+            continue
+        for loop in walk_stmts(n.body):
+            if not isinstance(loop, ast.For) or not isinstance(loop.target, ast.Name):
+                continue
+            (source,) = _loop_iters(loop)
+            if isinstance(source, ast.Call) and callee_last(source.func) in ("list", "tuple") and source.args:
+                source = source.args[0]
+            if not (isinstance(source, ast.Attribute) and root_name(source) == "self"):
+                continue
+            fn = loop.target.id
+            if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == fn and c.args
+                   and not isinstance(mod.parents.get(c), ast.Attribute)  # weakref deref: `ref().close()`
+                   for c in walk_stmts(loop.body)):  # fmt: skip
+                yield _hit("MIR022", loop, listeners=unparse(source, 40), lock=unparse(lock, 40))
                 break
 
 
@@ -3406,6 +3473,7 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir019_sort_for_one_end,
     mir020_retry_without_backoff,
     mir021_pool_never_shut_down,
+    mir022_callbacks_under_lock,
 ]
 
 
@@ -3432,6 +3500,7 @@ TEST_EXEMPT = frozenset(
         "MIR019",
         "MIR020",
         "MIR021",
+        "MIR022",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

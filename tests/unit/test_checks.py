@@ -1613,6 +1613,61 @@ CASES: list[tuple[str, str, str]] = [
             return await asyncio.to_thread(_render, data, size)
         """,
     ),
+    (
+        "MIR010",  # a command with no timeout, run by a worker thread (two calls below its target)
+        """
+        import subprocess, threading
+        class Scheduler:
+            def _execute(self, job):
+                return subprocess.run(job.argv, capture_output=True)
+            def _run_job(self, job):
+                self.results[job.name] = self._execute(job)
+            def tick(self, due):
+                for job in due:
+                    threading.Thread(target=self._run_job, args=(job,)).start()
+        """,
+        """
+        import subprocess, threading
+        class Scheduler:
+            def _execute(self, job):
+                return subprocess.run(job.argv, capture_output=True, timeout=job.limit)
+            def _run_job(self, job):
+                self.results[job.name] = self._execute(job)
+            def tick(self, due):
+                for job in due:
+                    threading.Thread(target=self._run_job, args=(job,)).start()
+        def main(argv):
+            return subprocess.run(argv).returncode  # a script's own command: its user sees it hang
+        """,
+    ),
+    (
+        "MIR022",
+        """
+        import threading
+        class Store:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._listeners = []
+            def _apply(self, new):
+                with self._lock:
+                    self._current = new
+                    for listener in self._listeners:
+                        listener(new)
+        """,
+        """
+        import threading
+        class Store:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._listeners = []
+            def _apply(self, new):
+                with self._lock:
+                    self._current = new
+                    listeners = list(self._listeners)
+                for listener in listeners:
+                    listener(new)
+        """,
+    ),
 ]
 
 
