@@ -2598,7 +2598,7 @@ def _on_worker_thread(mod: Module, call: ast.Call) -> bool:
                 n.args[1] if callee_last(n.func) == "run_in_executor" and len(n.args) > 1 else n.args[0]
             )
         roots |= {callee_last(g) for g in given if isinstance(g, ast.Attribute | ast.Name)}
-    return func.name in _reached(_callees(mod), roots, roots)
+    return getattr(func, "name", "") in _reached(_callees(mod), roots, roots)
 
 
 def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
