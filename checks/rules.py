@@ -2040,6 +2040,7 @@ EVENT_PREFIXES = (
     "observe",
     "publish",
     "notify",
+    "resolve_",  # a GraphQL resolver: once per field of every request
 )
 
 
@@ -2254,6 +2255,11 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
             yield _hit("MIR008", node, attr=attr, method=method)
 
 
+# Functions a program runs once, at its start: what they make lives as long as the program.
+APP_FACTORIES = frozenset({"main", "create_app", "make_app", "build_app", "get_app", "init_app", "app_factory",
+                           "serve", "run_server"})  # fmt: skip
+
+
 def _kept_for_life(mod: Module, cls: ast.ClassDef) -> bool:
     """The module makes one `cls` that lives as long as the program: at module level, in `main()`,
     or stored in an app or registry (`app["store"] = Store(...)`), and never one
@@ -2280,7 +2286,7 @@ def _kept_for_life(mod: Module, cls: ast.ClassDef) -> bool:
                 for g in walk_local(func)
             )
         )
-        kept = kept or func is None or getattr(func, "name", "") == "main" or stored or singleton
+        kept = kept or func is None or getattr(func, "name", "") in APP_FACTORIES or stored or singleton
     return kept
 
 
@@ -3136,6 +3142,16 @@ def _invariant_locals(mod: Module, func: ast.AST) -> set[str]:
             target = getattr(n, "target", None) if not isinstance(n, ast.ExceptHandler) else None
             for name in target_names(target) if target is not None else {getattr(n, "name", None) or ""}:
                 bound.setdefault(name, []).append(None)  # varies
+    for n in walk_local(func):  # a list filled from a parameter (`pats.append(...)`) varies with it
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in MUTATORS:
+            if isinstance(n.func.value, ast.Name):
+                bound.setdefault(n.func.value.id, []).append(None)
+        elif isinstance(n, ast.AugAssign | ast.Subscript) and isinstance(
+            getattr(n, "ctx", ast.Store()), ast.Store
+        ):
+            target = n.target if isinstance(n, ast.AugAssign) else n.value
+            if isinstance(target, ast.Name):
+                bound.setdefault(target.id, []).append(None)
     module = _module_names(mod)
     ok: set[str] = set()
     changed = True
@@ -3152,6 +3168,28 @@ def _invariant_locals(mod: Module, func: ast.AST) -> set[str]:
                 ok.add(name)
                 changed = True
     return ok - _params(func)
+
+
+def _compiles(mod: Module, call: ast.Call) -> bool:
+    """`re.compile(<a value, not a literal>)`: a literal pattern `re` caches itself."""
+    return (
+        (mod.dotted(call.func) or "") == "re.compile"
+        and bool(call.args)
+        and not isinstance(call.args[0], ast.Constant)
+    )
+
+
+def _rebuilds(mod: Module, call: ast.Call, helpers: frozenset[str]) -> str | None:
+    """A regex built afresh from the same value by a module function that only computes
+    (_costly_helpers) and compiles it (`format_to_regex(fmt)`: escapes, scans and replaces
+    first). A bare `re.compile(pattern)` is not: `re` keeps the patterns it compiled."""
+    if isinstance(call.func, ast.Name) and call.func.id in helpers and (call.args or call.keywords):
+        helper = _helpers_by_name(mod).get(call.func.id)
+        if helper is not None and any(
+            isinstance(c, ast.Call) and _compiles(mod, c) for c in walk_local(helper)
+        ):
+            return f"builds and compiles a regular expression (in {call.func.id}())"
+    return None
 
 
 def _loads(mod: Module, call: ast.Call, classes: dict[str, ast.ClassDef]) -> str | None:
@@ -3174,24 +3212,74 @@ def _loads(mod: Module, call: ast.Call, classes: dict[str, ast.ClassDef]) -> str
     return None
 
 
+def _steady_params(mod: Module, func: ast.AST) -> set[str]:
+    """Parameters that every call of `func` in the module passes the same each time: a constant
+    (`render("digest.txt", sub, items)`), or, at a call in a loop, an expression the loop does not
+    change (`parse_line(line, fmt)` in `for line in fh:`). None when the module never calls it."""
+    name = getattr(func, "name", "")
+    sites = [s.call for s in call_sites(mod) if s.callee == name]
+    args = getattr(func, "args", None)
+    if not sites or not isinstance(args, ast.arguments):
+        return set()
+    names = [a.arg for a in [*args.posonlyargs, *args.args]]
+    if names[:1] in (["self"], ["cls"]):
+        names = names[1:]
+    steady = set(names) | {a.arg for a in args.kwonlyargs}
+    for call in sites:
+        holder = mod.parents.get(call)
+        if isinstance(holder, ast.Await):
+            holder = mod.parents.get(holder)
+        if isinstance(holder, ast.Return):
+            return set()  # `return f(...)` in a loop: it runs once, for the first item that answers
+        loop = mod.enclosing(call, (*LOOPS, *COMPREHENSIONS))
+        varies = _loop_names(loop) if loop is not None else None
+        given = {
+            **dict(zip(names, call.args, strict=False)),
+            **{k.arg: k.value for k in call.keywords if k.arg},
+        }
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            return set()
+        for param in list(steady):
+            value = given.get(param)
+            if value is None or isinstance(value, ast.Constant):
+                continue  # its default, or a constant: the same on every call
+            if (
+                varies is None
+                or names_read(value) & varies
+                or any(isinstance(c, ast.Call) for c in ast.walk(value))
+            ):
+                steady.discard(param)
+    return steady
+
+
+def _loop_names(loop: ast.AST) -> set[str]:
+    """Names a loop or comprehension binds or changes per pass."""
+    if isinstance(loop, COMPREHENSIONS):
+        return set().union(*(target_names(g.target) for g in loop.generators))
+    bound = target_names(loop.target) if isinstance(loop, ast.For | ast.AsyncFor) else set()
+    return bound | assigned_names(getattr(loop, "body", []))
+
+
 def mir018_reload_per_call(mod: Module) -> Iterator[Hit]:
     repeated = _repeated_names(mod)
     classes = {c.name: c for c in mod.classes if isinstance(c, ast.ClassDef)}
+    helpers = frozenset(_costly_helpers(mod))
     for func in mod.functions():
         name = getattr(func, "name", "")
-        if (
-            name not in repeated
-            or name.lstrip("_").startswith(LOAD_NAMES)
-            or getattr(func, "decorator_list", None)
-        ):
+        if name not in repeated or getattr(func, "decorator_list", None):
             continue
+        loading_is_its_job = name.lstrip("_").startswith(LOAD_NAMES)
         if any(
             callee_last(n.func) in ("getmtime", "stat") for n in walk_local(func) if isinstance(n, ast.Call)
         ):
             continue  # it checks whether the file changed: a deliberate reload
-        params = _params(func) - {"self", "cls"}
+        given_same = _steady_params(mod, func)
+        params = _params(func) - {"self", "cls"} - given_same
         for n in walk_local(func):
-            if not isinstance(n, ast.Call) or not (what := _loads(mod, n, classes)):
+            if not isinstance(n, ast.Call):
+                continue
+            what = (None if loading_is_its_job else _loads(mod, n, classes)) or _rebuilds(mod, n, helpers)
+            if not what:
                 continue
             opened = [w for w in walk_local(func) if isinstance(w, ast.With)
                       and any(isinstance(i.context_expr, ast.Call) and callee_last(i.context_expr.func) == "open"
@@ -3204,7 +3292,9 @@ def mir018_reload_per_call(mod: Module) -> Iterator[Hit]:
                 continue  # loaded from a stream or file handed in, not from a path of its own
             sources = [n, *(i.context_expr for w in opened for i in w.items)] if n.args and isinstance(
                 n.args[0], ast.Name) else [n]  # fmt: skip
-            steady = _invariant_locals(mod, func) | _module_names(mod) | BUILTINS | {"self", "cls"}
+            steady = (
+                _invariant_locals(mod, func) | _module_names(mod) | BUILTINS | {"self", "cls"} | given_same
+            )
             if not all(names_read(src) <= steady - params for src in sources):
                 continue
             parent = mod.parents.get(n)
@@ -3294,8 +3384,8 @@ def mir016_list_front_in_loop(mod: Module) -> Iterator[Hit]:
     list_attrs = {
         key_of(t)
         for cls in mod.classes for m in cls.body if isinstance(m, FUNCS) and m.name == "__init__"
-        for n in walk_local(m) if isinstance(n, ast.Assign) and isinstance(n.value, ast.List)
-        for t in n.targets
+        for n in walk_local(m) if isinstance(n, ast.Assign | ast.AnnAssign) and isinstance(n.value, ast.List)
+        for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
     }  # fmt: skip
     for func in mod.functions():
         for n in walk_local(func):
@@ -3408,14 +3498,15 @@ def mir020_retry_without_backoff(mod: Module) -> Iterator[Hit]:
                 call = next((c for c in walk_stmts(t.body) if isinstance(c, ast.Call) and callee_last(c.func)
                              not in ("print", "debug", "info", "warning")), None)  # fmt: skip
                 for h in t.handlers:
-                    caught = unparse(h.type, 40) if h.type is not None else ""
+                    caught = ast.unparse(h.type) if h.type is not None else ""
                     if call is None or not any(w in caught for w in TRANSIENT):
                         continue
                     if all("Timeout" in part for part in caught.strip("()").split(",")):
                         continue  # the call itself waited out its timeout: a slow retry, not a spin
                     if any(isinstance(n, ast.Raise | ast.Return | ast.Break) for n in walk_stmts(h.body)):
                         continue
-                    yield _hit("MIR020", loop, call=unparse(call.func, 40) + "(…)", caught=f"`{caught}`")
+                    shown = unparse(h.type, 60) if h.type is not None else caught
+                    yield _hit("MIR020", loop, call=unparse(call.func, 40) + "(…)", caught=f"`{shown}`")
                     break
 
 

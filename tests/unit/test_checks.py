@@ -1668,6 +1668,122 @@ CASES: list[tuple[str, str, str]] = [
                     listener(new)
         """,
     ),
+    (
+        "MIR018",  # a template read per message: the name is the same constant at every call
+        """
+        from pathlib import Path
+        TEMPLATES = Path("templates")
+        def render(name, sub):
+            return (TEMPLATES / name).read_text().format(name=sub.name)
+        def send_all(subs):
+            return [render("digest.txt", sub) for sub in subs]
+        """,
+        """
+        from pathlib import Path
+        TEMPLATES = Path("templates")
+        def render(name, sub):
+            return (TEMPLATES / name).read_text().format(name=sub.name)
+        def send_all(subs):
+            return [render(sub.template, sub) for sub in subs]
+        """,
+    ),
+    (
+        "MIR018",  # a regex built per line from a format the loop never changes
+        """
+        import re
+        def format_to_regex(fmt):
+            pattern = re.escape(fmt)
+            for var in re.findall(r"\\$(\\w+)", fmt):
+                pattern = pattern.replace(re.escape("$" + var), f"(?P<{var}>.*?)", 1)
+            return re.compile("^" + pattern + "$")
+        def parse_line(line, fmt):
+            return format_to_regex(fmt).match(line)
+        def analyse(fh, fmt):
+            return [parse_line(line, fmt) for line in fh]
+        """,
+        """
+        import re
+        def format_to_regex(fmt):
+            pattern = re.escape(fmt)
+            for var in re.findall(r"\\$(\\w+)", fmt):
+                pattern = pattern.replace(re.escape("$" + var), f"(?P<{var}>.*?)", 1)
+            return re.compile("^" + pattern + "$")
+        def parse_line(line, regex):
+            return regex.match(line)
+        def analyse(fh, fmt):
+            regex = format_to_regex(fmt)
+            return [parse_line(line, regex) for line in fh]
+        """,
+    ),
+    (
+        "MIR008",  # a set of seen ids on a receiver an app factory makes once
+        """
+        class Receiver:
+            def __init__(self):
+                self._seen = set()
+            async def handle(self, request):
+                self._seen.add(request.id)
+        def create_app():
+            receiver = Receiver()
+            return receiver
+        """,
+        """
+        class Receiver:
+            def __init__(self):
+                self._seen = set()
+            async def handle(self, request):
+                self._seen.add(request.id)
+        def per_request(request):
+            receiver = Receiver()
+            return receiver
+        """,
+    ),
+    (
+        "MIR020",  # the transient error is one of a long tuple of exceptions
+        """
+        import psycopg2
+        class Consumer:
+            def _apply_with_retry(self, event):
+                while True:
+                    try:
+                        apply_event(self.db, event)
+                        return
+                    except (TransactionRollbackError, psycopg2.OperationalError):
+                        self.db.rollback()
+        """,
+        """
+        import psycopg2
+        class Consumer:
+            def _apply_with_retry(self, event):
+                while True:
+                    try:
+                        apply_event(self.db, event)
+                        return
+                    except (TransactionRollbackError, psycopg2.OperationalError):
+                        self.db.rollback()
+                        raise
+        """,
+    ),
+    (
+        "MIR016",  # an annotated list attribute drained from the front
+        """
+        class Consumer:
+            def __init__(self):
+                self._pending: list[str] = []
+            def _drain(self):
+                while self._pending:
+                    self._handle(self._pending.pop(0))
+        """,
+        """
+        from collections import deque
+        class Consumer:
+            def __init__(self):
+                self._pending: deque[str] = deque()
+            def _drain(self):
+                while self._pending:
+                    self._handle(self._pending.popleft())
+        """,
+    ),
 ]
 
 
