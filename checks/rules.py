@@ -174,6 +174,37 @@ RULES: dict[str, Rule] = {
             "copy the list under the lock and call them after releasing it",
         ),
         Rule(
+            "MIR023",
+            "concurrency",
+            "a lock or semaphore made on every call",
+            "`{name} = {made}` makes a new {what} on every call of {func}(), so each call holds its own "
+            "and none waits for another: it limits nothing; make it once (an attribute or a module "
+            "constant) and share it",
+        ),
+        Rule(
+            "MIR024",
+            "resources",
+            "temporary file left behind on failure",
+            "`{cleanup}` removes the temporary file made on line {made} only when everything before it "
+            "succeeds: an exception in between skips it and the file stays on disk; remove it in a "
+            "`finally` (or use a TemporaryDirectory/NamedTemporaryFile context)",
+        ),
+        Rule(
+            "MIR025",
+            "cost",
+            "commit after every row",
+            "`{call}` inside the loop over `{rows}` makes every row its own transaction (a journal write "
+            "and fsync each): commit once after the loop, or every few thousand rows",
+        ),
+        Rule(
+            "MIR026",
+            "concurrency",
+            "shared state updated from worker threads without a lock",
+            "`{target} {op}= …` in {func}(), which runs on several worker threads at once, is a "
+            "read-modify-write with no lock held: concurrent updates are lost; take a lock around it, "
+            "or count in each worker and add up the results",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -3542,6 +3573,198 @@ def mir021_pool_never_shut_down(mod: Module) -> Iterator[Hit]:
                 yield _hit("MIR021", n, name=name, made=unparse(n.value, 40), what=POOLS[made])
 
 
+LOCKS_MADE = {"asyncio.Semaphore": "semaphore", "asyncio.BoundedSemaphore": "semaphore", "asyncio.Lock": "lock",
+              "threading.Lock": "lock", "threading.RLock": "lock", "threading.Semaphore": "semaphore",
+              "threading.BoundedSemaphore": "semaphore", "anyio.Semaphore": "semaphore", "anyio.Lock": "lock",
+              "trio.Semaphore": "semaphore", "trio.Lock": "lock"}  # fmt: skip
+
+
+def mir023_lock_per_call(mod: Module) -> Iterator[Hit]:
+    """`sem = asyncio.Semaphore(n)` bound to a local and only entered (`async with sem`,
+    `sem.acquire()`) in the same call: never handed to a task, a nested function, or an attribute."""
+    for func in mod.functions():
+        nested = [
+            n
+            for n in ast.walk(func)
+            if isinstance(n, (*FUNCS, ast.Lambda, *COMPREHENSIONS)) and n is not func
+        ]
+        for n in walk_local(func):
+            if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
+                continue
+            made = (mod.dotted(n.value.func) or "") if isinstance(n.value, ast.Call) else ""
+            if made not in LOCKS_MADE:
+                continue
+            name = n.targets[0].id
+            uses = [
+                u
+                for u in walk_local(func)
+                if isinstance(u, ast.Name) and u.id == name and isinstance(u.ctx, ast.Load)
+            ]
+            entered = [u for u in uses if isinstance(p := mod.parents.get(u), ast.withitem)
+                       or (isinstance(p, ast.Attribute) and p.attr in ("acquire", "release"))]  # fmt: skip
+            shared = any(isinstance(u, ast.Name) and u.id == name for c in nested for u in ast.walk(c))
+            if entered and len(entered) == len(uses) and not shared:
+                yield _hit("MIR023", n, name=name, made=unparse(n.value, 40), what=LOCKS_MADE[made],
+                           func=getattr(func, "name", "?"))  # fmt: skip
+
+
+TEMP_MAKERS = frozenset({"tempfile.mkstemp", "tempfile.mktemp", "tempfile.mkdtemp"})
+REMOVERS_OF_PATHS = frozenset({"os.unlink", "os.remove", "shutil.rmtree"})
+
+
+def _makes_temp(mod: Module, call: ast.Call) -> bool:
+    """`tempfile.mkstemp(...)`, `NamedTemporaryFile(delete=False)`, or a module function that
+    makes one and returns its path."""
+    name = mod.dotted(call.func) or ""
+    if name in TEMP_MAKERS:
+        return True
+    if name == "tempfile.NamedTemporaryFile":
+        return any(k.arg == "delete" and isinstance(k.value, ast.Constant) and k.value.value is False
+                   for k in call.keywords)  # fmt: skip
+    helper = _helpers_by_name(mod).get(callee_last(call.func)) if isinstance(call.func, ast.Name) else None
+    return (
+        helper is not None
+        and any(
+            isinstance(c, ast.Call) and (mod.dotted(c.func) or "") in TEMP_MAKERS for c in walk_local(helper)
+        )
+        and any(isinstance(r, ast.Return) and r.value is not None for r in walk_local(helper))
+    )
+
+
+def _in_cleanup(mod: Module, node: ast.AST, func: ast.AST) -> bool:
+    """Under a `finally`, an `except` handler, or a `with` whose exit runs on failure too."""
+    child, cur = node, mod.parents.get(node)
+    while cur is not None and cur is not func:
+        if isinstance(cur, ast.Try) and any(child is s for s in cur.finalbody):
+            return True
+        if isinstance(cur, ast.ExceptHandler):
+            return True
+        child, cur = cur, mod.parents.get(cur)
+    return False
+
+
+def mir024_temp_file_left(mod: Module) -> Iterator[Hit]:
+    """A temporary file made in a function (tempfile.mkstemp, NamedTemporaryFile(delete=False), or
+    a helper of the file that returns one) and removed later in the same function outside any
+    finally/except, with a call that can raise in between."""
+    for func in mod.functions():
+        made = [c for c in walk_local(func) if isinstance(c, ast.Call) and _makes_temp(mod, c)]
+        if not made:
+            continue
+        first = min(c.lineno for c in made)
+        removes = [c for c in walk_local(func) if isinstance(c, ast.Call) and c.lineno > first
+                   and ((mod.dotted(c.func) or "") in REMOVERS_OF_PATHS
+                        or (isinstance(c.func, ast.Attribute) and c.func.attr == "unlink"))]  # fmt: skip
+        if any(_in_cleanup(mod, c, func) for c in removes):
+            continue  # it is removed on failure too
+        for c in removes:
+            between = [x for x in walk_local(func) if isinstance(x, ast.Call) and first < x.lineno < c.lineno
+                       and x not in made]  # fmt: skip
+            if between:
+                yield _hit("MIR024", c, cleanup=unparse(c, 40), made=first)
+                break
+
+
+def mir025_commit_per_row(mod: Module) -> Iterator[Hit]:
+    """`conn.commit()` as a statement of a for loop's own body (not under an `if`: a batch) where
+    the loop walks data, on a database connection."""
+    for func in mod.functions():
+        params = _params(func)
+        for loop in walk_local(func):
+            if not isinstance(loop, ast.For | ast.AsyncFor) or is_constant_collection(loop.iter):
+                continue
+            it = _loop_iters(loop)[0]
+            if isinstance(it, ast.Call) and callee_last(it.func) == "range":
+                continue
+            for s in loop.body:
+                call = s.value if isinstance(s, ast.Expr) else None
+                if isinstance(call, ast.Await):
+                    call = call.value
+                if not (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "commit"
+                ):
+                    continue
+                recv = key_of(call.func.value) or ""
+                last = recv.rsplit(".", 1)[-1].lower()
+                dbish = mod.object_kind(call.func.value, call) in DB_KINDS or any(
+                    last.startswith(p) or last.endswith(p) for p in ("conn", "db", "connection", "session")
+                )
+                if dbish and (_iterates_input(loop, params) or isinstance(it, ast.Name)):
+                    yield _hit("MIR025", call, call=unparse(call, 40), rows=unparse(it, 30) if it else "rows")
+
+
+def _single_worker(cls: ast.ClassDef) -> set[str | None]:
+    """Executors of the class made with max_workers=1 (`self._pool = ThreadPoolExecutor(max_workers=1)`,
+    `with ThreadPoolExecutor(max_workers=1) as pool:`): they run one task at a time."""
+    pairs: list[tuple[ast.AST | None, ast.AST]] = []
+    for n in ast.walk(cls):
+        if isinstance(n, ast.Assign):
+            pairs += [(t, n.value) for t in n.targets]
+        elif isinstance(n, ast.With):
+            pairs += [(i.optional_vars, i.context_expr) for i in n.items]
+    return {
+        key_of(t)
+        for t, v in pairs
+        if t is not None and isinstance(v, ast.Call)
+        and any(k.arg == "max_workers" and getattr(k.value, "value", None) == 1 for k in v.keywords)
+    }  # fmt: skip
+
+
+def _worker_methods(mod: Module, cls: ast.ClassDef) -> set[str]:
+    """Methods of `cls` that run on several worker threads at once: `self.m` handed to an
+    executor's submit/map (not one with a single worker) or to `Thread(target=...)` made in a
+    loop, inside the class, and the `self.x()` they call, two calls down."""
+    methods = {m.name: m for m in cls.body if isinstance(m, FUNCS)}
+    single = _single_worker(cls)
+    roots: set[str] = set()
+    for m in methods.values():
+        for n in walk_local(m):
+            if not isinstance(n, ast.Call):
+                continue
+            given: list[ast.AST] = []
+            if callee_last(n.func) in ("Thread", "Timer") and any(
+                isinstance(a, (*LOOPS, *COMPREHENSIONS)) for a in _ancestors_in(mod, n, m)
+            ):
+                given += [k.value for k in n.keywords if k.arg == "target"]
+            pool = n.func.value if isinstance(n.func, ast.Attribute) else None
+            if (
+                callee_last(n.func) in HANDS_TO_WORKER
+                and n.args
+                and pool is not None
+                and key_of(pool) not in single
+            ):
+                given.append(n.args[0])
+            roots |= {g.attr for g in given if isinstance(g, ast.Attribute) and key_of(g) == f"self.{g.attr}"}
+    called = {name: {c.func.attr for c in walk_local(m) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+                     and key_of(c.func.value) == "self"} for name, m in methods.items()}  # fmt: skip
+    return _reached(called, roots, roots) & set(methods)
+
+
+def mir026_unlocked_worker_update(mod: Module) -> Iterator[Hit]:
+    """`self.x += n` / `self.stats[k] += 1` in a function run on worker threads (a Thread target
+    or an executor's submit/map, as MIR010), with no `with <lock>:` around it."""
+    reported: set[ast.AST] = set()
+    for n in sorted((x for x in mod.nodes if isinstance(x, ast.AugAssign)), key=lambda x: x.lineno):
+        if not isinstance(n, ast.AugAssign) or not isinstance(n.target, ast.Attribute | ast.Subscript):
+            continue
+        if root_name(n.target) != "self":
+            continue
+        func = mod.enclosing(n, FUNCS)
+        cls = mod.enclosing(n, (ast.ClassDef,))
+        if func is None or isinstance(func, ast.AsyncFunctionDef) or not isinstance(cls, ast.ClassDef):
+            continue
+        if getattr(func, "name", "") not in _worker_methods(mod, cls):
+            continue
+        locked = any(isinstance(a, ast.With) and any(is_lockish(mod, i.context_expr, a) for i in a.items)
+                     for a in _ancestors_in(mod, n, func))  # fmt: skip
+        if not locked and func not in reported:  # one finding per function: the first such update
+            reported.add(func)
+            op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}.get(type(n.op), "")
+            yield _hit("MIR026", n, target=unparse(n.target, 40), op=op, func=getattr(func, "name", "?"))
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -3565,6 +3788,10 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir020_retry_without_backoff,
     mir021_pool_never_shut_down,
     mir022_callbacks_under_lock,
+    mir023_lock_per_call,
+    mir024_temp_file_left,
+    mir025_commit_per_row,
+    mir026_unlocked_worker_update,
 ]
 
 
@@ -3592,6 +3819,10 @@ TEST_EXEMPT = frozenset(
         "MIR020",
         "MIR021",
         "MIR022",
+        "MIR023",
+        "MIR024",
+        "MIR025",
+        "MIR026",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

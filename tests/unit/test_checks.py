@@ -1784,6 +1784,97 @@ CASES: list[tuple[str, str, str]] = [
                     self._handle(self._pending.popleft())
         """,
     ),
+    (
+        "MIR023",
+        """
+        import asyncio
+        class Geocoder:
+            async def geocode(self, client, address):
+                in_flight = asyncio.Semaphore(5)
+                async with in_flight:
+                    return await client.get(address)
+        """,
+        """
+        import asyncio
+        async def geocode_all(client, addresses):
+            in_flight = asyncio.Semaphore(5)
+            async def one(address):
+                async with in_flight:
+                    return await client.get(address)
+            return await asyncio.gather(*(one(a) for a in addresses))
+        """,
+    ),
+    (
+        "MIR024",
+        """
+        import os, tempfile
+        def run(url, db):
+            fd, path = tempfile.mkstemp(suffix=".csv")
+            download(url, fd)
+            load(db, path)
+            os.unlink(path)
+        """,
+        """
+        import os, tempfile
+        def run(url, db):
+            fd, path = tempfile.mkstemp(suffix=".csv")
+            try:
+                download(url, fd)
+                load(db, path)
+            finally:
+                os.unlink(path)
+        """,
+    ),
+    (
+        "MIR025",
+        """
+        import sqlite3
+        def load(conn: sqlite3.Connection, rows):
+            for row in rows:
+                conn.execute("INSERT INTO products VALUES (?, ?)", (row["sku"], row["name"]))
+                conn.commit()
+        """,
+        """
+        import sqlite3
+        def load(conn: sqlite3.Connection, rows):
+            for i, row in enumerate(rows):
+                conn.execute("INSERT INTO products VALUES (?, ?)", (row["sku"], row["name"]))
+                if i % 5000 == 0:
+                    conn.commit()
+            conn.commit()
+        """,
+    ),
+    (
+        "MIR026",
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        class Sync:
+            def _sync_one(self, path):
+                upload(path)
+                self.stats["uploaded"] += 1
+            def run(self, paths):
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    list(pool.map(self._sync_one, paths))
+        """,
+        """
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        class Sync:
+            def _sync_one(self, path):
+                upload(path)
+                with self._stats_lock:
+                    self.stats["uploaded"] += 1
+            def run(self, paths):
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    list(pool.map(self._sync_one, paths))
+        class Prefetch:
+            def _fetch(self, block):
+                self.misses += 1
+            def ahead(self, block):
+                with ThreadPoolExecutor(max_workers=1) as one:
+                    one.submit(self._fetch, block)
+        """,
+    ),
 ]
 
 
