@@ -395,6 +395,7 @@ CONSTRUCTORS: dict[str, str] = {
     "boto3.Session": "boto3_session",
     "boto3.session.Session": "boto3_session",
     "PIL.Image.open": "pil_image",
+    "reportlab.pdfgen.canvas.Canvas": "pdf_canvas",
 }
 
 # type annotation (dotted, after import aliases) -> what a parameter or attribute so annotated is
@@ -455,6 +456,7 @@ DESCRIBE = {
     "boto3_client": "a boto3 client (sync)",
     "boto3_resource": "a boto3 resource (sync)",
     "pil_image": "Pillow decoding, resizing or encoding an image (CPU-bound)",
+    "pdf_canvas": "ReportLab drawing and writing a PDF (CPU-bound)",
 }
 
 HTTP_METHODS = frozenset(
@@ -470,6 +472,7 @@ BLOCKING_METHODS: dict[str, frozenset[str]] = {
                        "sendmail", "send_message", "mail", "rcpt", "data", "docmd", "verify", "rset", "quit"}),
     "db_conn": frozenset({"execute", "executemany", "commit", "rollback"}),
     "redis_pipeline": frozenset({"execute"}),
+    "pdf_canvas": frozenset({"save", "showPage", "drawImage"}),
     "pil_image": frozenset({"load", "convert", "thumbnail", "resize", "save", "rotate", "transpose", "filter",
                             "reduce", "tobytes", "quantize"}),
     "db_cursor": frozenset({"execute", "executemany", "executescript", "callproc", "copy_expert", "copy_from",
@@ -2445,7 +2448,7 @@ def _blocking_call(
     key = key_of(n.func.value) or ""
     if obj == "socket" and (key in nonblocking or _expects_would_block(mod, n, func)):
         return None
-    fix = CPU_FIX if obj == "pil_image" else ASYNC_FIX
+    fix = CPU_FIX if obj in ("pil_image", "pdf_canvas") else ASYNC_FIX
     return (DESCRIBE[obj], fix, key) if blocks(obj, n.func.attr) else None
 
 
@@ -2517,7 +2520,8 @@ def mir009_blocking_object_in_async(mod: Module) -> Iterator[Hit]:
                 name = callee_last(n.func)
                 if name not in flagged:
                     flagged.add(name)
-                    yield _hit("MIR009", n, call=unparse(n, 50), what=below, fix=ASYNC_FIX)
+                    fix = CPU_FIX if "CPU-bound" in below else ASYNC_FIX
+                    yield _hit("MIR009", n, call=unparse(n, 50), what=below, fix=fix)
                 continue
             if not isinstance(n.func, ast.Attribute):
                 continue
@@ -3047,6 +3051,33 @@ SINGLE_FILE = frozenset({"conn", "connection", "cursor", "cur", "tx", "transacti
 SHARED_RECEIVERS = frozenset({"pool", "client", "session", "http", "api", "redis", "es", "s3"})
 
 
+def _reads_below(mod: Module, call: ast.Call, at: ast.AST) -> bool:
+    """`self.m(...)` where `async def m` of the same class awaits a GET or a query on a shared
+    receiver (`await self.client.get(url)`) and writes nothing (no post/put/delete/execute)."""
+    cls = mod.enclosing(at, (ast.ClassDef,))
+    name = callee_last(call.func)
+    method = next(
+        (m for m in getattr(cls, "body", []) if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None
+    )
+    if method is None or name.lstrip("_").startswith(
+        ("save", "send", "post", "put", "delete", "write", "update")
+    ):
+        return False
+    calls = [
+        a.value for a in walk_local(method) if isinstance(a, ast.Await) and isinstance(a.value, ast.Call)
+    ]
+    reads = [c for c in calls if isinstance(c.func, ast.Attribute)
+             and any(w in SHARED_RECEIVERS for w in _words(unparse(c.func.value, 80).rsplit(".", 1)[-1]))
+             and (c.func.attr in HTTP_READS | DB_READS | {"fetch", "fetch_one", "fetch_all"})]  # fmt: skip
+    writes = [c for c in calls if callee_last(c.func) in WRITE_METHODS_LOWER]
+    return bool(reads) and not writes
+
+
+WRITE_METHODS_LOWER = frozenset(
+    {"post", "put", "patch", "delete", "execute", "executemany", "send", "publish"}
+)
+
+
 def _awaited_read(mod: Module, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
     """`x = await read(...)`: (the names it binds, the call) when the call is a read that talks
     to the outside on something that can serve two at once."""
@@ -3063,6 +3094,10 @@ def _awaited_read(mod: Module, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
         return None
     if not isinstance(call.func, ast.Attribute):
         return None  # a function of the module: a guard or a step as often as a read
+    if key_of(call.func.value) == "self":  # `await self._get_json(path)`: a read one method down
+        if not _reads_below(mod, call, s):
+            return None
+        return set().union(*(target_names(t) for t in targets)), call
     words = _words(unparse(call.func.value, 80).rsplit(".", 1)[-1])
     if not any(w in SHARED_RECEIVERS for w in words) or any(w in SINGLE_FILE for w in words):
         return None
@@ -3210,6 +3245,36 @@ def _compiles(mod: Module, call: ast.Call) -> bool:
     )
 
 
+def _downloads(mod: Module, call: ast.Call) -> bool:
+    """A GET of a URL the module names as a constant, on an HTTP client or session (`await
+    self.client.get(LOGO_URL)`, `requests.get(SCHEMA_URL)`)."""
+    if callee_last(call.func) != "get" or not isinstance(call.func, ast.Attribute) or not call.args:
+        return False
+    if not names_read(call.args[0]) or names_read(call.args[0]) - _module_names(mod):
+        return (
+            False  # a URL of the object's own (`self.url`): it may be meant fresh; a module constant is not
+        )
+    if (mod.dotted(call.func) or "").startswith(HTTP_MODULES):
+        return True
+    last = unparse(call.func.value, 80).rsplit(".", 1)[-1]
+    return any(w in ("client", "session", "http") for w in _words(last))
+
+
+def _per_item_reached(mod: Module) -> set[str]:
+    """Functions run per item or per event, not per tick: named as a handler (EVENT_PREFIXES),
+    called in a for loop or comprehension or handed to a map-like call, and what they call,
+    two calls down."""
+    roots = {
+        getattr(f, "name", "") for f in mod.functions() if getattr(f, "name", "").startswith(EVENT_PREFIXES)
+    }
+    for site in call_sites(mod):
+        if site.in_loop and not site.in_while:
+            roots.add(site.callee)
+        if site.callee in MAPPERS:
+            roots |= {callee_last(a) for a in site.call.args if isinstance(a, ast.Name | ast.Attribute)}
+    return _reached(_callees(mod), roots, roots)
+
+
 def _rebuilds(mod: Module, call: ast.Call, helpers: frozenset[str]) -> str | None:
     """A regex built afresh from the same value by a module function that only computes
     (_costly_helpers) and compiles it (`format_to_regex(fmt)`: escapes, scans and replaces
@@ -3310,6 +3375,8 @@ def mir018_reload_per_call(mod: Module) -> Iterator[Hit]:
             if not isinstance(n, ast.Call):
                 continue
             what = (None if loading_is_its_job else _loads(mod, n, classes)) or _rebuilds(mod, n, helpers)
+            if not what and name in _per_item_reached(mod) and _downloads(mod, n):
+                what = "downloads the same URL"  # not a poll: it runs per item or event, not per tick
             if not what:
                 continue
             opened = [w for w in walk_local(func) if isinstance(w, ast.With)

@@ -1875,6 +1875,84 @@ CASES: list[tuple[str, str, str]] = [
                     one.submit(self._fetch, block)
         """,
     ),
+    (
+        "MIR017",  # two reads one method down, the second needing nothing the first returned
+        """
+        class Worker:
+            async def _get_json(self, path):
+                resp = await self.client.get(BASE + path)
+                return resp.json()
+            async def handle(self, invoice_id):
+                customer = await self._get_json(f"/customers/{invoice_id}")
+                lines = await self._get_json(f"/invoices/{invoice_id}/lines")
+                return customer, lines
+        """,
+        """
+        class Worker:
+            async def _get_json(self, path):
+                resp = await self.client.get(BASE + path)
+                return resp.json()
+            async def handle(self, invoice_id):
+                invoice = await self._get_json(f"/invoices/{invoice_id}")
+                customer = await self._get_json(f"/customers/{invoice['customer_id']}")
+                return invoice, customer
+        """,
+    ),
+    (
+        "MIR009",  # ReportLab rendering, one call down, on the event loop
+        """
+        import io
+        from reportlab.pdfgen import canvas
+        def render_pdf(invoice):
+            buf = io.BytesIO()
+            pdf = canvas.Canvas(buf)
+            pdf.drawString(10, 10, invoice["number"])
+            pdf.save()
+            return buf.getvalue()
+        async def handle(invoice):
+            return render_pdf(invoice)
+        """,
+        """
+        import asyncio, io
+        from reportlab.pdfgen import canvas
+        def render_pdf(invoice):
+            buf = io.BytesIO()
+            pdf = canvas.Canvas(buf)
+            pdf.drawString(10, 10, invoice["number"])
+            pdf.save()
+            return buf.getvalue()
+        async def handle(invoice):
+            return await asyncio.to_thread(render_pdf, invoice)
+        """,
+    ),
+    (
+        "MIR018",  # the same logo downloaded for every invoice handled
+        """
+        LOGO_URL = "https://cdn.example.com/logo.png"
+        class Worker:
+            async def _logo(self):
+                resp = await self.client.get(LOGO_URL)
+                return resp.content
+            async def handle(self, invoice):
+                logo = await self._logo()
+                return render(invoice, logo)
+            async def run(self):
+                while True:
+                    await self.handle(await self.queue.get())
+        """,
+        """
+        class Worker:
+            async def _status(self):
+                resp = await self.client.get(self.status_url)
+                return resp.json()
+            async def handle(self, invoice):
+                status = await self._status()
+                return render(invoice, status)
+            async def run(self):
+                while True:
+                    await self.handle(await self.queue.get())
+        """,
+    ),
 ]
 
 
