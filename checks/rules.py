@@ -540,6 +540,7 @@ class Module:
         self.module_objects = self._objects(tree.body)
         self.per_event_names: set[str] | None = None  # filled by _called_per_event
         self.repeated_names: set[str] | None = None  # filled by _repeated_names
+        self.per_item_names: set[str] | None = None  # filled by _per_item_reached
         self.call_sites: list[CallSite] | None = None  # filled by call_sites
         self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
         self.func_objects: dict[ast.AST, dict[str, str]] = {}
@@ -3264,15 +3265,19 @@ def _per_item_reached(mod: Module) -> set[str]:
     """Functions run per item or per event, not per tick: named as a handler (EVENT_PREFIXES),
     called in a for loop or comprehension or handed to a map-like call, and what they call,
     two calls down."""
-    roots = {
-        getattr(f, "name", "") for f in mod.functions() if getattr(f, "name", "").startswith(EVENT_PREFIXES)
-    }
-    for site in call_sites(mod):
-        if site.in_loop and not site.in_while:
-            roots.add(site.callee)
-        if site.callee in MAPPERS:
-            roots |= {callee_last(a) for a in site.call.args if isinstance(a, ast.Name | ast.Attribute)}
-    return _reached(_callees(mod), roots, roots)
+    if mod.per_item_names is None:
+        roots = {
+            getattr(f, "name", "")
+            for f in mod.functions()
+            if getattr(f, "name", "").startswith(EVENT_PREFIXES)
+        }
+        for site in call_sites(mod):
+            if site.in_loop and not site.in_while:
+                roots.add(site.callee)
+            if site.callee in MAPPERS:
+                roots |= {callee_last(a) for a in site.call.args if isinstance(a, ast.Name | ast.Attribute)}
+        mod.per_item_names = _reached(_callees(mod), roots, roots)
+    return mod.per_item_names
 
 
 def _rebuilds(mod: Module, call: ast.Call, helpers: frozenset[str]) -> str | None:
