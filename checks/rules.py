@@ -3621,17 +3621,23 @@ POOLS = {"multiprocessing.Pool": "worker processes", "multiprocessing.pool.Pool"
 SHUTS = frozenset({"close", "terminate", "join", "shutdown", "__exit__"})
 
 
+def _locals_made(
+    mod: Module, func: ast.AST, makers: Mapping[str, str]
+) -> Iterator[tuple[ast.Assign, str, str]]:
+    """(the assignment, the local's name, the maker) for each `name = maker(...)` in func whose
+    maker (dotted, after import aliases) is one of makers."""
+    for n in walk_local(func):
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            made = (mod.dotted(n.value.func) or "") if isinstance(n.value, ast.Call) else ""
+            if made in makers:
+                yield n, n.targets[0].id, made
+
+
 def mir021_pool_never_shut_down(mod: Module) -> Iterator[Hit]:
     """`pool = mp.Pool(n)` (or an executor) in a function, outside any `with`, that the function
     never closes, joins or shuts down, and does not return, store or hand on."""
     for func in mod.functions():
-        for n in walk_local(func):
-            if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
-                continue
-            made = (mod.dotted(n.value.func) or "") if isinstance(n.value, ast.Call) else ""
-            if made not in POOLS:
-                continue
-            name = n.targets[0].id
+        for n, name, made in _locals_made(mod, func, POOLS):
             kept = False
             for u in walk_local(func):
                 if not (isinstance(u, ast.Name) and u.id == name and isinstance(u.ctx, ast.Load)):
@@ -3660,13 +3666,7 @@ def mir023_lock_per_call(mod: Module) -> Iterator[Hit]:
             for n in ast.walk(func)
             if isinstance(n, (*FUNCS, ast.Lambda, *COMPREHENSIONS)) and n is not func
         ]
-        for n in walk_local(func):
-            if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
-                continue
-            made = (mod.dotted(n.value.func) or "") if isinstance(n.value, ast.Call) else ""
-            if made not in LOCKS_MADE:
-                continue
-            name = n.targets[0].id
+        for n, name, made in _locals_made(mod, func, LOCKS_MADE):
             uses = [
                 u
                 for u in walk_local(func)
