@@ -2811,13 +2811,17 @@ def _method_network_call(mod: Module, cls: ast.ClassDef | None, call: ast.Call) 
     return None
 
 
-def mir013_lock_across_network(mod: Module) -> Iterator[Hit]:
+def _sync_locked_blocks(mod: Module) -> Iterator[tuple[ast.With, ast.expr]]:
+    """(the block, its lock) for each `with <lock>:` in sync code."""
     for n in mod.nodes:
-        if not isinstance(n, ast.With) or isinstance(mod.enclosing(n, FUNCS), ast.AsyncFunctionDef):
-            continue
-        lock = next((i.context_expr for i in n.items if is_lockish(mod, i.context_expr, n)), None)
-        if lock is None:
-            continue
+        if isinstance(n, ast.With) and not isinstance(mod.enclosing(n, FUNCS), ast.AsyncFunctionDef):
+            lock = next((i.context_expr for i in n.items if is_lockish(mod, i.context_expr, n)), None)
+            if lock is not None:
+                yield n, lock
+
+
+def mir013_lock_across_network(mod: Module) -> Iterator[Hit]:
+    for n, lock in _sync_locked_blocks(mod):
         cls = mod.enclosing(n, (ast.ClassDef,))
         cls = cls if isinstance(cls, ast.ClassDef) else None
         calls = sorted((m for m in walk_stmts(n.body) if isinstance(m, ast.Call)),
@@ -2832,12 +2836,7 @@ def mir013_lock_across_network(mod: Module) -> Iterator[Hit]:
 def mir022_callbacks_under_lock(mod: Module) -> Iterator[Hit]:
     """`with self._lock:` (sync code) around `for fn in self._listeners: fn(...)`: stored
     callbacks, whose code the class does not know, run while the lock is held."""
-    for n in mod.nodes:
-        if not isinstance(n, ast.With) or isinstance(mod.enclosing(n, FUNCS), ast.AsyncFunctionDef):
-            continue
-        lock = next((i.context_expr for i in n.items if is_lockish(mod, i.context_expr, n)), None)
-        if lock is None:
-            continue
+    for n, lock in _sync_locked_blocks(mod):
         for loop in walk_stmts(n.body):
             if not isinstance(loop, ast.For) or not isinstance(loop.target, ast.Name):
                 continue
