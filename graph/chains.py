@@ -1,63 +1,101 @@
-"""Chains are data: `chains.toml` is loaded here and validated before anything runs."""
+"""Chains are data: `chains.toml` is loaded here and validated before anything runs.
+
+The file's schema is declared, not checked by hand: `StageSpec` holds a stage's fields with
+their bounds and choices, `ChainTable` and `ChainFile` the file's tables; pydantic checks
+them, and the first mistake becomes one ChainError line naming the chain, stage and field.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import graphlib
 import itertools
-import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args, get_type_hints
 
-from graph.config import PROJECT_ROOT, check_base_url
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from graph.config import DEFAULT_CHAINS_FILE, Settings, check_base_url
 from graph.prompts import load_prompt
-from retrieval import KINDS
+from retrieval import Kind
 
-DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
-QUERY_TYPES = ("code", "document", "research", "report", "comparison", "decision", "personal", "general")
+if TYPE_CHECKING:
+    from graph.state import PlanEntry
 
-ROLES = ("stage", "fixes", "synthesis")
+QueryType = Literal["code", "document", "research", "report", "comparison", "decision", "personal", "general"]
+QUERY_TYPES: tuple[str, ...] = get_args(QueryType)
+Role = Literal["stage", "fixes", "synthesis"]  # fixes: code for the top findings
+ROLES: tuple[str, ...] = get_args(Role)
 # The embedded models a stage may name (graph.models has their files).
-EMBEDDED_CHOICES = ("coder-0.5b", "coder-1.5b")
+EmbeddedChoice = Literal["coder-0.5b", "coder-1.5b"]
+EMBEDDED_CHOICES: tuple[str, ...] = get_args(EmbeddedChoice)
 # The kinds of problem an analyst stage looks for (the checks use the same words).
-FINDING_KINDS = ("concurrency", "cost", "resources")
+FindingKind = Literal["concurrency", "cost", "resources"]
+FINDING_KINDS: tuple[str, ...] = get_args(FindingKind)
+# What [defaults] may give every stage that does not say otherwise.
+DefaultKey = Literal[
+    "temperature", "max_tokens", "num_ctx", "timeout_s", "min_confidence", "max_repeats", "embedded"
+]
+RESOLVED_PER_RUN = ("backend", "keep_alive")  # StageSpec fields a run sets, never the chain file
 
 
 class ChainError(ValueError):
     """A chain file that cannot be used; the message is one line for the user."""
 
 
+def _base_url(url: str) -> str:
+    return check_base_url(url, "base_url") if url else url
+
+
+def _variable_name(name: str) -> str:
+    # Never echoed: a key pasted here by mistake must not reach the error line.
+    if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError("api_key_env must name an environment variable (the key itself never goes here)")
+    return name
+
+
 @dataclass(frozen=True)
 class StageSpec:
-    """One model stage of a chain."""
+    """One model stage of a chain. Its fields, bounds and choices are the chain file's stage
+    schema (checked by pydantic when the file is loaded; a plain dataclass everywhere else)."""
 
-    name: str
-    model: str
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1)]
+    model: Annotated[str, Field(min_length=1)]
     title: str = ""
-    role: Literal["stage", "fixes", "synthesis"] = "stage"  # fixes: code for the top findings
+    role: Role = "stage"
     prompt: str = ""  # prompts/<prompt>.md; empty: the stage's name
     backend: str = ""  # resolved per run: "embedded", "ollama" or "openai"
-    base_url: str = ""  # the stage's Ollama or OpenAI-compatible server; empty: the run's default
-    api_key_env: str = ""  # the environment variable holding its server's key; empty: the run's
-    embedded: str = ""  # the embedded model when the stage runs in-process; empty: the default
-    kind: str = ""  # an analyst's mandate on a code document (FINDING_KINDS); empty: not an analyst
-    temperature: float = 0.2
-    max_tokens: int = 320
-    num_ctx: int = 0  # Ollama's context window in tokens; 0: fitted to the prompt when the run is planned
+    # The stage's Ollama or OpenAI-compatible server; empty: the run's default.
+    base_url: Annotated[str, AfterValidator(_base_url)] = ""
+    # The environment variable holding its server's key; empty: the run's.
+    api_key_env: Annotated[str, AfterValidator(_variable_name)] = ""
+    # The embedded model when the stage runs in-process; empty: the default.
+    embedded: Literal["", EmbeddedChoice] = ""
+    # An analyst's mandate on a code document; empty: not an analyst.
+    kind: Literal["", FindingKind] = ""
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.2
+    max_tokens: Annotated[int, Field(gt=0)] = 320
+    # Ollama's context window in tokens; 0: fitted to the prompt when the run is planned.
+    num_ctx: Annotated[int, Field(ge=0)] = 0
     keep_alive: str = ""  # resolved per run from the Context (Ollama stages): how long the model stays loaded
-    timeout_s: float = 300.0
-    min_confidence: float = 0.45
-    max_repeats: int = 1
+    timeout_s: Annotated[float, Field(gt=0.0)] = 300.0
+    min_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.45
+    max_repeats: Annotated[int, Field(ge=0)] = 1
     optional: bool = False
-    applies_to: tuple[str, ...] = ()  # query types; empty: all
+    applies_to: tuple[QueryType, ...] = ()  # query types; empty: all
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> PlanEntry:
+        return cast("PlanEntry", asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StageSpec:
+    def from_dict(cls, data: PlanEntry | dict[str, Any]) -> StageSpec:
         return cls(**{**data, "applies_to": tuple(data.get("applies_to", ()))})
 
 
@@ -111,137 +149,149 @@ class ChainSet:
         return found
 
 
-_STAGE_KEYS = {f.name for f in fields(StageSpec)} - {"backend", "keep_alive"}
-_DEFAULT_KEYS = {
-    "temperature",
-    "max_tokens",
-    "num_ctx",
-    "timeout_s",
-    "min_confidence",
-    "max_repeats",
-    "embedded",
-}
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def _check_keys(where: str, data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ChainError(f"{where}: unknown key(s) {', '.join(unknown)}")
+class ChainTable(_Table):
+    """[chains.<name>]: what the chain is for, its stages in order, when optional ones are skipped."""
+
+    description: str = ""
+    stages: Annotated[list[dict[str, Any]], Field(min_length=1)]  # each a StageSpec once [defaults] fill it
+    # Optional stages are skipped once the chain's confidence so far reaches this.
+    early_exit: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
 
 
-def _stage(chain: str, raw: Any, defaults: dict[str, Any]) -> StageSpec:
-    if not isinstance(raw, dict):
-        raise ChainError(f"chain {chain!r}: every stage must be a table")
+class ChainFile(_Table):
+    """chains.toml: defaults for every stage, the router, retrieval gating, and the chains."""
+
+    defaults: dict[DefaultKey, Any] = {}
+    router: dict[QueryType, str] = {}  # query type -> chain name; 'general' is required
+    gating: dict[QueryType, tuple[Kind, ...]] = {}  # query type -> the kinds of indexed content it sees
+    chains: Annotated[dict[str, ChainTable], Field(min_length=1)]
+
+
+_STAGE = TypeAdapter(StageSpec)
+_UNKNOWN = ("extra_forbidden", "unexpected_keyword_argument")
+_BOUND = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+_ITEMS = {"applies_to": "query type", "gating": "kind"}  # what a list's unknown items are
+
+
+def _bounds(owner: type, name: str) -> str:
+    """A field's declared bounds in words: 'within [0, 1]', 'positive' or '0 or more'."""
+    limits: dict[str, float] = {}
+    for info in get_type_hints(owner, include_extras=True)[name].__metadata__:
+        for bound in info.metadata:
+            limits.update(dataclasses.asdict(bound))
+    if "ge" in limits and "le" in limits:
+        return f"within [{limits['ge']:g}, {limits['le']:g}]"
+    return "positive" if "gt" in limits else f"{limits['ge']:g} or more"
+
+
+def _parent(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Where an error's field sits: its table (for a key, the table it is a key of)."""
+    return loc[:-2] if loc[-1:] == ("[key]",) else loc[:-1]
+
+
+def _one_line(
+    exc: ValidationError, locate: Callable[[tuple[Any, ...]], tuple[str, list[Any]]], owner: type
+) -> str:
+    """pydantic's first error as one line: where (chain, stage, table), the field, what is wrong."""
+    errors = exc.errors()
+    first = errors[0]
+    where, path = locate(tuple(first["loc"]))
+    kind, name = first["type"], str(path[0]) if path else ""
+    same = [e for e in errors if e["type"] == kind and _parent(e["loc"]) == _parent(first["loc"])]
+    if kind in _UNKNOWN:
+        reason = f"unknown key(s) {', '.join(sorted(str(e['loc'][-1]) for e in same))}"
+    elif path and path[-1] == "[key]":  # a key outside a table's Literal
+        reason = f"unknown key(s) {', '.join(sorted(str(e['input']) for e in same))}"
+    elif kind == "literal_error" and path and isinstance(path[-1], int):  # an item of a list
+        noun = _ITEMS.get(name) or _ITEMS.get(str(first["loc"][0]), "value")
+        reason = f"{name}: unknown {noun}(s) {', '.join(str(e['input']) for e in same)}"
+    elif kind == "literal_error":
+        choices = str(first.get("ctx", {}).get("expected")).removeprefix("'', ")  # '': the default
+        reason = f"{name} must be one of {choices}"
+    elif kind in ("missing", "string_too_short", "too_short"):
+        reason = f"missing {name!r}"
+    elif kind in _BOUND:
+        reason = f"{name} must be {_bounds(owner, name)}"
+    elif kind == "value_error":  # our own validators' messages name their field
+        reason = str(first.get("ctx", {}).get("error"))
+    else:
+        reason = f"{name}: {first['msg']}"
+    return f"{where}: {reason}"
+
+
+def _in_file(loc: tuple[Any, ...]) -> tuple[str, list[Any]]:
+    if len(loc) > 2 and loc[0] == "chains":
+        return f"chain {loc[1]!r}", list(loc[2:])
+    if len(loc) > 1 and loc[0] in ("defaults", "router", "gating"):
+        return f"[{loc[0]}]", list(loc[1:])
+    return "chain file", list(loc)
+
+
+def _stage(chain: str, raw: dict[str, Any], prompts: Path) -> StageSpec:
     where = f"chain {chain!r} stage {raw.get('name', '?')!r}"
-    _check_keys(where, raw, _STAGE_KEYS)
-    for key in ("name", "model"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise ChainError(f"{where}: missing {key!r}")
+    resolved = sorted(set(raw) & set(RESOLVED_PER_RUN))
+    if resolved:
+        raise ChainError(f"{where}: unknown key(s) {', '.join(resolved)}")
     try:
-        spec = StageSpec(**{**defaults, **raw, "applies_to": tuple(raw.get("applies_to", ()))})
-    except TypeError as exc:
-        raise ChainError(f"{where}: {exc}") from None
-    if spec.base_url:
-        try:
-            check_base_url(spec.base_url, f"{where}: base_url")
-        except ValueError as exc:
-            raise ChainError(str(exc)) from None
-    if spec.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", spec.api_key_env):
-        raise ChainError(
-            f"{where}: api_key_env must name an environment variable (the key itself never goes here)"
-        )
-    if spec.embedded and spec.embedded not in EMBEDDED_CHOICES:
-        raise ChainError(f"{where}: embedded must be one of {', '.join(EMBEDDED_CHOICES)}")
-    if spec.kind and spec.kind not in FINDING_KINDS:
-        raise ChainError(f"{where}: kind must be one of {', '.join(FINDING_KINDS)}")
-    if spec.role not in ROLES:
-        raise ChainError(f"{where}: role must be one of {', '.join(ROLES)}")
-    if not 0.0 <= spec.min_confidence <= 1.0:
-        raise ChainError(f"{where}: min_confidence must be within [0, 1]")
-    if not 0.0 <= spec.temperature <= 2.0:
-        raise ChainError(f"{where}: temperature must be within [0, 2]")
-    if not isinstance(spec.max_tokens, int) or spec.max_tokens <= 0:
-        raise ChainError(f"{where}: max_tokens must be a positive integer")
-    if not isinstance(spec.num_ctx, int) or spec.num_ctx < 0:
-        raise ChainError(f"{where}: num_ctx must be 0 (fitted to the prompt) or a positive integer")
-    if spec.timeout_s <= 0:
-        raise ChainError(f"{where}: timeout_s must be positive")
-    if not isinstance(spec.max_repeats, int) or spec.max_repeats < 0:
-        raise ChainError(f"{where}: max_repeats must be 0 or more")
-    unknown_types = sorted(set(spec.applies_to) - set(QUERY_TYPES))
-    if unknown_types:
-        raise ChainError(f"{where}: unknown query type(s) {', '.join(unknown_types)}")
-    try:
-        load_prompt(spec.prompt or spec.name)
+        spec = _STAGE.validate_python(raw)
+        load_prompt(spec.prompt or spec.name, prompts)
+    except ValidationError as exc:
+        raise ChainError(_one_line(exc, lambda loc: (where, list(loc)), StageSpec)) from None
     except (FileNotFoundError, ValueError) as exc:
         raise ChainError(f"{where}: {exc}") from None
     return spec
 
 
+def _chain(name: str, table: ChainTable, defaults: dict[str, Any], prompts: Path) -> Chain:
+    stages = tuple(_stage(name, {**defaults, **raw}, prompts) for raw in table.stages)
+    names = [s.name for s in stages]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ChainError(f"chain {name!r}: stage name(s) used twice: {', '.join(dupes)}")
+    if stages[-1].role != "synthesis" or any(s.role == "synthesis" for s in stages[:-1]):
+        raise ChainError(f"chain {name!r}: must end with its one synthesis stage")
+    if stages[-1].optional or stages[-1].applies_to:
+        raise ChainError(f"chain {name!r}: the synthesis stage cannot be optional or limited")
+    return Chain(name, table.description, stages, table.early_exit)
+
+
 def parse_chains(data: dict[str, Any]) -> ChainSet:
     """Validate a parsed chain file and build the ChainSet."""
-    _check_keys("chain file", data, {"defaults", "router", "gating", "chains"})
-    defaults = data.get("defaults", {})
-    _check_keys("[defaults]", defaults, _DEFAULT_KEYS)
-    raw_chains = data.get("chains")
-    if not isinstance(raw_chains, dict) or not raw_chains:
-        raise ChainError("chain file: no [chains] defined")
-    chains: dict[str, Chain] = {}
-    for name, raw in raw_chains.items():
-        _check_keys(f"chain {name!r}", raw, {"description", "stages", "early_exit"})
-        stages = tuple(_stage(name, s, defaults) for s in raw.get("stages", ()))
-        if not stages:
-            raise ChainError(f"chain {name!r}: no stages")
-        names = [s.name for s in stages]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ChainError(f"chain {name!r}: stage name(s) used twice: {', '.join(dupes)}")
-        if stages[-1].role != "synthesis" or any(s.role == "synthesis" for s in stages[:-1]):
-            raise ChainError(f"chain {name!r}: must end with its one synthesis stage")
-        if stages[-1].optional or stages[-1].applies_to:
-            raise ChainError(f"chain {name!r}: the synthesis stage cannot be optional or limited")
-        early_exit = raw.get("early_exit")
-        if early_exit is not None and not (isinstance(early_exit, int | float) and 0.0 <= early_exit <= 1.0):
-            raise ChainError(f"chain {name!r}: early_exit must be within [0, 1]")
-        chains[name] = Chain(name, raw.get("description", ""), stages, early_exit)
-    router = dict(data.get("router", {}))
-    _check_keys("[router]", router, set(QUERY_TYPES))
-    if "general" not in router:
+    try:
+        file = ChainFile.model_validate(data)
+    except ValidationError as exc:
+        raise ChainError(_one_line(exc, _in_file, ChainTable)) from None
+    prompts = Settings.read().prompts_dir
+    defaults: dict[str, Any] = dict(file.defaults.items())
+    chains = {name: _chain(name, table, defaults, prompts) for name, table in file.chains.items()}
+    if "general" not in file.router:
         raise ChainError("[router]: needs a 'general' entry")
-    for query_type, chain in router.items():
+    for query_type, chain in file.router.items():
         if chain not in chains:
             raise ChainError(f"[router]: {query_type} -> unknown chain {chain!r}")
-    gating = {k: tuple(v) for k, v in data.get("gating", {}).items()}
-    _check_keys("[gating]", gating, set(QUERY_TYPES))
-    for query_type, kinds in gating.items():
-        unknown = sorted(set(kinds) - set(KINDS))
-        if unknown:
-            raise ChainError(f"[gating]: {query_type} -> unknown kind(s) {', '.join(unknown)}")
-    _check_acyclic(chains)
+    _check_order(chains)
+    router: dict[str, str] = dict(file.router.items())
+    gating: dict[str, tuple[str, ...]] = dict(file.gating.items())
     return ChainSet(chains, router, gating)
 
 
-def _check_acyclic(chains: dict[str, Chain]) -> None:
+def _check_order(chains: dict[str, Chain]) -> None:
     """Stages become graph nodes shared by chains; their order must agree (no cycle)."""
-    edges: dict[str, set[str]] = {}
+    earlier: dict[str, set[str]] = {}
     for chain in chains.values():
         for a, b in itertools.pairwise(chain.stages):
-            edges.setdefault(a.name, set()).add(b.name)
-    state: dict[str, int] = {}  # 1: on the path, 2: done
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(edges.get(node, ())):
-            if state.get(nxt) == 1:
-                cycle = " -> ".join([*path[path.index(nxt) :], nxt])
-                raise ChainError(f"chains order stages in a cycle: {cycle}")
-            if nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
-
-    for node in sorted(edges):
-        if node not in state:
-            visit(node, [node])
+            earlier.setdefault(b.name, set()).add(a.name)
+    try:
+        graphlib.TopologicalSorter(earlier).prepare()
+    except graphlib.CycleError as exc:
+        loop = exc.args[1][:-1]  # [a, b, ..., a]: each stage runs before the next
+        start = loop.index(min(loop))  # from the first name in order, so dict order cannot change it
+        ring = [*loop[start:], *loop[:start]]
+        raise ChainError(f"chains order stages in a cycle: {' -> '.join([*ring, ring[0]])}") from None
 
 
 @cache
@@ -258,4 +308,4 @@ def load_chains(path: str | Path = DEFAULT_CHAINS_FILE) -> ChainSet:
 
 def configured_chains() -> ChainSet:
     """The chains in use: the file MIRADOR_CHAINS_FILE names, else the project's chains.toml."""
-    return load_chains(os.environ.get("MIRADOR_CHAINS_FILE") or DEFAULT_CHAINS_FILE)
+    return load_chains(Settings.read().chains_file)

@@ -57,7 +57,7 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("query", help="the question")
     ask.add_argument("--document", "-d", metavar="FILE", help="a file to analyse")
     ask.add_argument("--chain", "-c", metavar="NAME", help="chain to run (default: by query type)")
-    ask.add_argument("--backend", "-b", choices=BACKENDS, default="auto", help="default: auto")
+    ask.add_argument("--backend", "-b", choices=BACKENDS, help="default: MIRADOR_BACKEND or auto")
     ask.add_argument("--embedded-model", choices=EMBEDDED_CHOICES, metavar="NAME",
                      help="run every in-process stage on this embedded model (coder-0.5b: faster; "
                      "coder-1.5b: the analysis model); default: each stage's own")  # fmt: skip
@@ -68,7 +68,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help="OpenAI-compatible server for --backend openai (default: MIRADOR_OPENAI_BASE_URL "
                      "or http://127.0.0.1:8000/v1); its key comes from MIRADOR_OPENAI_API_KEY")  # fmt: skip
     ask.add_argument("--max-tokens", type=_positive, metavar="N", help="cap on tokens per stage")
-    ask.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
+    ask.add_argument("--reports-dir", metavar="DIR", help="default: MIRADOR_REPORTS_DIR or ./reports")
     ask.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
     ask.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
     ask.add_argument("--thread", "-t", metavar="ID", help="continue this conversation (default: a new one)")
@@ -87,7 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
     index.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     resume = sub.add_parser("resume", help="finish a thread's interrupted run from its last finished stage")
     resume.add_argument("--thread", "-t", metavar="ID", required=True, help="the interrupted thread")
-    resume.add_argument("--reports-dir", metavar="DIR", default="reports", help="default: ./reports")
+    resume.add_argument("--reports-dir", metavar="DIR", help="default: MIRADOR_REPORTS_DIR or ./reports")
     resume.add_argument("--json", action="store_true", help="print the JSON summary on stdout instead")
     resume.add_argument("--quiet", "-q", action="store_true", help="no tokens: progress and results only")
     check = sub.add_parser(
@@ -138,7 +138,7 @@ def _doctor() -> int:
     import importlib.util
 
     from graph.chains import configured_chains
-    from graph.config import Context
+    from graph.config import Context, Settings
     from graph.memory import ThreadStoreError, is_postgres, open_checkpointer, redact, threads_db
     from graph.models import EMBEDDED_MODELS, cache_dir, ollama_models, openai_models, openai_url
     from retrieval.store import Index, UnusableIndex, index_location, is_server
@@ -161,7 +161,7 @@ def _doctor() -> int:
                 f"         {'ok     ' if present else 'missing'} {model}"
                 + ("" if present else f"  → ollama pull {model}")
             )
-    if ctx.backend == "openai" or os.environ.get("MIRADOR_OPENAI_BASE_URL"):
+    if ctx.backend == "openai" or Settings.read().openai_base_url:
         servers = {
             openai_url(st.base_url or ctx.openai_base_url) for c in chains.chains.values() for st in c.stages
         }
@@ -340,17 +340,19 @@ def _ask(args: argparse.Namespace) -> int:
     from retrieval.store import Index, UnusableIndex, index_location, is_server
 
     try:
-        context = Context(
-            chain=args.chain or "",
-            backend=args.backend,
-            models=dict(args.model),
-            openai_base_url=args.openai_base_url or Context.openai_base_url,  # the default: env applies
-            embedded_model=args.embedded_model or "",
-            max_tokens=args.max_tokens or 0,
-            reports_dir=args.reports_dir,
-            retrieval=not args.no_retrieval,
-            index_dir=args.index or "",
-        )
+        given = {
+            "chain": args.chain,
+            "backend": args.backend,
+            "models": dict(args.model) or None,
+            "openai_base_url": args.openai_base_url,
+            "embedded_model": args.embedded_model,
+            "max_tokens": args.max_tokens,
+            "reports_dir": args.reports_dir,
+            "retrieval": False if args.no_retrieval else None,
+            "index_dir": args.index,
+        }
+        # Only what the user gave: an option left out falls back to MIRADOR_<FIELD>, one given wins.
+        context = Context(**{name: value for name, value in given.items() if value is not None})
         check_query(args.query, context.max_query_chars)
         if args.document:
             read_document(args.document, context.max_document_bytes)
@@ -427,7 +429,8 @@ def _resume(args: argparse.Namespace) -> int:
         _fail(str(exc))
     if not graph.get_state({"configurable": {"thread_id": thread}}).tasks:
         _fail(f"thread {thread} has no interrupted run to resume")
-    return _run(graph, None, thread, Context(reports_dir=args.reports_dir), args)
+    context = Context(reports_dir=args.reports_dir) if args.reports_dir is not None else Context()
+    return _run(graph, None, thread, context, args)
 
 
 def _index(args: argparse.Namespace) -> int:

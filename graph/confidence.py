@@ -44,7 +44,7 @@ from typing import Any, cast
 import numpy as np
 
 from graph.findings import Finding
-from graph.state import StageResult, Verdict, kept_results
+from graph.state import FAILED, StageResult, Verdict, kept_results
 from retrieval.embeddings import Embedder
 
 WEIGHTS = {"relevance": 0.2, "novelty": 0.25, "echo": 0.15, "grounding": 0.15, "hygiene": 0.1,
@@ -266,7 +266,7 @@ def decide(
     max_repeats: int,
 ) -> tuple[Verdict, tuple[str, ...]]:
     """The graph's decision about an attempt, and why. A copy or an echo is never passed."""
-    if status in ("error", "timeout"):
+    if status in FAILED:
         return "failed", (status,)
     reasons = tuple(problems(signals, closest))
     copied = (signals.get("novelty") or 0.0) < COPY and bool(closest)

@@ -1,28 +1,104 @@
 """Runtime configuration: one typed object, read by nodes through `runtime.context`.
 
-Every field has a description (Studio renders it). A field left at its default
-falls back to the environment variable MIRADOR_<FIELD>, converted to the
-field's type.
+Every field has a description (Studio renders it). A field the caller does not
+pass falls back to the environment variable MIRADOR_<FIELD>, converted to the
+field's type; one it passes wins, even when it passes the default. `Settings`
+holds every MIRADOR_* variable and is read when asked for, never at import.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlsplit
 
+from pydantic import Field, Json, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
+DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    return Path(os.environ.get(variable) or Path.home() / fallback) / "mirador"
+
+
+class Settings(BaseSettings):
+    """Every MIRADOR_* environment variable, converted to its type.
+
+    Read when asked for (`Settings.read()`), never at import, so a variable set after import
+    counts. The Context's fields are here as `None` (not set) or the environment's value; API
+    keys are not here at all: MIRADOR_OPENAI_API_KEY and a stage's api_key_env are read from
+    the environment when a call needs them, so no settings object ever holds a secret."""
+
+    model_config = SettingsConfigDict(env_prefix="MIRADOR_", env_ignore_empty=True, extra="ignore")
+
+    # Where Mirador keeps things.
+    data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))  # index, threads
+    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))  # embedded models
+    # The threads: a SQLite file, or a postgresql:// URL (which may hold a password: not in the repr).
+    threads_db: str = Field(default="", repr=False)
+    chains_file: Path = DEFAULT_CHAINS_FILE  # its stage names become the graph's nodes
+    prompts_dir: Path = DEFAULT_PROMPTS_DIR
+    n_ctx: int = 8192  # the embedded model's context window, in tokens
+    # The Context's fields, None where the environment does not set them (index_dir is also
+    # where retrieval.store looks for the index when no run names one).
+    chain: str | None = None
+    backend: str | None = None
+    models: Annotated[Json[dict[str, Any]], NoDecode] | None = None
+    embedded_model: str | None = None
+    min_confidence: float | None = None
+    fallback_to_embedded: bool | None = None
+    ollama_base_url: str | None = None
+    ollama_keep_alive: str | None = None
+    ollama_prewarm: bool | None = None
+    num_ctx: int | None = None
+    max_num_ctx: int | None = None
+    openai_base_url: str | None = None
+    max_tokens: int | None = None
+    max_query_chars: int | None = None
+    max_document_bytes: int | None = None
+    max_document_chars: int | None = None
+    retrieval: bool | None = None
+    index_dir: str | None = None
+    retrieval_k: int | None = None
+    reports_dir: str | None = None
+
+    @classmethod
+    def read(cls) -> Settings:
+        """The environment's settings now; a bad value is one ValueError line naming its variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ValueError(_env_error(exc)) from None
+
+
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
+    "json_invalid": "a JSON object",
+    "dict_type": "a JSON object",
+}
+
+
+def _env_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    variable = f"MIRADOR_{str(error['loc'][0]).upper()}"
+    expected = _EXPECTED.get(error["type"])
+    if expected is None:
+        return f"{variable}: {error['msg']}"
+    return f"{variable} must be {expected}, got {error['input']!r}"
 
 
 def data_dir() -> Path:
     """Where Mirador keeps the index and conversation threads."""
-    if os.environ.get("MIRADOR_DATA_DIR"):
-        return Path(os.environ["MIRADOR_DATA_DIR"])
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "mirador"
+    return Settings.read().data_dir
 
 
 Backend = Literal["auto", "embedded", "ollama", "openai"]
@@ -183,36 +259,20 @@ class Context:
         metadata={"description": "Where reports are written (relative paths: to the working dir)."},
     )
 
+    # The fields the caller passed (set in __new__, which sees the same arguments as __init__);
+    # every other field falls back to the environment.
+    _explicit: ClassVar[frozenset[str]] = frozenset()
+
+    def __new__(cls, **passed: Any) -> Self:
+        self = super().__new__(cls)
+        object.__setattr__(self, "_explicit", frozenset(passed))
+        return self
+
     def __post_init__(self) -> None:
+        env = Settings.read()
         for f in fields(self):
-            default = {} if f.name == "models" else f.default
-            if getattr(self, f.name) != default:
-                continue
-            raw = os.environ.get(f"MIRADOR_{f.name.upper()}")
-            if raw is None:
-                continue
-            if f.name == "models":
-                try:
-                    value: object = json.loads(raw)
-                except json.JSONDecodeError:
-                    raise ValueError(f"MIRADOR_MODELS must be a JSON object, got {raw!r}") from None
-            elif f.name == "min_confidence":
-                try:
-                    value = float(raw)
-                except ValueError:
-                    raise ValueError(f"MIRADOR_MIN_CONFIDENCE must be a number, got {raw!r}") from None
-            elif isinstance(f.default, bool):
-                if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(f"MIRADOR_{f.name.upper()} must be true or false, got {raw!r}")
-                value = raw.lower() in ("1", "true", "yes", "on")
-            elif isinstance(f.default, int):
-                try:
-                    value = int(raw)
-                except ValueError:
-                    raise ValueError(f"MIRADOR_{f.name.upper()} must be an integer, got {raw!r}") from None
-            else:
-                value = raw
-            setattr(self, f.name, value)
+            if f.name not in self._explicit and f.name in env.model_fields_set:
+                setattr(self, f.name, getattr(env, f.name))
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
         if self.embedded_model not in ("", "coder-0.5b", "coder-1.5b"):

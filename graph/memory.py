@@ -7,7 +7,6 @@ several processes and machines share them. The command line and Python use this;
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
@@ -17,7 +16,7 @@ from urllib.parse import unquote
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graph.config import data_dir
+from graph.config import Settings
 
 _THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _PASSWORDS = (re.compile(r"^[A-Za-z]+://[^/?#@:]*:([^@/?#]*)@"), re.compile(r"[?&]password=([^&#]*)"))
@@ -31,7 +30,8 @@ class ThreadStoreError(ValueError):
 
 def threads_db() -> str:
     """Where threads live: a SQLite file, or a postgresql:// URL (MIRADOR_THREADS_DB)."""
-    return os.environ.get("MIRADOR_THREADS_DB") or str(data_dir() / "threads.sqlite")
+    settings = Settings.read()
+    return settings.threads_db or str(settings.data_dir / "threads.sqlite")
 
 
 def is_postgres(location: str) -> bool:

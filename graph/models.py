@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from graph.chains import EMBEDDED_CHOICES, ChainError, StageSpec
 from graph.clean import STOP_SEQUENCES
-from graph.config import API_KEY_ENV
+from graph.config import API_KEY_ENV, Settings
 from retrieval import compute
 
 ChatModelFactory = Callable[[StageSpec], BaseChatModel]
@@ -65,10 +65,8 @@ EMBEDDED_MODEL = CODER.name  # a stage that names no embedded model runs on this
 
 
 def cache_dir() -> Path:
-    if os.environ.get("MIRADOR_CACHE_DIR"):
-        return Path(os.environ["MIRADOR_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mirador"
+    """Where the embedded models are assembled: MIRADOR_CACHE_DIR, else the user's cache."""
+    return Settings.read().cache_dir
 
 
 _ASSEMBLE_LOCK = threading.Lock()
@@ -163,7 +161,7 @@ def _load_llama(name: str, n_ctx: int | None) -> Any:
     if name not in _LLAMAS:
         _LLAMAS[name] = _scored_llama_class()(
             model_path=str(embedded_model_path(name)),
-            n_ctx=n_ctx or int(os.environ.get("MIRADOR_N_CTX", "8192")),
+            n_ctx=n_ctx or Settings.read().n_ctx,
             n_threads=os.cpu_count() or 2,
             n_batch=512,
             verbose=False,

@@ -7,17 +7,19 @@ for a prompt, fenced as quoted data.
 from __future__ import annotations
 
 import html
-import os
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graph.clean import defuse
-from graph.config import PROJECT_ROOT
+from graph.config import Settings
 
-PROMPTS_DIR = Path(os.environ.get("MIRADOR_PROMPTS_DIR", PROJECT_ROOT / "prompts"))
+if TYPE_CHECKING:
+    from graph.state import Passage
+
 # Every variable a prompt file may use; anything else is a typo caught on load.
 KNOWN_VARIABLES = frozenset({"query", "stages", "first_stage", "failed", "checks"})
 
@@ -35,8 +37,13 @@ class Prompt:
         return self.template.format(**{k: values[k] for k in self.variables}).strip()
 
 
+def load_prompt(name: str, directory: Path | None = None) -> Prompt:
+    """Prompt `name` from `directory` (default: MIRADOR_PROMPTS_DIR, else the project's prompts/)."""
+    return _load_prompt(name, directory or Settings.read().prompts_dir)
+
+
 @cache
-def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
+def _load_prompt(name: str, directory: Path) -> Prompt:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"bad prompt name {name!r}")
     path = directory / f"{name}.md"
@@ -70,7 +77,7 @@ def format_document(path: str, text: str, *, max_chars: int) -> str:
     return f'<document source="{html.escape(path, quote=True)}">\n{body}\n</document>{note}'
 
 
-def format_chunks(chunks: list[dict[str, Any]]) -> str:
+def format_chunks(chunks: Sequence[Passage]) -> str:
     """Fence retrieved passages as quoted data, numbered for citation, with source and score."""
     blocks = []
     for c in chunks:

@@ -4,12 +4,56 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
+from graph.chains import EmbeddedChoice, FindingKind, QueryType, Role
 from graph.findings import Finding
 
 # pass: kept and passed on; repeat: run again with a correction; kept: at the repeat limit,
 # kept with a warning; dropped: at the limit but a copy or an echo, so never passed on;
 # failed: the model raised or timed out; skipped: not run (query type, early exit).
 Verdict = Literal["pass", "repeat", "kept", "dropped", "failed", "skipped"]
+
+# How a stage's model call ended: ok; truncated (stopped at its token cap); empty (nothing
+# left after cleaning); timeout; error (the model raised); skipped (not run).
+Status = Literal["ok", "truncated", "empty", "timeout", "error", "skipped"]
+ANSWERED: tuple[Status, ...] = ("ok", "truncated")  # the model answered, whole or cut at its cap
+FAILED: tuple[Status, ...] = ("error", "timeout")  # the model raised or ran out of time
+
+
+class PlanEntry(TypedDict):
+    """One stage of the run's plan: a StageSpec as resolved for this run (StageSpec.to_dict)."""
+
+    name: str
+    model: str
+    title: str
+    role: Role
+    prompt: str
+    backend: str
+    base_url: str
+    api_key_env: str
+    embedded: Literal["", EmbeddedChoice]
+    kind: Literal["", FindingKind]
+    temperature: float
+    max_tokens: int
+    num_ctx: int
+    keep_alive: str
+    timeout_s: float
+    min_confidence: float
+    max_repeats: int
+    optional: bool
+    applies_to: tuple[QueryType, ...]
+
+
+class Passage(TypedDict):
+    """A retrieved chunk in every stage's prompt, numbered for citation as [n]."""
+
+    n: int
+    text: str
+    source: str
+    line_start: int
+    line_end: int
+    language: str
+    kind: str
+    score: float  # cosine similarity to the query
 
 
 class StageResult(TypedDict):
@@ -23,7 +67,7 @@ class StageResult(TypedDict):
     base_url: str  # the server it ran on; "" in-process
     attempt: int  # 1, then 2... when the stage is repeated
     text: str  # cleaned output, what later stages see
-    status: str  # "ok" | "truncated" | "empty" | "timeout" | "error" | "skipped"
+    status: Status
     error: str
     note: str  # why it was skipped, repeated, or kept at its repeat limit
     first_token_s: float | None  # from the model call to its first token
@@ -73,7 +117,7 @@ class OutputState(TypedDict, total=False):
     query_type_reasons: list[str]
     chain: str
     warm: list[dict[str, Any]]
-    retrieved: list[dict[str, Any]]
+    retrieved: list[Passage]
     facts: list[Finding] | None
     findings: list[Finding]
     results: list[StageResult]
@@ -90,8 +134,8 @@ class State(InputState, total=False):
     document_text: str
     chain: str
     early_exit: float | None
-    plan: list[dict[str, Any]]  # the chain's stages as resolved for this run (StageSpec dicts)
-    retrieved: list[dict[str, Any]]  # passages in every stage's prompt: n, text, source, lines, kind, score
+    plan: list[PlanEntry]  # the chain's stages as resolved for this run
+    retrieved: list[Passage]  # passages in every stage's prompt
     facts: list[Finding] | None  # the checks' findings on a code document (None: no checks ran)
     retrieval_notes: list[str]
     backend_notes: list[str]

@@ -6,13 +6,12 @@ the same collections, ids and queries either way.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from graph.config import data_dir
+from graph.config import Settings
 from retrieval import KINDS
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder, embed
@@ -20,7 +19,10 @@ from retrieval.embeddings import Embedder, embed
 
 def index_location(configured: str = "") -> str:
     """The index: `configured`, else MIRADOR_INDEX_DIR, else the data dir's; a folder or a URL."""
-    return configured or os.environ.get("MIRADOR_INDEX_DIR") or str(data_dir() / "index")
+    if configured:
+        return configured
+    settings = Settings.read()
+    return settings.index_dir or str(settings.data_dir / "index")
 
 
 def is_server(location: str | Path) -> bool:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import tomllib
 
 import pytest
 
-from graph.chains import DEFAULT_CHAINS_FILE, ChainError, load_chains, parse_chains
+from graph.chains import (
+    DEFAULT_CHAINS_FILE,
+    ChainError,
+    StageSpec,
+    configured_chains,
+    load_chains,
+    parse_chains,
+)
+from graph.state import PlanEntry
 
 
 @pytest.fixture
@@ -113,3 +122,46 @@ def test_unparseable_and_missing_files(tmp_path):
         load_chains(bad)
     with pytest.raises(ChainError, match="chain file not found"):
         load_chains(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "line"),
+    [
+        (lambda r: _stage(r, "code", "cost").update(colour="red", shade=1),
+         "chain 'code' stage 'cost': unknown key(s) colour, shade"),
+        (lambda r: _stage(r, "code", "cost").update(backend="ollama"),  # resolved per run, never in the file
+         "chain 'code' stage 'cost': unknown key(s) backend"),
+        (lambda r: r["defaults"].update(colour="red"), "[defaults]: unknown key(s) colour"),
+        (lambda r: r["router"].update(astrology="code"), "[router]: unknown key(s) astrology"),
+        (lambda r: r["chains"]["code"].update(colour="red"), "chain 'code': unknown key(s) colour"),
+        (lambda r: r["chains"]["code"].update(early_exit=1.5), "chain 'code': early_exit must be within [0, 1]"),
+        (lambda r: r["gating"].update(code=["diary"]), "[gating]: code: unknown kind(s) diary"),
+        (lambda r: _stage(r, "code", "cost").update(timeout_s=0), "chain 'code' stage 'cost': timeout_s must be positive"),
+        (lambda r: _stage(r, "code", "cost").update(role="boss"),
+         "chain 'code' stage 'cost': role must be one of 'stage', 'fixes' or 'synthesis'"),
+    ],
+)  # fmt: skip
+def test_a_schema_error_is_one_line_naming_where_and_the_field(raw, mutate, line):
+    broken = copy.deepcopy(raw)
+    mutate(broken)
+    with pytest.raises(ChainError) as error:
+        parse_chains(broken)
+    assert str(error.value) == line
+
+
+def test_the_chain_file_is_named_by_the_environment_when_asked(tmp_path, monkeypatch):
+    mine = tmp_path / "chains.toml"
+    mine.write_text(
+        DEFAULT_CHAINS_FILE.read_text(encoding="utf-8").replace("[chains.code]", "[chains.mine]\n"
+        'description = "mine"\nstages = [{ name = "synthesis", model = "m", role = "synthesis" }]\n\n[chains.code]'),
+        encoding="utf-8",
+    )  # fmt: skip
+    assert "mine" not in configured_chains().chains
+    monkeypatch.setenv("MIRADOR_CHAINS_FILE", str(mine))
+    assert configured_chains().get("mine").description == "mine"
+
+
+def test_a_plan_entry_has_every_field_of_a_stage_spec():
+    assert set(PlanEntry.__annotations__) == {f.name for f in dataclasses.fields(StageSpec)}
+    spec = load_chains().get("code").stages[3]
+    assert StageSpec.from_dict(spec.to_dict()) == spec

@@ -99,3 +99,24 @@ def test_doctor_says_plainly_when_nothing_answers_and_an_index_is_broken(capsys,
     out = capsys.readouterr().out
     assert "not answering (stages fall back to the embedded model)" in out
     assert f"problem: {broken} exists but is not a Mirador index" in out
+
+
+def test_an_option_given_beats_the_environment_even_at_its_default(monkeypatch, tmp_path):
+    import graph.builder
+    import graph.cli
+
+    contexts = []
+
+    def run(graph, inputs, thread, context, args):
+        contexts.append(context)
+        return 0
+
+    monkeypatch.setattr(graph.builder, "build_graph", lambda **kwargs: None)
+    monkeypatch.setattr(graph.cli, "_run", run)
+    monkeypatch.setenv("MIRADOR_REPORTS_DIR", str(tmp_path / "from-env"))
+    monkeypatch.setenv("MIRADOR_BACKEND", "ollama")
+    assert main(["ask", "q", "--no-retrieval", "--reports-dir", "reports", "--backend", "auto"]) == 0
+    assert main(["ask", "q", "--no-retrieval"]) == 0
+    given, left_out = contexts
+    assert (given.reports_dir, given.backend) == ("reports", "auto")
+    assert (left_out.reports_dir, left_out.backend) == (str(tmp_path / "from-env"), "ollama")

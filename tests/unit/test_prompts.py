@@ -72,3 +72,11 @@ def test_every_stage_message_of_every_chain_is_fully_rendered(chain, tmp_path):
                 "verdict": "pass",
             }
         )
+
+
+def test_the_prompts_folder_is_read_when_a_prompt_is_loaded_not_at_import(tmp_path, monkeypatch):
+    (tmp_path / "system.md").write_text("Answer {query} briefly.", encoding="utf-8")
+    monkeypatch.setenv("MIRADOR_PROMPTS_DIR", str(tmp_path))  # set after graph.prompts was imported
+    assert load_prompt("system").template == "Answer {query} briefly."
+    monkeypatch.delenv("MIRADOR_PROMPTS_DIR")
+    assert load_prompt("system").template != "Answer {query} briefly."
