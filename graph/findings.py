@@ -92,16 +92,23 @@ def grammar(n_checks: int, source: str, known: frozenset[int] = frozenset(), max
 PLACES = 6  # the top findings whose places the answer may name
 
 
+def places(findings: list[Finding], n: int = PLACES) -> list[str]:
+    """The first `n` places of the ranked findings (confirmed ones first), each once. Held to
+    the confirmed findings' places, the 1.5B put the demo's re-sent context (line 64, one
+    analyst's finding, and real) at line 59 or 49 on three runs of three."""
+    return list(dict.fromkeys(place(f) for f in findings))[:n]
+
+
 def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
-    """GBNF for the synthesis over findings: "In short, the biggest problem is" + the place of
-    one of the top `n` findings + one sentence, and an optional "Also," sentence likewise."""
-    places = list(dict.fromkeys(place(f) for f in leading(findings)[:n])) or ["in this code"]
+    """GBNF for the synthesis over findings: "In short, the biggest problem is" + one of the
+    top `n` places + one sentence, and an optional "Also," sentence likewise."""
+    where = places(findings, n) or ["in this code"]
     return "\n".join(
         [
             "root ::= answer also?",
             r'answer ::= "In short, the biggest problem is " where ": " [^\n.*`]{10,240} ".\n"',
             r'also ::= "Also, " where ": " [^\n.*`]{10,200} ".\n"',
-            "where ::= " + " | ".join(_literal(p) for p in places),
+            "where ::= " + " | ".join(_literal(p) for p in where),
         ]
     )
 
@@ -162,8 +169,8 @@ def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
 
 
 _FIX = re.compile(
-    r"^#(\d+), line \d+\nBefore: `([^\n]*)`\nAfter:\n```python\n(.*?)```\n.*?(?=^#\d+, line |\Z)", re.M | re.S
-)
+    r"^#(\d+), line \d+\n(?:Before: `([^\n]*)`\n)?After:\n```python\n(.*?)```\n.*?(?=^#\d+, line |\Z)", re.M | re.S
+)  # the Before line may be gone: the demo's second fix repeated the first's, and cleaning cut it as a repeat
 
 
 # `with asyncio.Lock():` makes a new lock each time (it excludes no one); gather, wait_for and
@@ -192,7 +199,7 @@ def unchanged_fixes(text: str) -> tuple[str, list[int]]:
     unchanged (the 1.5B's commonest non-fix), code that is not Python (a line cut at its
     length cap), or one of `_NOT_A_FIX`; and the numbers of the findings those were for."""
     dropped = [m for m in _FIX.finditer(text)
-               if _norm(m[3]) == _norm(m[2]) or _NOT_A_FIX.search(m[3]) or not _parses(m[3])]  # fmt: skip
+               if _norm(m[3]) == _norm(m[2] or "") or _NOT_A_FIX.search(m[3]) or not _parses(m[3])]  # fmt: skip
     for m in reversed(dropped):
         text = text[: m.start()] + text[m.end() :]
     if text.count("```") % 2:  # cut off inside its last code block: that fix is not whole
@@ -270,35 +277,68 @@ def glance(answer: str, findings: list[Finding], n: int = GLANCE) -> list[str]:
 
 def summarise(answer: str, findings: list[Finding]) -> str:
     """The Key Findings Summary: the synthesis's answer (cited) and the rest at a glance."""
-    answer = cite(answer.strip(), leading(findings)) if answer.strip() else ""
+    answer = cite(answer.strip(), findings) if answer.strip() else ""
     return "\n".join(([answer] if answer else []) + glance(answer, findings))
 
 
-def summary_fault(answer: str, findings: list[Finding]) -> str:
-    """What makes a synthesis answer say nothing new or something untrue, in words for its
-    repeat; "" when nothing. The grammar makes each sentence open with a finding's place; on
-    the demo the 1.5B then pasted that finding's check message ("an HTTP request with no
-    timeout can hang forever; pass timeout=", which the Findings section already says), and
-    put the re-sent context, an analyst's finding about line 64, at line 59, where the
-    history list is. A sentence's words (after its place) are judged against the findings it
-    was shown: most of them a finding's message is a paste; more of them shared with a
-    finding on another line than with any on the line it names is a misplaced claim."""
+_PLACED = re.compile(r"(.*?)(?:in `[^`\n]*` \(line (\d+)\)|at line (\d+)): (.*)")
+
+
+def _named(text: str) -> tuple[str, int, str] | None:
+    """A summary sentence's opening (what comes before its place), the line its place names
+    and its claim; None when it names no place."""
+    m = _PLACED.fullmatch(text)
+    return (m[1], int(m[2] or m[3]), m[4]) if m else None
+
+
+def relocate(answer: str, findings: list[Finding]) -> str:
+    """The answer with each sentence whose words are another line's finding's moved to that
+    finding's place: more of them shared with a finding on another line than with any on
+    the line it names (at least three). The 1.5B told the demo's re-sent context (an
+    analyst's finding, line 64) of line 59, where the history list is, on four runs of five,
+    and said again, swapped the two; the words say which line they are about."""
+    out = []
     for text in answer.splitlines():
-        where, sep, claim = text.partition("): ")
-        named = re.search(r"\(line (\d+)$", where)
-        if not sep or named is None:
+        if named := _named(text):
+            opening, line, claim = named
+            words = _words(claim)
+            shared = [len(words & _words(f"{f['code']} {f['message']}")) for f in findings]
+            here = max((n for n, f in zip(shared, findings, strict=True) if f["line"] == line), default=0)
+            # the most words shared with another line's finding; the more important on a tie
+            most, best = max(((n, -k) for k, (n, f) in enumerate(zip(shared, findings, strict=True)) if f["line"] != line),
+                             default=(0, 0))  # fmt: skip
+            if most >= 3 and most > here:
+                text = f"{opening}{place(findings[-best])}: {claim}"
+        out.append(text)
+    return "\n".join(out)
+
+
+def sentence_faults(answer: str, findings: list[Finding]) -> list[tuple[int, int, str]]:
+    """What is wrong with each sentence line of a synthesis answer that names a place, as
+    (index of the sentence line, the document line it names, why in words for its repeat);
+    the answer's other lines are fine.
+
+    The grammar makes each sentence open with a finding's place; on the demo the 1.5B then
+    pasted that finding's check message ("an HTTP request with no timeout can hang forever;
+    pass timeout=", which the Findings section already says) and, shown only the places and
+    code, wrote of line 49 "it uses the same prompt for all stages, which can lead to poor
+    results", which names no problem. A sentence's words (after its place) are judged
+    against the findings: most of them a finding's message is a paste; words that name no
+    problem (graph.claims) say nothing. (The claims' checks against
+    the code, made for an analyst's finding, refused good summaries: "leaks memory" of a
+    list that only grows is no unreleased resource, but a fair thing to tell the user.)"""
+    out = []
+    for i, text in enumerate(answer.splitlines()):
+        if (named := _named(text)) is None:
             continue
-        line = int(named.group(1))
-        pasted = next((i for i, f in enumerate(findings) if _copies(claim, f["message"])), None)
+        _, line, claim = named
+        pasted = next((n for n, f in enumerate(findings) if _copies(claim, f["message"])), None)
         if pasted is not None:
-            return f"pasted finding #{pasted + 1}'s message instead of saying why it matters"
-        words = _words(claim)
-        shared = [(len(words & _words(f"{f['code']} {f['message']}")), f["line"]) for f in findings]
-        here = max((n for n, at in shared if at == line), default=0)
-        most, at = max(((n, at) for n, at in shared if at != line), default=(0, line))
-        if most >= 3 and most > here:
-            return f"put the problem of line {at} at line {line}"
-    return ""
+            out.append((i, line, f"pasted finding #{pasted + 1}'s message instead of saying why it matters"))
+            continue
+        if claims.NOT_A_PROBLEM.search(claim) or not claims.names_problem(claim, consequences=True):
+            out.append((i, line, f"said nothing wrong with line {line}"))
+    return out
 
 
 def cite(summary: str, findings: list[Finding]) -> str:
@@ -487,6 +527,18 @@ def rank(findings: list[Finding]) -> list[Finding]:
     a check's finding (measured precision) before a stage's alone; by line. A dispute is
     shown, not ranked on: the 1.5B disputed the demo's most real finding."""
     return sorted(findings, key=lambda f: (len(f["found_by"]) < 2, "checks" not in f["found_by"], f["line"]))
+
+
+def render_places(findings: list[Finding]) -> str:
+    """Findings as the synthesis sees them: where and the code, once per line, without their
+    words. Shown the messages, the 1.5B pasted one after the place (the demo's summary, "an
+    HTTP request with no timeout can hang forever; pass timeout=", was dropped as a copy on
+    every run, so the report had none); shown each finding's kind too, it pasted "concurrency:"
+    and the code. Shown the code, it says in its own words what the line does to the user,
+    and `sentence_faults` holds each sentence to what the code shows."""
+    shown = places(findings)
+    lines = dict.fromkeys(f"{place(f)}: `{f['code'][:90]}`" for f in findings if place(f) in shown)
+    return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
 
 
 def render(findings: list[Finding], numbered: bool = True, start: int = 1) -> str:

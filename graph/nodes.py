@@ -20,7 +20,7 @@ from langgraph.runtime import Runtime
 
 from graph.chains import Chain, ChainSet, StageSpec
 from graph.clean import clean_output
-from graph.confidence import Attempt, chain_confidence, decide, describe, score, substantive
+from graph.confidence import Attempt, chain_confidence, copied_lines, decide, describe, score, substantive
 from graph.config import Context
 from graph.findings import (
     NOTES_GRAMMAR,
@@ -33,9 +33,11 @@ from graph.findings import (
     merge,
     parse,
     rank,
+    relocate,
     render,
+    render_places,
+    sentence_faults,
     summarise,
-    summary_fault,
     summary_grammar,
     unchanged_fixes,
     unfixed,
@@ -369,8 +371,13 @@ def build_messages(
     parts = [material]
     if not spec.kind:
         if analysing(state):
-            found = leading(_findings_so_far(state))  # the confirmed ones, when there are any
-            parts.append(format_findings(render(found)) if found else "Findings so far: none.")
+            found = _findings_so_far(state)
+            if spec.role == "synthesis":  # where each is and its code: no words to paste
+                shown = render_places(found)
+            else:
+                found = leading(found)  # the confirmed ones, when there are any
+                shown = render(found)
+            parts.append(format_findings(shown) if found else "Findings so far: none.")
         else:
             earlier = [r for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]
             if earlier:
@@ -507,12 +514,22 @@ def assess(
     }
     fault = ""
     if spec.role == "synthesis" and analysing(state):
-        # The summary is also measured against the findings it was shown: the 1.5B pasted
-        # the rendered findings in as its bullets, which the Findings section already says,
-        # and, held to open each sentence with a finding's place, pasted its message there.
+        # The summary is also measured against the findings: the 1.5B pasted the rendered
+        # findings in as its bullets, which the Findings section already says, and, held to
+        # open each sentence with a finding's place, pasted its message there.
         shown = _findings_so_far(state)
-        earlier["findings"] = render(shown)
-        fault = summary_fault(text, shown)
+        earlier["findings"] = f"{render_places(shown)}\n{render(shown)}"
+        text = relocate(text, shown)  # a sentence about another line's finding names its line
+        faults = sentence_faults(text, shown)
+        if faults and faults[0][0] == 0:  # the answer itself: said again
+            fault = faults[0][2]
+        elif faults:  # an "Also," sentence: left out, and the answer stands
+            lines = text.splitlines()
+            set_aside = [{"line": line, "code": lines[i].partition("): ")[2], "reason": why}
+                         for i, line, why in faults]  # fmt: skip
+            text = "\n".join(t for i, t in enumerate(lines) if i not in {f[0] for f in faults})
+        if not fault and copied_lines(text, earlier["findings"]):
+            fault = "pasted lines of the findings it was shown"
     confidence, signals, closest = score(
         embedder, text=text, raw=run["raw"], removed=removed, status=status, query=state["query"],
         document=state.get("document_text", "")[: ctx.max_document_chars], earlier=earlier,

@@ -12,7 +12,7 @@ from typing import Any
 from graph.confidence import chain_confidence
 from graph.findings import confirmed
 from graph.findings import render as render_findings
-from graph.state import StageResult, State, kept_results
+from graph.state import FAILED, Passage, StageResult, State, kept_results
 
 
 def group_notes(notes: list[str]) -> list[str]:
@@ -82,15 +82,13 @@ def _signals(r: StageResult) -> str:
     return f"confidence **{r['confidence']:.2f}** ({shown})"
 
 
-def cited(text: str, retrieved: list[dict[str, Any]]) -> list[int]:
+def cited(text: str, retrieved: list[Passage]) -> list[int]:
     """The passage numbers a stage's output cites as [n]."""
     numbers = {c["n"] for c in retrieved}
     return sorted({int(n) for n in re.findall(r"\[(\d+)\]", text)} & numbers)
 
 
-def _stage_section(
-    number: int, r: StageResult, attempts: list[StageResult], retrieved: list[dict[str, Any]]
-) -> str:
+def _stage_section(number: int, r: StageResult, attempts: list[StageResult], retrieved: list[Passage]) -> str:
     title = f"### {number}. {r['title']} (`{r['stage']}`) — model `{r['model']}`"
     if r["status"] == "skipped":
         return f"{title}\n\n*Skipped: {r['note'].removeprefix('skipped: ')}.*\n"
@@ -121,7 +119,7 @@ def _stage_section(
         aside = "; ".join(
             f"line {f['line']} `{_cell(f['code'])[:60]}` ({f['reason']})" for f in r["set_aside"]
         )
-        what = "fixes" if r["role"] == "fixes" else "findings"
+        what = {"fixes": "fixes", "synthesis": "the summary"}.get(r["role"], "findings")
         lines += [f"*Set aside, not reported as {what}: {aside}.*", ""]
     if r["removed"]:
         cut = ", ".join(f"{kind} {n} chars" for kind, n in sorted(r["removed"].items()))
@@ -176,7 +174,7 @@ def render_markdown(state: State, thread: str = "") -> str:
         if state.get("summary"):
             out += ["The top findings:", "", state["summary"], ""]
 
-    failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in ("error", "timeout")]
+    failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in FAILED]
     if failed:
         out += [f"*Failed stages: {', '.join(failed)}.*", ""]
     overflowed = [f"`{r['stage']}`" for r in kept if r.get("context_overflow")]

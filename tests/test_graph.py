@@ -81,11 +81,15 @@ def test_every_stage_starts_with_the_same_material_and_analysts_see_no_other_sta
         assert "Answer with one to three problems of your kind" in told
         assert not any(default_reply(other) in told for other in CODE_CHAIN)  # nothing to copy
     # The stages after the analysts build on the merged findings, not on the analysts' prose.
-    for stage in ("master_coder", "solution_architect", "synthesis"):
+    for stage in ("master_coder", "solution_architect"):
         told = str(prompts[stage][1].content)
         assert "<findings>" in told and "**line 5 in `StreamingOrchestrator.process`**" in told
         assert "the context is rebuilt on every stage" in told
         assert default_reply("concurrency") not in told
+    # The synthesis sees where each finding is and its code, not its words: it cannot paste them.
+    told = str(prompts["synthesis"][1].content)
+    assert "1. in `StreamingOrchestrator.process` (line 5): `context = context + stage.run(query)" in told
+    assert "the context is rebuilt on every stage" not in told and default_reply("cost") not in told
 
 
 def test_an_analysts_findings_are_grounded_in_the_document(sample_doc, context):
@@ -513,9 +517,43 @@ def test_a_summary_that_pastes_the_findings_is_a_copy_and_never_the_summary(samp
     out = run(Script({"cost": FINDING, "synthesis": paste}), context, document_path=str(sample_doc))
     synthesis = by_stage(out)["synthesis"]
     assert synthesis["verdict"] == "dropped"
-    assert "repeated the findings stage" in synthesis["reasons"]
+    assert synthesis["reasons"][0] == "pasted lines of the findings it was shown"
     assert "In short" not in out["summary"]  # only Mirador's own list of the top findings
     assert out["summary"].startswith("- Line ")
+
+
+def test_a_summary_sentence_the_code_does_not_bear_out_is_left_out_or_the_answer_repeated(
+    sample_doc, context
+):
+    """Shown the findings' places and code only, the 1.5B wrote of the demo's line 49 "it sends
+    the same prompt to all models multiple times": nothing a finding says or the line does. An
+    "Also," sentence like that is left out (and listed as set aside); an answer like that is
+    said again, with the reason."""
+    answer = "In short, the biggest problem is in `StreamingOrchestrator.process` (line 5): each stage waits longer than the last, because it copies every answer before it."
+    also = "Also, in `StreamingOrchestrator.process` (line 4): it walks through the stages in their order."
+    out = run(
+        Script({"cost": FINDING, "synthesis": f"{answer}\n{also}"}), context, document_path=str(sample_doc)
+    )
+    synthesis = by_stage(out)["synthesis"]
+    assert synthesis["verdict"] == "pass" and synthesis["text"] == answer
+    assert [(f["line"], f["reason"]) for f in synthesis["set_aside"]] == [
+        (4, "said nothing wrong with line 4")
+    ]
+    assert out["summary"].startswith(answer) and "walks through" not in out["summary"]
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert "*Set aside, not reported as the summary: line 4 `it walks through the stages" in report
+
+    said = "In short, the biggest problem is in `StreamingOrchestrator.process` (line 5): it just adds the stage's answer to the text."
+
+    def first_said(script):
+        return said if sum(stage == "synthesis" for stage, _ in script.calls) == 1 else answer
+
+    script = Script({"cost": FINDING, "synthesis": first_said})
+    out = run(script, context, document_path=str(sample_doc))
+    first, second = [r for r in out["results"] if r["stage"] == "synthesis"]
+    assert first["verdict"] == "repeat"
+    assert first["reasons"][0] == ("said nothing wrong with line 5")
+    assert second["verdict"] == "pass" and out["summary"].startswith(answer)
 
 
 def test_a_summary_that_pastes_its_findings_message_after_the_place_is_repeated(sample_doc, context):
@@ -580,9 +618,12 @@ def test_findings_a_check_confirms_come_first_and_one_analysts_alone_are_listed_
     listed, unconfirmed = head.split("## Unconfirmed: one analyst's findings")
     assert "1. **line 7 in `fetch_all`** MIR007" in listed and "2. **line 7 in `fetch_all`** S113" in listed
     assert "`out = []`" not in listed and "3. **line 5 in `fetch_all`** — `out = []`" in unconfirmed
-    # later stages are shown, and the fixes and the summary's places draw on, the confirmed ones only
+    # later stages are shown, and the fixes draw on, the confirmed ones only; the summary may
+    # also name an unconfirmed one's place, after theirs (the demo's line 64 is one, and real)
     shown = str(script.messages_for("master_coder")[1].content).split("<findings>")[1]
     assert "MIR007" in shown and "alpha bravo" not in shown
     grammar = fixes_grammar(out["findings"])
     assert "line 7" in grammar and "line 5" not in grammar
-    assert "(line 5)" not in summary_grammar(out["findings"])
+    assert 'where ::= "in `fetch_all` (line 7)" | "in `fetch_all` (line 5)"' in summary_grammar(
+        out["findings"]
+    )

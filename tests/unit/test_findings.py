@@ -18,9 +18,10 @@ from graph.findings import (
     parse,
     quotable,
     rank,
+    relocate,
     render,
+    sentence_faults,
     summarise,
-    summary_fault,
     summary_grammar,
     unchanged_fixes,
     unfixed,
@@ -145,10 +146,10 @@ def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_pl
     text = summary_grammar(top)
     assert 'answer ::= "In short, the biggest problem is " where ": "' in text
     where = next(line for line in text.splitlines() if line.startswith("where ::= "))
-    # each place once, the top findings' only: a line-42 finding twice is one place
+    # each place once, the top six places only: a line-42 finding twice is one place
     assert where.split(" | ")[:3] == ['where ::= "in `Orchestrator.warm_up` (line 42)"', '"at line 7"',
                                       '"in `f` (line 60)"']  # fmt: skip
-    assert len(where.split(" | ")) == PLACES - 1 and "line 69" not in where
+    assert len(where.split(" | ")) == PLACES and "line 64" not in where
     assert "[#" not in text  # Mirador cites the findings, not the model
     assert LlamaGrammar.from_string(text, verbose=False) is not None
     assert LlamaGrammar.from_string(summary_grammar([]), verbose=False) is not None
@@ -242,18 +243,28 @@ def test_a_summary_sentence_that_pastes_or_misplaces_a_finding_is_named():
     ]
     pasted = "In short, the biggest problem is in `StreamingOrchestrator.warm_up` (line 42): an HTTP request with no timeout can hang forever; pass timeout=."
     misplaced = "Also, in `StreamingOrchestrator.process` (line 59): the whole context grows with every stage and is re-sent in full."
-    assert summary_fault(pasted + "\n" + misplaced, findings) == (
-        "pasted finding #2's message instead of saying why it matters"
+    assert sentence_faults(pasted + "\n" + misplaced, findings) == [
+        (0, 42, "pasted finding #2's message instead of saying why it matters")
+    ]
+    # the words say which line the sentence is about: the re-sent context is line 64's
+    assert relocate(pasted + "\n" + misplaced, findings) == pasted + "\n" + misplaced.replace(
+        "in `StreamingOrchestrator.process` (line 59)", "at line 64"
     )
-    assert summary_fault(misplaced, findings) == "put the problem of line 64 at line 59"
+    assert relocate(misplaced.replace("Also,", "In short, the biggest problem is"), findings).startswith(
+        "In short, the biggest problem is at line 64: the whole context grows"
+    )
+    # shown only the places and code, it said of line 49 what no finding says nor the line does
+    unfounded = "Also, in `StreamingOrchestrator.process` (line 49): it uses the same prompt for all stages, which can lead to poor results if the models have different capabilities."
+    assert sentence_faults(unfounded, findings) == [(0, 49, "said nothing wrong with line 49")]
     own = (
         "In short, the biggest problem is in `StreamingOrchestrator.warm_up` (line 42): each stage's synchronous "
         "post freezes the loop, so no token of any stage streams while a model loads.\n"
         "Also, in `StreamingOrchestrator.process` (line 59): the tokens kept for every run are never emptied, "
-        "so a long-lived orchestrator leaks memory."
+        "so a long-lived orchestrator leaks memory.\n"
+        "Also, in `StreamingOrchestrator.process` (line 64): each stage waits longer than the last."
     )
-    assert summary_fault(own, findings) == ""
-    assert summary_fault("In short, the biggest problem is the blocking call.", findings) == ""  # no place
+    assert sentence_faults(own, findings) == []
+    assert sentence_faults("In short, the biggest problem is the blocking call.", findings) == []  # no place
 
 
 def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
@@ -357,6 +368,14 @@ def test_a_fix_that_repeats_the_line_unchanged_is_dropped():
     assert unchanged_fixes(awaited)[1] == [1]
     header = text.replace("```python\nwith self._rooms_lock:", "```python\nasync with self._rooms_lock:")
     assert unchanged_fixes(header)[1] == []  # a block header alone is a fix
+    # The demo's second fix repeated its first, Before line and all, and cleaning cut that line
+    # as a repeat: without it the fix is still judged (here: requests awaited, and cut off).
+    lost = (
+        "#2, line 42\nAfter:\n```python\nasync def warm_up(self):\n    for stage in self.stages:\n"
+        '        response = await requests.post(f"{self.base_url}/api/generate", json={"model": stage.}\n'
+        "```\nWhy: This change ensures that the HTTP request is asynchronous\n"
+    )
+    assert unchanged_fixes(lost) == ("", [2])
 
 
 def test_an_empty_fix_is_not_part_of_the_message():
