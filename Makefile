@@ -57,11 +57,13 @@ eval-heldout: setup
 	$(BIN)/python eval/checks_recall.py --cases eval/heldout3_cases.toml
 	$(BIN)/python eval/checks_recall.py --cases eval/heldout4_cases.toml
 	$(BIN)/python eval/checks_recall.py --cases eval/heldout5_cases.toml
+	$(BIN)/python eval/checks_recall.py --cases eval/heldout6_cases.toml
 	$(BIN)/python eval/run.py --part code --cases eval/heldout_cases.toml --name heldout
 	$(BIN)/python eval/run.py --part code --cases eval/heldout2_cases.toml --name heldout2
 	$(BIN)/python eval/run.py --part code --cases eval/heldout3_cases.toml --name heldout3
 	$(BIN)/python eval/run.py --part code --cases eval/heldout4_cases.toml --name heldout4
 	$(BIN)/python eval/run.py --part code --cases eval/heldout5_cases.toml --name heldout5
+	$(BIN)/python eval/run.py --part code --cases eval/heldout6_cases.toml --name heldout6
 
 soak: setup
 	$(BIN)/python scripts/soak.py --runs 8
