@@ -169,7 +169,8 @@ def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
 
 
 _FIX = re.compile(
-    r"^#(\d+), line \d+\n(?:Before: `([^\n]*)`\n)?After:\n```python\n(.*?)```\n.*?(?=^#\d+, line |\Z)", re.M | re.S
+    r"^#(\d+), line \d+\n(?:Before: `([^\n]*)`\n)?After:\n```python\n(.*?)```\n.*?(?=^#\d+, line |\Z)",
+    re.M | re.S,
 )  # the Before line may be gone: the demo's second fix repeated the first's, and cleaning cut it as a repeat
 
 
