@@ -33,7 +33,7 @@ from graph import Context, build_graph  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
 from graph.models import EMBEDDED_MODEL, get_llama  # noqa: E402
 from graph.nodes import build_messages, read_document  # noqa: E402
-from retrieval import compute  # noqa: E402
+from graph.runtime import compute  # noqa: E402
 
 DOC = ROOT / "samples" / "streaming_orchestrator.py"
 QUERY = "Analyze the streaming implementation patterns and identify potential performance bottlenecks"

@@ -35,7 +35,7 @@ from graph.clean import STOP_SEQUENCES  # noqa: E402
 from graph.models import SMALL, get_llama  # noqa: E402
 from graph.nodes import build_messages  # noqa: E402
 from graph.prompts import format_document, load_prompt  # noqa: E402
-from retrieval import compute  # noqa: E402
+from graph.runtime import compute  # noqa: E402
 from retrieval.embeddings import embed  # noqa: E402
 
 DOC = ROOT / "samples" / "streaming_orchestrator.py"

@@ -12,8 +12,9 @@ from graph.config import Context
 from graph.models import ChatModelFactory, default_chat_model_factory, resolve_backend
 from graph.nodes import make_facts, make_prepare, make_retrieve, make_stage_node, report
 from graph.routing import next_stage, route_after_stage
+from graph.runtime.compute import embed
 from graph.state import InputState, OutputState, State
-from retrieval.embeddings import Embedder, embed
+from retrieval.embeddings import Embedder
 
 
 def _route_from(after: str) -> Callable[[State], str]:
@@ -43,7 +44,8 @@ def build_graph(
     chains: the chain set to serve (default: the file MIRADOR_CHAINS_FILE names,
         else the project's chains.toml); its stage names become the graph's nodes.
     resolve: decides each stage's backend (default: probe Ollama for `auto`).
-    embedder: embeds texts for the confidence signals (default: MiniLM, offline).
+    embedder: embeds texts for the confidence signals (default: MiniLM, offline, on the
+        compute thread).
     """
     factory = chat_model_factory or default_chat_model_factory
     served = chains or configured_chains()

@@ -8,7 +8,6 @@ holds every MIRADOR_* variable and is read when asked for, never at import.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,18 +15,16 @@ from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, Json, ValidationError
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from retrieval.locations import Locations, xdg
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHAINS_FILE = PROJECT_ROOT / "chains.toml"
 DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
 
 
-def _xdg(variable: str, fallback: str) -> Path:
-    return Path(os.environ.get(variable) or Path.home() / fallback) / "mirador"
-
-
-class Settings(BaseSettings):
+class Settings(Locations):
     """Every MIRADOR_* environment variable, converted to its type.
 
     Read when asked for (`Settings.read()`), never at import, so a variable set after import
@@ -35,18 +32,15 @@ class Settings(BaseSettings):
     keys are not here at all: MIRADOR_OPENAI_API_KEY and a stage's api_key_env are read from
     the environment when a call needs them, so no settings object ever holds a secret."""
 
-    model_config = SettingsConfigDict(env_prefix="MIRADOR_", env_ignore_empty=True, extra="ignore")
-
-    # Where Mirador keeps things.
-    data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))  # index, threads
-    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))  # embedded models
+    # MIRADOR_-prefixed, an empty variable unset (Locations' model_config). Where Mirador keeps
+    # things: data_dir (the index, threads) and index_dir come from Locations.
+    cache_dir: Path = Field(default_factory=lambda: xdg("XDG_CACHE_HOME", ".cache"))  # embedded models
     # The threads: a SQLite file, or a postgresql:// URL (which may hold a password: not in the repr).
     threads_db: str = Field(default="", repr=False)
     chains_file: Path = DEFAULT_CHAINS_FILE  # its stage names become the graph's nodes
     prompts_dir: Path = DEFAULT_PROMPTS_DIR
     n_ctx: int = 8192  # the embedded model's context window, in tokens
-    # The Context's fields, None where the environment does not set them (index_dir is also
-    # where retrieval.store looks for the index when no run names one).
+    # The Context's fields, None where the environment does not set them (index_dir: Locations).
     chain: str | None = None
     backend: str | None = None
     models: Annotated[Json[dict[str, Any]], NoDecode] | None = None
@@ -64,7 +58,6 @@ class Settings(BaseSettings):
     max_document_bytes: int | None = None
     max_document_chars: int | None = None
     retrieval: bool | None = None
-    index_dir: str | None = None
     retrieval_k: int | None = None
     reports_dir: str | None = None
 

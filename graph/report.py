@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,22 @@ def warm_line(warm: list[dict[str, Any]]) -> str:
 
 def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
+
+
+def stage_where(r: Mapping[str, Any]) -> str:
+    """Where a stage ran: `embedded`, or `ollama at http://…`."""
+    return f"{r['backend']} at {r['base_url']}" if r.get("base_url") else str(r["backend"])
+
+
+def stage_timing(r: Mapping[str, Any]) -> str:
+    """'first token 0.54 s · total 24.70 s · 260 tokens · 10.8 tok/s' (with the server's own
+    token counts when it gave them): a stage's timing, as the report and the terminal give it."""
+    usage = r.get("usage")
+    counted = f" (server: {usage['input_tokens']} in, {usage['output_tokens']} out)" if usage else ""
+    return (
+        f"first token {_seconds(r['first_token_s'])} · total {_seconds(r['total_s'])} · "
+        f"{r['tokens']} tokens{counted} · {r['tokens_per_s']} tok/s"
+    )
 
 
 def summary_facts(state: State, report_path: str = "", json_path: str = "") -> dict[str, Any]:
@@ -92,15 +109,9 @@ def _stage_section(number: int, r: StageResult, attempts: list[StageResult], ret
     title = f"### {number}. {r['title']} (`{r['stage']}`) — model `{r['model']}`"
     if r["status"] == "skipped":
         return f"{title}\n\n*Skipped: {r['note'].removeprefix('skipped: ')}.*\n"
-    where = f"{r['backend']} at {r['base_url']}" if r.get("base_url") else r["backend"]
-    usage = r.get("usage")
-    counted = f" (server: {usage['input_tokens']} in, {usage['output_tokens']} out)" if usage else ""
     finish = f" · finish {r['finish_reason']}" if r.get("finish_reason") else ""
     window = f" · context {r['num_ctx']:,}" if r.get("num_ctx") else ""
-    facts = (
-        f"*{r['status']} · {where} · first token {_seconds(r['first_token_s'])} · "
-        f"total {_seconds(r['total_s'])} · {r['tokens']} tokens{counted} · {r['tokens_per_s']} tok/s{finish}{window}*"
-    )
+    facts = f"*{r['status']} · {stage_where(r)} · {stage_timing(r)}{finish}{window}*"
     lines = [title, "", facts, "", f"*{_signals(r)}*", ""]
     if r.get("context_overflow"):
         lines += [f"*Context: {r['context_overflow']}.*", ""]

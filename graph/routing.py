@@ -10,38 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from graph.state import State
+from retrieval.chunking import CODE_EXTENSIONS
 from retrieval.embeddings import Embedder
 
-CODE_EXTENSIONS = frozenset(
-    [
-        ".py",
-        ".js",
-        ".ts",
-        ".tsx",
-        ".jsx",
-        ".java",
-        ".go",
-        ".rs",
-        ".c",
-        ".h",
-        ".cc",
-        ".cpp",
-        ".hpp",
-        ".cs",
-        ".rb",
-        ".php",
-        ".swift",
-        ".kt",
-        ".scala",
-        ".sh",
-        ".bash",
-        ".sql",
-        ".lua",
-        ".r",
-        ".m",
-        ".zig",
-    ]
-)
 _SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("comparison", re.compile(r"\b(compare|comparison|versus|vs\.?|differences? between|which is better)\b")),
     ("report", re.compile(r"\b(report|write[- ]up|status update|executive summary)\b")),

@@ -23,10 +23,15 @@ LANGUAGES: dict[str, Language] = {
     ".md": Language.MARKDOWN, ".markdown": Language.MARKDOWN, ".rst": Language.RST,
     ".tex": Language.LATEX, ".html": Language.HTML, ".htm": Language.HTML,
 }  # fmt: skip
-TEXT_EXTENSIONS = frozenset(
-    {".txt", ".text", ".csv", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".sh", ".sql", ""}
-)
-INDEXABLE = frozenset(LANGUAGES) | TEXT_EXTENSIONS | {".pdf"}
+# Source code: a document of one of these makes a code query (graph.routing), and the index
+# takes it (split along its structure where LANGUAGES knows the language, else as text).
+CODE_EXTENSIONS = frozenset(
+    {".py", ".js", ".jsx", ".ts", ".tsx", ".go", ".rs", ".java", ".kt", ".c", ".h", ".cc", ".cpp", ".hpp",
+     ".cs", ".rb", ".php", ".swift", ".scala", ".lua", ".r", ".hs", ".ex", ".pl", ".sh", ".bash", ".sql",
+     ".m", ".zig"}
+)  # fmt: skip
+TEXT_EXTENSIONS = frozenset({".txt", ".text", ".csv", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg", ""})
+INDEXABLE = frozenset(LANGUAGES) | CODE_EXTENSIONS | TEXT_EXTENSIONS | {".pdf"}
 
 
 class Unreadable(ValueError):
@@ -56,20 +61,22 @@ class Chunk:
         }  # fmt: skip
 
 
-def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """A file's text, or Unreadable with the reason."""
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES, *, what: str = "file", pdf: bool = True) -> str:
+    """The text of `path`, or Unreadable with one line saying why not, starting with `what`:
+    too large, binary (a NUL byte in its first 8 KiB), or not UTF-8. With `pdf`, a .pdf file's
+    text is extracted; without it, a PDF is read like any other file."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise Unreadable(f"larger than {max_bytes} bytes ({size})")
-    if path.suffix.lower() == ".pdf":
+        raise Unreadable(f"{what} is too large: {size} bytes (the limit is {max_bytes})")
+    if pdf and path.suffix.lower() == ".pdf":
         return _pdf_text(path)
     data = path.read_bytes()
     if b"\x00" in data[:8192]:
-        raise Unreadable("binary")
+        raise Unreadable(f"{what} looks binary")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise Unreadable("not valid UTF-8") from None
+        raise Unreadable(f"{what} is not valid UTF-8") from None
 
 
 def _pdf_text(path: Path) -> str:

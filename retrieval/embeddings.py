@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-
-from retrieval import compute
 
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -45,9 +43,10 @@ def _model():  # type: ignore[no-untyped-def]
         return _MODEL
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """The default embedder: MiniLM, normalised rows, computed on the compute thread."""
+def embed(texts: Sequence[str], run: Callable[[Callable[[], Any]], Any] | None = None) -> np.ndarray:
+    """The default embedder: MiniLM, normalised rows. The model loads on the calling thread;
+    `run` runs the encoding (a graph passes its compute thread), else it runs here."""
     model = _model()
     encode = partial(model.encode, list(texts), normalize_embeddings=True, show_progress_bar=False)
-    vectors = compute.run(encode)
+    vectors = encode() if run is None else run(encode)
     return np.asarray(vectors, dtype=np.float32)

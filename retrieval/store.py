@@ -11,23 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from graph.config import Settings
 from retrieval import KINDS
 from retrieval.chunking import Chunk
 from retrieval.embeddings import Embedder, embed
-
-
-def index_location(configured: str = "") -> str:
-    """The index: `configured`, else MIRADOR_INDEX_DIR, else the data dir's; a folder or a URL."""
-    if configured:
-        return configured
-    settings = Settings.read()
-    return settings.index_dir or str(settings.data_dir / "index")
-
-
-def is_server(location: str | Path) -> bool:
-    """Whether the index is a Chroma server (http://host:port) rather than a folder."""
-    return str(location).startswith(("http://", "https://"))
+from retrieval.locations import INDEX_FILE, is_index, is_server
+from retrieval.locations import index_location as index_location  # re-exported: the CLI imports it here
 
 
 class UnusableIndex(ValueError):
@@ -77,9 +65,9 @@ class Index:
         self.where = str(path)  # a folder, or a Chroma server's URL
         self.path = Path(path)
         server = is_server(self.where)
-        if not server and not create and not (self.path / "chroma.sqlite3").is_file():
+        if not create and not is_index(self.where):
             if self.path.exists():
-                raise UnusableIndex(f"{self.path} is not a Mirador index (no chroma.sqlite3)")
+                raise UnusableIndex(f"{self.path} is not a Mirador index (no {INDEX_FILE})")
             raise UnusableIndex(f"no index at {self.path}; build one with `mirador index PATH`")
         import chromadb  # imported here: runs without retrieval do not pay for it
         from chromadb.config import Settings

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from graph import Context, build_graph
+from graph.state import FAILED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,7 @@ def main() -> int:
                 context=context,
             )  # fmt: skip
             for r in out["results"]:
-                if r["status"] in ("error", "timeout", "empty"):
+                if r["status"] in (*FAILED, "empty"):
                     failures.append(f"run {n} {r['stage']}: {r['status']} {r['error']}")
                 if r["total_s"] > slowest[2]:
                     slowest = (f"run {n}", r["stage"], r["total_s"])

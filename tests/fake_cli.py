@@ -13,7 +13,7 @@ from typing import Any
 
 import graph.builder
 from graph.cli import main
-from retrieval.embeddings import embed
+from graph.runtime.compute import embed
 from tests.fakes import Script, bow_embed, chains
 
 _real_build_graph = graph.builder.build_graph

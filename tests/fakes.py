@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from graph.chains import DEFAULT_CHAINS_FILE, ChainSet, StageSpec, parse_chains
-from retrieval import compute
+from graph.runtime import compute
 
 # Words of the test question and document, and filler: a default reply mixes both, so it
 # is on the question (relevance) and differs from every other stage's reply (novelty).

@@ -8,8 +8,8 @@ import pytest
 
 from graph import Context, build_graph
 from graph.cli import main
+from graph.runtime.compute import embed
 from retrieval.chunking import chunk_text
-from retrieval.embeddings import embed
 from retrieval.indexer import index_paths
 from retrieval.retriever import retrieve
 from retrieval.store import Index
@@ -162,9 +162,9 @@ def test_unreadable_files_are_skipped_with_a_reason(tree):
     assert reasons == {
         "blob.bin": "not a text, code or PDF file (.bin)",
         "image.png": "not a text, code or PDF file (.png)",
-        "latin.txt": "not valid UTF-8",
-        "huge.txt": "larger than 2000000 bytes (2000001)",
-        "nul.txt": "binary",
+        "latin.txt": "file is not valid UTF-8",
+        "huge.txt": "file is too large: 2000001 bytes (the limit is 2000000)",
+        "nul.txt": "file looks binary",
     }
     assert summary.added == 1 and summary.files == 4
 

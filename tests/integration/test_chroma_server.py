@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from graph import Context, build_graph
+from graph.runtime.compute import embed
 from retrieval import KINDS
-from retrieval.embeddings import embed
 from retrieval.indexer import index_paths
 from retrieval.retriever import retrieve
 from retrieval.store import Index

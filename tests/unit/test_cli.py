@@ -103,7 +103,7 @@ def test_doctor_says_plainly_when_nothing_answers_and_an_index_is_broken(capsys,
 
 def test_an_option_given_beats_the_environment_even_at_its_default(monkeypatch, tmp_path):
     import graph.builder
-    import graph.cli
+    import graph.cli.run
 
     contexts = []
 
@@ -112,7 +112,7 @@ def test_an_option_given_beats_the_environment_even_at_its_default(monkeypatch, 
         return 0
 
     monkeypatch.setattr(graph.builder, "build_graph", lambda **kwargs: None)
-    monkeypatch.setattr(graph.cli, "_run", run)
+    monkeypatch.setattr(graph.cli.run, "stream", run)
     monkeypatch.setenv("MIRADOR_REPORTS_DIR", str(tmp_path / "from-env"))
     monkeypatch.setenv("MIRADOR_BACKEND", "ollama")
     assert main(["ask", "q", "--no-retrieval", "--reports-dir", "reports", "--backend", "auto"]) == 0

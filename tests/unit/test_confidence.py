@@ -10,7 +10,7 @@ import pytest
 from graph.chains import load_chains
 from graph.clean import clean_output
 from graph.confidence import chain_confidence, combine, decide, echo, hygiene, problems, score, span_overlap
-from retrieval.embeddings import embed
+from graph.runtime.compute import embed
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 QUERY = "Analyze the streaming implementation patterns and identify potential performance bottlenecks"
