@@ -314,7 +314,7 @@ def relocate(answer: str, findings: list[Finding]) -> str:
     return "\n".join(out)
 
 
-def sentence_faults(answer: str, findings: list[Finding]) -> list[tuple[int, int, str]]:
+def sentence_faults(answer: str, findings: list[Finding], query: str = "") -> list[tuple[int, int, str]]:
     """What is wrong with each sentence line of a synthesis answer that names a place, as
     (index of the sentence line, the document line it names, why in words for its repeat);
     the answer's other lines are fine.
@@ -325,14 +325,28 @@ def sentence_faults(answer: str, findings: list[Finding]) -> list[tuple[int, int
     code, wrote of line 49 "it uses the same prompt for all stages, which can lead to poor
     results", which names no problem. A sentence's words (after its place) are judged
     against the findings: most of them a finding's message is a paste; words that name no
-    problem (graph.claims) say nothing. (The claims' checks against
+    problem (graph.claims) say nothing; most of them the question's is the user's symptom
+    handed back (held-out 6: "(line 57): it leaves dozens of idle connections on the
+    reporting database", the question's words at a line that opens no connection); most of
+    them an earlier sentence's is the same sentence again (held-out 6's "Also, in
+    `reconcile` (line 85): …", word for word the answer). (The claims' checks against
     the code, made for an analyst's finding, refused good summaries: "leaks memory" of a
     list that only grows is no unreleased resource, but a fair thing to tell the user.)"""
     out = []
+    said: list[str] = []
     for i, text in enumerate(answer.splitlines()):
         if (named := _named(text)) is None:
             continue
         _, line, claim = named
+        if query and _copies(claim, query):
+            out.append(
+                (i, line, f"handed back the question's words instead of saying what is wrong at line {line}")
+            )
+            continue
+        if any(_copies(claim, before) for before in said):
+            out.append((i, line, "said again what a sentence before it says"))
+            continue
+        said.append(claim)
         pasted = next((n for n, f in enumerate(findings) if _copies(claim, f["message"])), None)
         if pasted is not None:
             out.append((i, line, f"pasted finding #{pasted + 1}'s message instead of saying why it matters"))

@@ -63,12 +63,13 @@ from graph.prompts import (
 )
 from graph.report import write_report
 from graph.routing import classify_query
-from graph.state import StageResult, State, kept_results, usable_results
-from retrieval.chunking import CHUNK_CHARS
+from graph.state import ANSWERED, FAILED, StageResult, State, kept_results, usable_results
+from retrieval.chunking import CHUNK_CHARS, Unreadable, read_text
 from retrieval.embeddings import Embedder
+from retrieval.locations import is_index
 from retrieval.retriever import DEFAULT_FLOOR
 from retrieval.retriever import retrieve as retrieval_search
-from retrieval.store import Found, Index, UnusableIndex, index_location, is_server
+from retrieval.store import Found, Index, UnusableIndex, index_location
 
 TURN_CHARS = 600  # how much of an earlier turn's summary a follow-up carries
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
@@ -92,16 +93,10 @@ def read_document(path: str, max_bytes: int = 5_000_000) -> str:
         raise ValueError(f"document not found: {path}")
     if not p.is_file():
         raise ValueError(f"document is not a file: {path}")
-    size = p.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"document is too large: {size} bytes (the limit is {max_bytes}): {path}")
-    data = p.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise ValueError(f"document looks binary: {path}")
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"document is not valid UTF-8: {path}") from None
+        return read_text(p, max_bytes, what="document", pdf=False)
+    except Unreadable as exc:
+        raise ValueError(f"{exc}: {path}") from None
 
 
 def plan_stages(chain: Chain, ctx: Context, resolve: Resolver) -> tuple[list[StageSpec], list[str]]:
@@ -201,7 +196,7 @@ def make_prepare(
         # token is out (see the stage node): loading torch beside the first prompt tripled
         # the first-token time (2.6 s -> 6.3 s).
         where = index_location(ctx.index_dir)
-        searches = ctx.retrieval and (is_server(where) or Path(where, "chroma.sqlite3").is_file())
+        searches = ctx.retrieval and is_index(where)
         needs_type = not ctx.chain or searches
         query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
         chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
@@ -321,7 +316,7 @@ def instructions(spec: StageSpec, state: State, correction: str = "") -> str:
     judges and the shape its findings take."""
     earlier = [r["stage"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]
     failed = [f"{r['stage']} ({r['status']})" for r in kept_results(state.get("results", []))
-              if r["status"] in ("error", "timeout")]  # fmt: skip
+              if r["status"] in FAILED]  # fmt: skip
     body = load_prompt(spec.prompt or spec.name).render(
         query=state["query"],
         stages=", ".join(earlier) or "none",
@@ -442,7 +437,7 @@ def run_model(
         "total_s": round(time.perf_counter() - start, 3),
         "tokens": tokens,
         "token_probability": meta.get("token_probability"),
-        "finish_reason": finish if status in ("ok", "truncated") else None,
+        "finish_reason": finish if status in ANSWERED else None,
         "usage": usage,
         # Ollama's own counts, from its final message: what it read of the prompt, and wrote.
         "prompt_eval_count": meta.get("prompt_eval_count"),
@@ -488,7 +483,7 @@ def assess(
     own = instructions(spec, state)
     text, removed = clean_output(run["raw"], echoes=(load_prompt("system").render(), own,
                                                      f"Question: {state['query']}"))  # fmt: skip
-    status = "empty" if run["status"] in ("ok", "truncated") and not text else run["status"]
+    status = "empty" if run["status"] in ANSWERED and not text else run["status"]
     verdicts: list[dict[str, Any]] = []
     found: list[Finding] = []
     set_aside: list[dict[str, Any]] = []
@@ -508,7 +503,7 @@ def assess(
         text, still = unfixed(text, top, state["document_text"], state["document_path"])
         set_aside += [{"line": top[n - 1]["line"], "code": top[n - 1]["code"],
                        "reason": f"the checks still find {rule} there after this fix"} for n, rule in still]  # fmt: skip
-        status = "empty" if status in ("ok", "truncated") and not text else status
+        status = "empty" if status in ANSWERED and not text else status
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
     }
@@ -520,7 +515,7 @@ def assess(
         shown = _findings_so_far(state)
         earlier["findings"] = f"{render_places(shown)}\n{render(shown)}"
         text = relocate(text, shown)  # a sentence about another line's finding names its line
-        faults = sentence_faults(text, shown)
+        faults = sentence_faults(text, shown, state["query"])
         if faults and faults[0][0] == 0:  # the answer itself: said again
             fault = faults[0][2]
         elif faults:  # an "Also," sentence: left out, and the answer stands

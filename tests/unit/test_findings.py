@@ -264,6 +264,16 @@ def test_a_summary_sentence_that_pastes_or_misplaces_a_finding_is_named():
         "Also, in `StreamingOrchestrator.process` (line 64): each stage waits longer than the last."
     )
     assert sentence_faults(own, findings) == []
+    # held-out 6: the user's symptom handed back at a line, and the answer said twice
+    query = (
+        "The DBA also complains that the export leaves dozens of idle connections on the reporting database."
+    )
+    symptom = "In short, the biggest problem is at line 64: it leaves dozens of idle connections on the reporting database."
+    again = own.splitlines()[1] + "\n" + own.splitlines()[1].replace("leaks memory", "leaks memory too")
+    assert sentence_faults(f"{symptom}\n{again}", findings, query) == [
+        (0, 64, "handed back the question's words instead of saying what is wrong at line 64"),
+        (2, 59, "said again what a sentence before it says"),
+    ]
     assert sentence_faults("In short, the biggest problem is the blocking call.", findings) == []  # no place
 
 
