@@ -86,7 +86,7 @@ def test_doctor_names_missing_models_with_the_command_to_fetch_them(capsys, monk
     assert "ok      qwen2.5-coder:7b" in out
     assert "missing qwen2.5:7b  → ollama pull qwen2.5:7b" in out
     assert "index" in out and "threads" in out
-    assert code in (0, 1)
+    assert code == 0  # a missing Ollama model is not a failure: the embedded model runs the stage
 
 
 def test_doctor_says_plainly_when_nothing_answers_and_an_index_is_broken(capsys, monkeypatch, tmp_path):
