@@ -107,9 +107,10 @@ class _Scripted(BaseChatModel):
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
     ) -> Iterator[ChatGenerationChunk]:
         reply = self.script.take(self.stage, messages)
+        token = compute.run_token()
         for piece in re.findall(r"\S+\s*|\s+", reply):
             time.sleep(self.script.delays.get(self.stage, 0.0))
-            if compute.cancelled():  # as the embedded model does on Ctrl-C or SIGTERM
+            if compute.cancelled(token):  # as the embedded model does on Ctrl-C, SIGTERM or its run's cancel
                 raise compute.Cancelled
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:

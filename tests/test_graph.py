@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from graph import build_graph
 from graph.chains import load_chains
 from graph.findings import fixes_grammar, summary_grammar
+from graph.runtime import compute
 from tests.fakes import Script, bow_embed, chains, default_reply
 
 CODE_CHAIN = ["concurrency", "cost", "resources", "master_coder", "solution_architect", "synthesis"]
@@ -627,3 +629,36 @@ def test_findings_a_check_confirms_come_first_and_one_analysts_alone_are_listed_
     assert 'where ::= "in `fetch_all` (line 7)" | "in `fetch_all` (line 5)"' in summary_grammar(
         out["findings"]
     )
+
+
+def test_a_run_is_cancelled_by_its_own_token_while_another_run_goes_on(sample_doc, context):
+    """A long-lived host (a server, a notebook) cancels one run; Ctrl-C's process-wide cancel
+    is for the CLI. The first run's model waits on events, not on the clock."""
+    token, started = threading.Event(), threading.Event()
+
+    def waits(script):
+        started.set()
+        token.wait(30)
+        return FINDING
+
+    outcome = []
+
+    def first_run():
+        graph = build_graph(
+            chat_model_factory=Script({"concurrency": waits}), embedder=bow_embed, chains=chains()
+        )
+        try:
+            graph.invoke({"query": QUERY, "document_path": str(sample_doc)}, context=context,
+                         config={"configurable": {compute.CANCEL_KEY: token}})  # fmt: skip
+            outcome.append("finished")
+        except compute.Cancelled:
+            outcome.append("cancelled")
+
+    thread = threading.Thread(target=first_run)
+    thread.start()
+    assert started.wait(30)
+    other = run(Script({"cost": FINDING}), context, document_path=str(sample_doc))  # no token: not touched
+    assert Path(other["report_path"]).is_file() and len(other["results"]) == 6
+    token.set()
+    thread.join(30)
+    assert outcome == ["cancelled"] and not compute.cancelled()

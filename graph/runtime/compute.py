@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirador-compute")
-_CANCELLED = threading.Event()
+_CANCELLED = threading.Event()  # the process is being interrupted: every run stops
+# A run's own cancel token: a threading.Event in its config's configurable under this key.
+# Setting it stops that run's model call at its next token; other runs go on.
+CANCEL_KEY = "mirador_cancel"
 
 
 class Cancelled(KeyboardInterrupt):
@@ -30,12 +33,25 @@ class Cancelled(KeyboardInterrupt):
 
 
 def cancel() -> None:
-    """Stop the compute in flight at its next step (the process is being interrupted)."""
+    """Stop every run's compute in flight at its next step (the process is being interrupted)."""
     _CANCELLED.set()
 
 
-def cancelled() -> bool:
-    return _CANCELLED.is_set()
+def run_token() -> threading.Event | None:
+    """The cancel token of the run the caller is part of, or None (no token, or no run): read
+    on the run's own thread, before the work is handed to the compute thread."""
+    from langgraph.config import get_config
+
+    try:
+        token = get_config().get("configurable", {}).get(CANCEL_KEY)
+    except RuntimeError:  # not inside a run
+        return None
+    return token if isinstance(token, threading.Event) else None
+
+
+def cancelled(token: threading.Event | None = None) -> bool:
+    """Whether the process is being interrupted, or the run holding `token` was cancelled."""
+    return _CANCELLED.is_set() or (token is not None and token.is_set())
 
 
 def submit(fn: Callable[..., T], *args: Any) -> Future[T]:

@@ -196,6 +196,7 @@ class EmbeddedChat(BaseChatModel):
             kwargs["grammar"] = LlamaGrammar.from_string(kwargs["grammar"], verbose=False)
         parts: queue.Queue[tuple[str, Any]] = queue.Queue()
         stopped = threading.Event()  # set when the consumer stops early (a timeout)
+        token = compute.run_token()  # this run's own cancel, read on its thread
 
         def generate() -> None:  # runs on the compute thread
             logprobs: list[float] = []
@@ -212,7 +213,7 @@ class EmbeddedChat(BaseChatModel):
                 )
                 try:
                     for part in stream:
-                        if compute.cancelled():
+                        if compute.cancelled(token):
                             raise compute.Cancelled
                         if stopped.is_set():
                             break

@@ -157,6 +157,22 @@ def test_one_model_is_shared_and_two_concurrent_runs_both_finish(sample_doc, tmp
         assert Path(out["report_path"]).is_file()
 
 
+def test_a_cancelled_runs_token_stops_its_llama_call_and_no_other_run(sample_doc, tmp_path):
+    from graph.runtime import compute
+
+    graph = build_graph()
+    ctx = Context(backend="embedded", chain="streaming", max_tokens=8, embedded_model="coder-0.5b",
+                  reports_dir=str(tmp_path))  # fmt: skip
+    inputs = {"query": "Explain this", "document_path": str(sample_doc)}
+    token = threading.Event()
+    token.set()  # cancelled before its first token: llama.cpp stops at the first part it makes
+    with pytest.raises(compute.Cancelled):
+        graph.invoke(inputs, context=ctx, config={"configurable": {compute.CANCEL_KEY: token}})
+    assert not compute.cancelled()
+    out = graph.invoke(inputs, context=ctx, config={"configurable": {compute.CANCEL_KEY: threading.Event()}})
+    assert Path(out["report_path"]).is_file()
+
+
 def test_two_mirador_processes_at_once_both_finish_with_their_own_reports(sample_doc, tmp_path):
     mirador = Path(sys.executable).parent / "mirador"
     args = [str(mirador), "ask", "What does this code do?", "--document", str(sample_doc), "--chain", "streaming",
