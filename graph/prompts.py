@@ -10,7 +10,7 @@ import html
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +38,20 @@ class Prompt:
 
 
 def load_prompt(name: str, directory: Path | None = None) -> Prompt:
-    """Prompt `name` from `directory` (default: MIRADOR_PROMPTS_DIR, else the project's prompts/)."""
-    return _load_prompt(name, directory or Settings.read().prompts_dir)
-
-
-@cache
-def _load_prompt(name: str, directory: Path) -> Prompt:
+    """Prompt `name` from `directory` (default: MIRADOR_PROMPTS_DIR, else the project's prompts/).
+    Read again when the file changes: a running `langgraph dev` sees an edited prompt."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"bad prompt name {name!r}")
-    path = directory / f"{name}.md"
+    path = (directory or Settings.read().prompts_dir) / f"{name}.md"
+    try:
+        changed = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise FileNotFoundError(f"prompt file not found: {path}") from None
+    return _load_prompt(name, path, changed)
+
+
+@lru_cache(maxsize=256)
+def _load_prompt(name: str, path: Path, changed: int) -> Prompt:
     try:
         template = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -80,3 +80,17 @@ def test_the_prompts_folder_is_read_when_a_prompt_is_loaded_not_at_import(tmp_pa
     assert load_prompt("system").template == "Answer {query} briefly."
     monkeypatch.delenv("MIRADOR_PROMPTS_DIR")
     assert load_prompt("system").template != "Answer {query} briefly."
+
+
+def test_an_edited_prompt_is_read_again(tmp_path):
+    """A running `langgraph dev` sees a prompt edited while it runs (it cached the first read)."""
+    import os
+
+    path = tmp_path / "critic.md"
+    path.write_text("Judge {query}.", encoding="utf-8")
+    assert load_prompt("critic", tmp_path).template == "Judge {query}."
+    path.write_text("Judge {query} harder.", encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    assert load_prompt("critic", tmp_path).template == "Judge {query} harder."
+    with pytest.raises(ValueError, match="bad prompt name"):
+        load_prompt("../critic", tmp_path)
