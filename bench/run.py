@@ -93,7 +93,8 @@ def bench_first_token_warm(runs: int) -> dict[str, Any]:
         # "cold cache": nothing cached; "system cached": the KV cache holds the shared system
         # prompt, as it does after any earlier run in the process.
         for cache in ("cold_cache", "system_cached"):
-            mirador, raw = [], []
+            mirador: list[float] = []
+            raw: list[float] = []
             for n in range(runs):
                 query = f"In one sentence, what is {TOPICS[n % len(TOPICS)]}?"
                 for side in ("mirador", "raw"):
@@ -109,6 +110,7 @@ def bench_first_token_warm(runs: int) -> dict[str, Any]:
                     for _mode, data in graph.stream({"query": query}, context=ctx, stream_mode=["messages"]):
                         if first is None and data[0].text:
                             first = time.perf_counter() - start
+                    assert first is not None, "the chain streamed no token"
                     mirador.append(first)
             m, r = statistics.median(mirador), statistics.median(raw)
             out[cache] = {"mirador_s": m, "raw_llama_s": r, "ratio": m / r}
@@ -135,6 +137,7 @@ def bench_first_token_cold(runs: int) -> dict[str, Any]:
                 if first is None and marker in seen and not seen.endswith(marker):
                     first = time.perf_counter() - start
             proc.wait()
+            assert first is not None, "the CLI printed no token"
             times.append(first)
     return {"median_s": statistics.median(times), "runs": runs, "goal": "<= 3 s"}
 
@@ -173,7 +176,8 @@ def bench_layouts(runs: int, max_tokens: int = 96) -> dict[str, Any]:
 
     def run(layout: str) -> tuple[float, int]:
         _reset(llama)
-        start, results, tokens = time.perf_counter(), [], 0
+        results: list[dict[str, Any]] = []
+        start, tokens = time.perf_counter(), 0
         for spec in stages:
             if layout == "mirador":
                 state = {"query": query, "document_path": str(DOC), "document_text": text,

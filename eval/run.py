@@ -33,8 +33,9 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -56,7 +57,7 @@ from graph import Context, build_graph  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
 from graph.clean import SPECIAL_TOKEN, clean_output  # noqa: E402
 from graph.confidence import span_overlap  # noqa: E402
-from graph.findings import confirmed  # noqa: E402
+from graph.findings import Finding, confirmed  # noqa: E402
 from graph.state import kept_results  # noqa: E402
 
 CLASSIC = ("type", "persona", "clean", "no_copy", "summary")
@@ -145,7 +146,7 @@ def score_code_case(
     return row
 
 
-def copy_or_echo(result: dict[str, Any]) -> bool:
+def copy_or_echo(result: Mapping[str, Any]) -> bool:
     """Whether an attempt was judged a copy of an earlier stage or an echo of its instructions."""
     return any(w in " ".join(result["reasons"]) for w in ("repeated the", "restated"))
 
@@ -184,7 +185,7 @@ def reported_from_report(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 def as_reported(f: dict[str, Any]) -> dict[str, Any]:
     return {"line": f["line"], "who": who(f), "rule": f["rule"], "code": f["code"], "message": f["message"],
-            "fix": f["fix"], "confirmed": confirmed(f)}  # fmt: skip
+            "fix": f["fix"], "confirmed": confirmed(cast(Finding, f))}  # fmt: skip
 
 
 def print_code_row(row: dict[str, Any]) -> None:
@@ -273,7 +274,8 @@ def continuing_messages(state: Any, spec: Any, max_document_chars: int, correcti
     from graph import nodes
     from graph.chains import StageSpec
 
-    system, human = nodes.build_messages_shared(state, spec, max_document_chars, correction)
+    shared = getattr(nodes, "build_messages_shared")  # noqa: B009 - set by use_layout
+    system, human = shared(state, spec, max_document_chars, correction)
     body, question = str(human.content), f"Question: {state['query']}"
     material = body[: body.index(question) + len(question)]  # the document, passages, turns, question
     plan = {s["name"]: StageSpec.from_dict(s) for s in state["plan"]}
@@ -295,7 +297,9 @@ def use_layout(layout: str) -> None:
 
     if not hasattr(nodes, "build_messages_shared"):
         nodes.build_messages_shared = nodes.build_messages  # type: ignore[attr-defined]
-    nodes.build_messages = nodes.build_messages_shared if layout == "shared" else continuing_messages  # type: ignore[assignment]
+    nodes.build_messages = (
+        getattr(nodes, "build_messages_shared") if layout == "shared" else continuing_messages
+    )  # type: ignore[assignment]  # noqa: B009
 
 
 # --- the classic cases ------------------------------------------------------------------
@@ -383,10 +387,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.relabel:
         path = HERE / "results" / f"{args.name}.json"
-        results = json.loads(path.read_text())
+        saved = json.loads(path.read_text())
         labels = load_labels()
-        cases = {c["name"]: c for c in load_cases(results.get("cases_file", args.cases))}
-        for row in results["code"]["cases"]:
+        cases = {c["name"]: c for c in load_cases(saved.get("cases_file", args.cases))}
+        for row in saved["code"]["cases"]:
             reported = row["chain"].get("reported")
             if reported is None or any(
                 "confirmed" not in f for f in reported
@@ -394,9 +398,9 @@ def main() -> int:
                 row["chain"]["reported"] = reported_from_report(row)
             sort_findings(row, cases[row["name"]], labels)
             print_code_row(row)
-        results["code"]["totals"] = code_totals(results["code"]["cases"])
-        print_code_totals(results["code"]["totals"])
-        path.write_text(json.dumps(results, indent=2) + "\n")
+        saved["code"]["totals"] = code_totals(saved["code"]["cases"])
+        print_code_totals(saved["code"]["totals"])
+        path.write_text(json.dumps(saved, indent=2) + "\n")
         return 0
     work = Path(tempfile.mkdtemp(prefix="mirador-eval-"))
     use_layout(args.layout)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ def server(chroma):
     return chroma
 
 
-def _index_both(tree: Path, indexes: list[Index]) -> list[tuple]:
+def _index_both(tree: Path, indexes: list[Index]) -> list[list[tuple[Any, ...]]]:
     """Index the tree into each index; each one's summaries (seconds left out)."""
     out = []
     for idx in indexes:

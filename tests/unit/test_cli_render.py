@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 from rich.console import Console
 
@@ -18,7 +19,7 @@ END = {
     "tokens": 260, "tokens_per_s": 10.8, "confidence": 0.78, "note": "", "error": "",
     "backend": "embedded", "base_url": "",
 }  # fmt: skip
-EVENTS = [
+EVENTS: list[str | dict[str, Any]] = [
     {"event": "plan", "chain": "code", "query_type": "code", "warm": [],
      "notes": ["concurrency: embedded (no Ollama)", "design: embedded (no Ollama)"]},
     {"event": "facts", "count": 1, "findings": [{"line": 3, "rule": "MIR001", "message": "grows"}]},
