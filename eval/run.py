@@ -53,12 +53,14 @@ from scoring import (  # noqa: E402
     summary_section,
 )
 
-from graph import Context, build_graph  # noqa: E402
+from graph import Context, build_graph, nodes  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
 from graph.clean import SPECIAL_TOKEN, clean_output  # noqa: E402
 from graph.confidence import span_overlap  # noqa: E402
 from graph.findings import Finding, confirmed  # noqa: E402
 from graph.state import kept_results  # noqa: E402
+
+SHARED_MESSAGES = nodes.build_messages  # Mirador's layout, before use_layout swaps it
 
 CLASSIC = ("type", "persona", "clean", "no_copy", "summary")
 ECHOES = ("Please add your perspective and insights", "Please provide a comprehensive", "### Specialist")
@@ -274,8 +276,7 @@ def continuing_messages(state: Any, spec: Any, max_document_chars: int, correcti
     from graph import nodes
     from graph.chains import StageSpec
 
-    shared = getattr(nodes, "build_messages_shared")  # noqa: B009 - set by use_layout
-    system, human = shared(state, spec, max_document_chars, correction)
+    system, human = SHARED_MESSAGES(state, spec, max_document_chars, correction)
     body, question = str(human.content), f"Question: {state['query']}"
     material = body[: body.index(question) + len(question)]  # the document, passages, turns, question
     plan = {s["name"]: StageSpec.from_dict(s) for s in state["plan"]}
@@ -295,11 +296,7 @@ def use_layout(layout: str) -> None:
     """Run the graph with `layout`'s prompts: "shared" (Mirador's) or "continuing" (the old one)."""
     from graph import nodes
 
-    if not hasattr(nodes, "build_messages_shared"):
-        nodes.build_messages_shared = nodes.build_messages  # type: ignore[attr-defined]
-    nodes.build_messages = (
-        getattr(nodes, "build_messages_shared") if layout == "shared" else continuing_messages
-    )  # type: ignore[assignment]  # noqa: B009
+    nodes.build_messages = SHARED_MESSAGES if layout == "shared" else continuing_messages  # type: ignore[assignment]
 
 
 # --- the classic cases ------------------------------------------------------------------
