@@ -60,11 +60,10 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
     assert list(dict.fromkeys(s["stage"] for s in facts["stages"])) == CODE_CHAIN
     assert facts["backends"] == ["embedded"]
     synthesis = [s for s in facts["stages"] if s["stage"] == "synthesis"][-1]
-    answer = (synthesis["text"].splitlines() or [""])[0]
     if synthesis["verdict"] == "dropped":  # a copy, or cut off at 24 tokens: never the summary
-        assert "In short" not in facts["summary"] and not (answer and answer in facts["summary"])
-    else:  # the answer, then the top findings it did not cite
-        assert answer and facts["summary"].startswith(answer)
+        assert "In short" not in facts["summary"] and "The synthesis stage produced no usable summary" in md
+    else:  # its answer, then the top findings it did not cite
+        assert facts["summary"] and "produced no usable summary" not in md
     assert facts["first_token_s"] == ends[0]["first_token_s"]
     # Every stage that ran shows its measured confidence and each signal, llama.cpp's
     # token probability included.
