@@ -549,8 +549,8 @@ def render_places(findings: list[Finding]) -> str:
     words. Shown the messages, the 1.5B pasted one after the place (the demo's summary, "an
     HTTP request with no timeout can hang forever; pass timeout=", was dropped as a copy on
     every run, so the report had none); shown each finding's kind too, it pasted "concurrency:"
-    and the code. Shown the code, it says in its own words what the line does to the user,
-    and `sentence_faults` holds each sentence to what the code shows."""
+    and the code. Shown the code, it says in its own words what the line does to the user;
+    `sentence_faults` and `relocate` then hold each sentence to the findings."""
     shown = places(findings)
     lines = dict.fromkeys(f"{place(f)}: `{f['code'][:90]}`" for f in findings if place(f) in shown)
     return "\n".join(f"{n}. {line}" for n, line in enumerate(lines, start=1))
