@@ -314,7 +314,9 @@ def relocate(answer: str, findings: list[Finding]) -> str:
     return "\n".join(out)
 
 
-def sentence_faults(answer: str, findings: list[Finding], query: str = "") -> list[tuple[int, int, str]]:
+def sentence_faults(
+    answer: str, findings: list[Finding], query: str = "", source: str = ""
+) -> list[tuple[int, int, str]]:
     """What is wrong with each sentence line of a synthesis answer that names a place, as
     (index of the sentence line, the document line it names, why in words for its repeat);
     the answer's other lines are fine.
@@ -329,15 +331,30 @@ def sentence_faults(answer: str, findings: list[Finding], query: str = "") -> li
     handed back (held-out 6: "(line 57): it leaves dozens of idle connections on the
     reporting database", the question's words at a line that opens no connection); most of
     them an earlier sentence's is the same sentence again (held-out 6's "Also, in
-    `reconcile` (line 85): …", word for word the answer). (The claims' checks against
+    `reconcile` (line 85): …", word for word the answer); most of them a comment's in the
+    document is the author's remark pasted (the demo's "the context grows with every stage and
+    is re-sent in full" is line 63's comment, word for word). (The claims' checks against
     the code, made for an analyst's finding, refused good summaries: "leaks memory" of a
     list that only grows is no unreleased resource, but a fair thing to tell the user.)"""
     out = []
     said: list[str] = []
+    comments = [
+        (n, text.partition("#")[2]) for n, text in enumerate(source.splitlines(), start=1) if "#" in text
+    ]
     for i, text in enumerate(answer.splitlines()):
         if (named := _named(text)) is None:
             continue
         _, line, claim = named
+        copied = next((n for n, comment in comments if _copies(claim, comment)), None)
+        if copied is not None:
+            out.append(
+                (
+                    i,
+                    line,
+                    f"pasted the comment on line {copied} instead of saying in its own words what is wrong",
+                )
+            )
+            continue
         if query and _copies(claim, query):
             out.append(
                 (i, line, f"handed back the question's words instead of saying what is wrong at line {line}")

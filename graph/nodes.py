@@ -515,7 +515,7 @@ def assess(
         shown = _findings_so_far(state)
         earlier["findings"] = f"{render_places(shown)}\n{render(shown)}"
         text = relocate(text, shown)  # a sentence about another line's finding names its line
-        faults = sentence_faults(text, shown, state["query"])
+        faults = sentence_faults(text, shown, state["query"], state["document_text"])
         if faults and faults[0][0] == 0:  # the answer itself: said again
             fault = faults[0][2]
         elif faults:  # an "Also," sentence: left out, and the answer stands

@@ -270,6 +270,12 @@ def test_a_summary_sentence_that_pastes_or_misplaces_a_finding_is_named():
     )
     symptom = "In short, the biggest problem is at line 64: it leaves dozens of idle connections on the reporting database."
     again = own.splitlines()[1] + "\n" + own.splitlines()[1].replace("leaks memory", "leaks memory too")
+    # the demo's answer was line 63's comment, word for word: the author's remark, not an analysis
+    source = "        # The whole context grows with every stage and is re-sent in full.\n        context = context + output\n"
+    assert sentence_faults(misplaced, findings, "", source) == [
+        (0, 59, "pasted the comment on line 1 instead of saying in its own words what is wrong")
+    ]
+    assert sentence_faults(own, findings, "", source) == []
     assert sentence_faults(f"{symptom}\n{again}", findings, query) == [
         (0, 64, "handed back the question's words instead of saying what is wrong at line 64"),
         (2, 59, "said again what a sentence before it says"),
