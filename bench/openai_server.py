@@ -35,9 +35,10 @@ os.environ.setdefault("MIRADOR_DATA_DIR", tempfile.mkdtemp(prefix="mirador-bench
 from graph import Context  # noqa: E402
 from graph.chains import configured_chains  # noqa: E402
 from graph.findings import checked  # noqa: E402
-from graph.models import default_chat_model_factory, embedded_model_path, embedded_spec  # noqa: E402
+from graph.models import default_chat_model_factory, embedded_model_path  # noqa: E402
 from graph.nodes import build_messages, read_document, run_model  # noqa: E402
 from graph.runtime import compute  # noqa: E402
+from graph.runtime.backends import embedded_spec  # noqa: E402
 
 DOC = ROOT / "samples" / "streaming_orchestrator.py"
 QUERY = "Analyze the streaming implementation patterns and identify potential performance bottlenecks"

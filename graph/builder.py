@@ -9,9 +9,10 @@ from langgraph.graph import END, START, StateGraph
 
 from graph.chains import ChainSet, StageSpec, configured_chains
 from graph.config import Context
-from graph.models import ChatModelFactory, default_chat_model_factory, resolve_backend
+from graph.models import ChatModelFactory, default_chat_model_factory
 from graph.nodes import make_facts, make_prepare, make_retrieve, make_stage_node, report
 from graph.routing import next_stage, route_after_stage
+from graph.runtime.backends import resolve_backend
 from graph.runtime.compute import embed
 from graph.state import InputState, OutputState, State
 from retrieval.embeddings import Embedder

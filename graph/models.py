@@ -1,5 +1,6 @@
 """Chat models for stages: Ollama, an OpenAI-compatible server, or llama.cpp in-process
-(the embedded default, in graph.runtime.embedded), and which of them a stage runs on.
+(the embedded default, in graph.runtime.embedded); which of them a stage runs on is decided
+in graph.runtime.backends.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from langchain_core.language_models import BaseChatModel
@@ -23,9 +23,10 @@ from graph.config import API_KEY_ENV
 
 # The embedded models and their adapter live in graph.runtime.embedded; the `as` names stay importable here.
 from graph.runtime.embedded import CODER as CODER
-from graph.runtime.embedded import EMBEDDED_MODEL, EmbeddedChat, embedded_model, get_llama
+from graph.runtime.embedded import EMBEDDED_MODEL as EMBEDDED_MODEL
 from graph.runtime.embedded import EMBEDDED_MODELS as EMBEDDED_MODELS
 from graph.runtime.embedded import SMALL as SMALL
+from graph.runtime.embedded import EmbeddedChat, get_llama
 from graph.runtime.embedded import EmbeddedModel as EmbeddedModel
 from graph.runtime.embedded import assemble as assemble
 from graph.runtime.embedded import cache_dir as cache_dir
@@ -78,11 +79,6 @@ def _openai_chat_class() -> Any:
             yield from super()._stream(*args, **kwargs)
 
     return OpenAIChat
-
-
-def openai_url(url: str) -> str:
-    """An OpenAI-compatible base URL: `/v1` added when the URL has no path (as Ollama's)."""
-    return url.rstrip("/") + "/v1" if urlsplit(url).path in ("", "/") else url
 
 
 def openai_chat(spec: StageSpec, http_client: httpx.Client | None = None) -> BaseChatModel:
@@ -218,66 +214,3 @@ def context_overflow(num_ctx: int, estimated: int, prompt_eval: int | None, outp
         return (f"prompt about {estimated:,} tokens (estimated) > context {num_ctx:,}: "
                 f"Ollama cut the start of the prompt{read}")  # fmt: skip
     return ""
-
-
-def openai_models(base_url: str, timeout: float = 1.0) -> set[str] | None:
-    """The models an OpenAI-compatible server lists, or None when nothing answers there."""
-    key = os.environ.get(API_KEY_ENV, "")
-    try:
-        response = httpx.get(
-            f"{openai_url(base_url).rstrip('/')}/models",
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=timeout,
-        )
-        response.raise_for_status()
-        return {m["id"] for m in response.json()["data"]}
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-
-
-def ollama_models(base_url: str, timeout: float = 1.0) -> set[str] | None:
-    """The models an Ollama server has, or None when nothing answers there."""
-    try:
-        response = httpx.get(f"{base_url.rstrip('/')}/api/tags", timeout=timeout)
-        response.raise_for_status()
-        return {m["name"] for m in response.json()["models"]}
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _has_model(available: set[str], model: str) -> bool:
-    return model in available or (":" not in model and f"{model}:latest" in available)
-
-
-def resolve_backend(
-    spec: StageSpec,
-    requested: str,
-    base_url: str,
-    probe: Callable[[str], set[str] | None] = ollama_models,
-) -> tuple[StageSpec, str]:
-    """Decide where a stage runs; returns the resolved spec and a note saying why."""
-    url = spec.base_url or base_url
-    if requested == "openai":
-        url = openai_url(url)
-        return replace(spec, backend="openai", base_url=url), f"{spec.name}: openai at {url}"
-    if requested == "ollama":
-        return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
-    if requested == "embedded":
-        return embedded_spec(spec), f"{spec.name}: embedded (requested)"
-    if requested != "auto":
-        raise ValueError(f"unknown backend {requested!r}")
-    available = probe(url)
-    if available is None:
-        why = f"no Ollama server answered at {url}"
-    elif not _has_model(available, spec.model):
-        why = f"Ollama at {url} has no model {spec.model}"
-    else:
-        return replace(spec, backend="ollama", base_url=url), f"{spec.name}: ollama at {url}"
-    return embedded_spec(spec), f"{spec.name}: embedded ({why})"
-
-
-def embedded_spec(spec: StageSpec) -> StageSpec:
-    """The stage on the embedded backend: its own embedded model, else the default."""
-    return replace(
-        spec, backend="embedded", model=embedded_model(spec.embedded or EMBEDDED_MODEL).name, base_url=""
-    )

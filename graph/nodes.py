@@ -46,7 +46,6 @@ from graph.findings import grammar as findings_grammar
 from graph.models import (
     api_key,
     context_overflow,
-    embedded_spec,
     estimate_tokens,
     fit_num_ctx,
     redact,
@@ -63,6 +62,7 @@ from graph.prompts import (
 )
 from graph.report import write_report
 from graph.routing import classify_query
+from graph.runtime.backends import embedded_spec
 from graph.state import ANSWERED, FAILED, StageResult, State, kept_results, usable_results
 from retrieval.chunking import CHUNK_CHARS, Unreadable, read_text
 from retrieval.embeddings import Embedder

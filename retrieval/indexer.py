@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from retrieval import KINDS
 from retrieval.chunking import INDEXABLE, Unreadable, chunk_text, read_text
@@ -14,6 +14,12 @@ from retrieval.store import Index
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", ".tox", "dist", "build", ".idea", ".vscode"})  # fmt: skip
+
+
+# How the indexer goes through the files it will read: given all of them, in order, it yields
+# each one back as its turn comes (a progress bar that moves on a file at a time; the CLI's is
+# on rich). The indexer itself draws nothing.
+Progress = Callable[[Sequence[Path]], Iterable[Path]]
 
 
 @dataclass
@@ -50,9 +56,13 @@ def _walk(root: Path, summary: Summary) -> Iterator[Path]:
         yield path
 
 
-def index_paths(paths: list[str | Path], *, kind: str, index: Index, progress: bool | None = None) -> Summary:
+def index_paths(
+    paths: list[str | Path], *, kind: str, index: Index, progress: Progress | Literal[False] | None = None
+) -> Summary:
     """Index files and folders as `kind`. Re-indexing the same tree changes nothing; a changed
-    file's chunks are replaced; chunks of files deleted under an indexed folder are pruned."""
+    file's chunks are replaced; chunks of files deleted under an indexed folder are pruned.
+
+    `progress` walks the files to read (see Progress); None or False: no progress shown."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     roots = [Path(p).resolve() for p in paths]
@@ -62,13 +72,8 @@ def index_paths(paths: list[str | Path], *, kind: str, index: Index, progress: b
     start = time.perf_counter()
     summary = Summary()
     files = [f for root in roots for f in _walk(root, summary)]
-    show = sys.stderr.isatty() and len(files) > 20 if progress is None else progress
-    if show:
-        from tqdm import tqdm
-
-        files = tqdm(files, desc=f"indexing {kind}", unit="file", file=sys.stderr)  # type: ignore[assignment]
     seen: set[str] = set()
-    for path in files:
+    for path in progress(files) if progress else files:
         summary.files += 1
         source = str(path)
         seen.add(source)

@@ -7,7 +7,6 @@ one line a check when piped; the exit status is 1 when a required check failed.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +18,10 @@ from rich.text import Text
 from graph.chains import configured_chains
 from graph.config import Context, Settings
 from graph.memory import ThreadStoreError, is_postgres, open_checkpointer, redact, threads_db
-from graph.models import EMBEDDED_MODELS, _has_model, cache_dir, ollama_models, openai_models, openai_url
+from graph.runtime.backends import Probe, has_model, ollama_models, openai_models, openai_url
+from graph.runtime.embedded import EMBEDDED_MODELS, cache_dir
 from retrieval.locations import is_index
 from retrieval.store import Index, UnusableIndex, index_location, is_server
-
-Probe = Callable[[str], set[str] | None]  # a server's URL -> the models it has, None when silent
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def checks(*, ollama: Probe = ollama_models, openai: Probe = openai_models) -> l
             continue
         found.append(Check("ollama", True, f"{url}: answering, {len(available)} models", required=False))
         for model in sorted(m for u, m in wanted if u == url):
-            present = _has_model(available, model)
+            present = has_model(available, model)
             found.append(
                 Check("model", present, model, "" if present else f"ollama pull {model}", required=False)
             )

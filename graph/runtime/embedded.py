@@ -13,7 +13,8 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,36 @@ def cache_dir() -> Path:
 
 _ASSEMBLE_LOCK = threading.Lock()
 
+# What assemble tells of its progress: given the file's name and its size in bytes, a context
+# whose value is called with the size of each piece as it is written.
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 
-def assemble(parts: list[Path], target: Path, sha256: str) -> Path:
+
+@contextmanager
+def terminal_bar(name: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich bar of the bytes written, on stderr when it is a terminal (uncoloured under
+    `NO_COLOR`); nothing is drawn when stderr is piped."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+             console=console) as bar:  # fmt: skip
+        task = bar.add_task(f"assembling {name}", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def assemble(parts: list[Path], target: Path, sha256: str, progress: Progress | None = None) -> Path:
     """Concatenate `parts` into `target` once, verifying the whole file's sha256.
 
     A marker beside the file records the verified size and mtime, so later
     runs skip re-hashing; a partial or corrupt file is never left at `target`.
+    `progress` (e.g. terminal_bar) is told of the bytes only when the file is assembled.
     """
     marker = target.with_suffix(".verified")
     with _ASSEMBLE_LOCK:
@@ -79,12 +104,15 @@ def assemble(parts: list[Path], target: Path, sha256: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         digest = hashlib.sha256()
-        with tmp.open("wb") as out:
+        total = sum(part.stat().st_size for part in parts)
+        shown = progress(target.name, total) if progress else nullcontext(lambda n: None)
+        with shown as advance, tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as src:
                     while chunk := src.read(1 << 22):
                         digest.update(chunk)
                         out.write(chunk)
+                        advance(len(chunk))
         if digest.hexdigest() != sha256:
             tmp.unlink()
             raise RuntimeError(f"model parts do not hash to the expected file {target.name}; reinstall them")
@@ -109,7 +137,7 @@ def embedded_model_path(name: str = EMBEDDED_MODEL) -> Path:
         parts = [Path(importlib.import_module(p).get_part_path()) for p in model.parts]
     except ImportError as exc:
         raise RuntimeError(f"embedded model parts are not installed ({exc.name}); run `make setup`") from None
-    return assemble(parts, cache_dir() / "models" / f"{model.name}.gguf", model.sha256)
+    return assemble(parts, cache_dir() / "models" / f"{model.name}.gguf", model.sha256, progress=terminal_bar)
 
 
 _LLAMAS: dict[str, Any] = {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 
 import pytest
 
 from graph.chains import load_chains
-from graph.models import EMBEDDED_MODEL, assemble, resolve_backend
+from graph.runtime.backends import resolve_backend
+from graph.runtime.embedded import EMBEDDED_MODEL, assemble, terminal_bar
 
 SPEC = load_chains().get("code").stages[1]  # cost, model qwen2.5-coder:7b
 URL = "http://127.0.0.1:9"
@@ -56,6 +58,39 @@ def test_assemble_concatenates_verifies_and_caches(tmp_path):
     assert assemble(parts, target, sha) == target
 
 
+def test_assembling_tells_its_progress_and_a_verified_file_tells_nothing(tmp_path):
+    told = []
+    written = []
+
+    @contextmanager
+    def fake(name, total):
+        told.append((name, total))
+        yield written.append
+
+    parts = [tmp_path / "a.bin", tmp_path / "b.bin"]
+    parts[0].write_bytes(b"x" * (5 << 20))  # more than one 4 MiB read
+    parts[1].write_bytes(b"tail")
+    target = tmp_path / "cache" / "model.gguf"
+    sha = hashlib.sha256(b"x" * (5 << 20) + b"tail").hexdigest()
+    assemble(parts, target, sha, progress=fake)
+    assert told == [("model.gguf", (5 << 20) + 4)]
+    assert written == [4 << 20, 1 << 20, 4]  # every piece as it is written
+    assemble(parts, target, sha, progress=fake)
+    assert len(told) == 1  # already assembled: no bar
+
+
+def test_the_assembly_bar_draws_nothing_when_stderr_is_piped(capsys, monkeypatch):
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    with terminal_bar("model.gguf", 10) as advance:
+        advance(10)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    with terminal_bar("model.gguf", 10) as advance:
+        advance(10)
+    assert "assembling model.gguf" in capsys.readouterr().err
+
+
 def test_assemble_refuses_parts_that_do_not_hash(tmp_path):
     part = tmp_path / "p.bin"
     part.write_bytes(b"corrupt")
@@ -66,7 +101,8 @@ def test_assemble_refuses_parts_that_do_not_hash(tmp_path):
 
 
 def test_each_stage_runs_on_its_own_embedded_model():
-    from graph.models import CODER, SMALL, embedded_model, embedded_spec
+    from graph.runtime.backends import embedded_spec
+    from graph.runtime.embedded import CODER, SMALL, embedded_model
 
     quick = load_chains().get("streaming").stages[0]
     assert embedded_spec(quick).model == SMALL.name  # embedded = "coder-0.5b"
