@@ -446,9 +446,20 @@ def parse(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if m := _DISPUTE.match(line):
             disputes.append({"check": int(m[1]), "why": m[2].strip()})
         elif m := _FINDING.match(line):
-            found.append({"line": int(m[1] or 0), "code": m[2].strip(), "message": m[3].strip(),
+            found.append({"line": int(m[1] or 0), "code": m[2].strip(), "message": whole(m[3].strip()),
                           "fix": (m[4] or "").strip()})  # fmt: skip
     return disputes, found
+
+
+def whole(message: str) -> str:
+    """The message up to its last whole sentence when the words after it were cut off at the
+    stage's token cap. The demo's cost analyst named line 64's re-sent context in its second
+    sentence and was cut in its third ("… if the context is large. A `"); the cut one made the
+    whole finding read as cut off, and the demo lost its only find beyond the checks."""
+    if not claims.CUT_OFF.search(message):
+        return message
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s+\S)", message)]
+    return message[: ends[-1]] if ends else message
 
 
 def _norm(text: str) -> str:

@@ -181,9 +181,21 @@ def render_markdown(state: State, thread: str = "") -> str:
         )
         out += [summary, "", written + listed, ""]
     else:
-        out += ["*The synthesis stage produced no usable summary; see the findings and stages below.*", ""]
+        why = (
+            "; ".join(synthesis.get("reasons") or [])
+            if synthesis and synthesis["verdict"] == "dropped"
+            else ""
+        )
+        said = f"*The synthesis stage produced no usable summary{f' (it {why})' if why else ''}"
         if state.get("summary"):
-            out += ["The top findings:", "", state["summary"], ""]
+            out += [
+                f"{said}. The top findings, as the checks and stages ranked them:*",
+                "",
+                state["summary"],
+                "",
+            ]
+        else:
+            out += [f"{said}; see the findings and stages below.*", ""]
 
     failed = [f"`{r['stage']}` ({r['status']})" for r in stages if r["status"] in FAILED]
     if failed:

@@ -32,11 +32,11 @@ class StreamingOrchestrator:
     def __init__(self, stages, base_url="http://localhost:11434"):
         self.stages = stages
         self.base_url = base_url
-        self.history = []  # every token of every run, never trimmed
+        self.history = []
         self._warmed = set()
 
     async def warm_up(self):
-        # Warms one model after another; each call blocks the event loop.
+        # Load each stage's model once, so the first real request is quick.
         for stage in self.stages:
             if stage.model not in self._warmed:
                 requests.post(f"{self.base_url}/api/generate", json={"model": stage.model, "prompt": "hi"})
@@ -60,7 +60,7 @@ class StreamingOrchestrator:
                 yield token
                 if chunk.get("done"):
                     break
-            # The whole context grows with every stage and is re-sent in full.
+            # The next stage sees everything said so far.
             context = context + "\n" + output
 
     def stats(self):

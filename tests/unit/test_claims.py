@@ -70,12 +70,14 @@ SOURCE = textwrap.dedent(
         def again(self, path):
             urlopen(path).close()
             asyncio.run(main())
+            note = note + path
 
         def retry(self, job):
             for attempt in range(3):
                 job.attempts += 1
                 job.history.append(time.time())
                 job.wait = job.wait + 0.5
+                log = log + str(attempt)
 
         def safe(self, path):
             f = open(path)
@@ -111,6 +113,8 @@ def line_of(text: str) -> int:
         ("limit = len(self.seen) * 2", "recomputed each time round the loop: repeated work"),
         ("if key not in self.seen:", "a membership test that scans the whole list for every key"),
         ('out = open(path, "w")', "the `raise` on line {raise} leaves without closing `out`, a leak"),
+        # the demo's re-sent context: a string that adds to itself on every pass of a loop
+        ("log = log + str(attempt)", "it rebuilds the string on every attempt, so memory use grows"),
     ],
 )
 def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
@@ -129,6 +133,7 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
         ("await asyncio.sleep(0)", "stalls the event loop", "event loop"),
         ("out.write", "a blocking write that stalls the event loop", "event loop"),
         ("self.recent.append(key)", "a list that grows without bound", "grows"),
+        ("note = note + path", "the note grows without bound", "grows"),  # once, not in a loop
         ("self.cache[key] = time.time()", "a dict that grows without bound", "grows"),
         ("total.append(1)", "grows indefinitely with many entries", "grows"),
         ("with open(path) as f:", "the file is not closed: a leak", "released"),

@@ -64,7 +64,25 @@ def test_markdown_has_the_old_header_fields_stages_and_summary(state):
 
 def test_missing_summary_is_said_not_invented(state):
     state["results"][-1]["text"] = ""
-    assert "The synthesis stage produced no usable summary" in render_markdown(state)
+    state["summary"] = ""
+    assert "*The synthesis stage produced no usable summary; see the findings" in render_markdown(state)
+
+
+def test_a_dropped_summary_says_why_and_lists_the_top_findings(state):
+    """The demo's synthesis pasted line 63's comment twice; the report said only that it had no
+    usable summary, which read as a failure of the whole run above a good list of findings."""
+    state["results"][-1].update(
+        verdict="dropped",
+        reasons=["pasted the comment on line 63 instead of saying in its own words what is wrong"],
+    )
+    state["summary"] = "- Line 42: a blocking HTTP call inside async def [#1]"
+    md = render_markdown(state)
+    assert (
+        "*The synthesis stage produced no usable summary (it pasted the comment on line 63 instead of saying in "
+        "its own words what is wrong). The top findings, as the checks and stages ranked them:*\n\n"
+        "- Line 42: a blocking HTTP call inside async def [#1]"
+    ) in md
+    assert "- Cache it [analyst]" not in md.split("## Stages")[0]
 
 
 def test_write_report_writes_both_files_atomically_and_never_overwrites(state, tmp_path):
