@@ -1,4 +1,5 @@
-# Mirador: `make demo` sets everything up and runs a real analysis; `make test` runs the suite.
+# Mirador: `make demo` sets everything up and runs a real analysis; `make test` runs the suite,
+# `make test-unit` its unit tier alone (no model, no Chroma, no real server: seconds).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format studio soak bench eval eval-heldout clean
+.PHONY: setup demo test test-unit lint format studio soak bench eval eval-heldout clean
 
 setup: $(STAMP)
 
@@ -30,6 +31,9 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+test-unit: setup
+	$(BIN)/pytest tests/unit -q
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""Retrieval with real parts: Chroma on a temp dir and the real MiniLM embedder."""
+"""Retrieval with real parts: Chroma on a temp dir and the real MiniLM embedder.
+(Chunking and the index command's refusals need neither: tests/unit/test_retrieval.py.)"""
 
 from __future__ import annotations
 
@@ -9,75 +10,13 @@ import pytest
 from graph import Context, build_graph
 from graph.cli import main
 from graph.runtime.compute import embed
-from retrieval.chunking import chunk_text
 from retrieval.indexer import index_paths
 from retrieval.retriever import retrieve
 from retrieval.store import Index
+from tests.corpus import BILLING, SEED_QUERY, make_tree
 from tests.fakes import Script
 
-PERSONA = """# About me
-
-I am Matthew, a musician. My band They Came Bearing Arms released several EPs between 2009
-and 2013, and my solo project After Annapurna ran from 2014 to 2023. All of my music is on
-streaming platforms such as Spotify and Apple Music.
-
-## Goals
-
-This year I want to finish a new album, play twenty shows, and spend more time with my family.
-I prefer working in the mornings and I dislike long meetings.
-"""
-
-STREAMER = '''"""Streams tokens from several model stages."""
-
-import requests
-
-
-class StreamingOrchestrator:
-    def __init__(self, stages):
-        self.stages = stages
-        self.history = []  # every token ever streamed; never trimmed
-
-    def process(self, query):
-        context = ""
-        for stage in self.stages:
-            response = requests.post(stage.url, json={"prompt": context + query}, stream=True)
-            for line in response.iter_lines():
-                self.history.append(line)
-                context = context + line.decode()  # quadratic string building
-                yield line
-'''
-
-BILLING = '''def total(invoices):
-    """Sum the amounts of paid invoices, in cents."""
-    return sum(i.amount_cents for i in invoices if i.paid)
-
-
-def overdue(invoices, today):
-    return [i for i in invoices if not i.paid and i.due < today]
-'''
-
-RECIPES = """# Pancakes
-
-Mix flour, eggs and milk. Rest the batter for ten minutes, then fry in butter.
-
-# Tomato soup
-
-Roast tomatoes with garlic, blend with stock, season with basil.
-"""
-
-
-def make_tree(tmp_path: Path) -> Path:
-    """A project (two code files, a recipe note) and the user's notes, as `mirador index` sees them."""
-    code = tmp_path / "project"
-    (code / "src").mkdir(parents=True)
-    (code / "src" / "orchestrator.py").write_text(STREAMER, encoding="utf-8")
-    (code / "src" / "billing.py").write_text(BILLING, encoding="utf-8")
-    (code / "docs").mkdir()
-    (code / "docs" / "recipes.md").write_text(RECIPES, encoding="utf-8")
-    notes = tmp_path / "me"
-    notes.mkdir()
-    (notes / "about.md").write_text(PERSONA, encoding="utf-8")
-    return tmp_path
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -91,37 +30,6 @@ def index(tree):
     index_paths([tree / "project"], kind="documents", index=idx, progress=False)
     index_paths([tree / "me"], kind="persona", index=idx, progress=False)
     return idx
-
-
-# --- chunking ----------------------------------------------------------------------------
-
-
-def test_code_chunks_follow_the_code_and_keep_line_ranges(tmp_path):
-    source = "\n\n".join(f"def f{i}(x):\n    return x * {i}\n" + "    # pad\n" * 30 for i in range(6))
-    chunks = chunk_text(source, "/p/m.py", "documents")
-    assert len(chunks) > 1 and all(c.language == "python" for c in chunks)
-    lines = source.splitlines()
-    for c in chunks:
-        assert c.text.splitlines()[0] == lines[c.line_start - 1]
-        assert c.text.splitlines()[-1] == lines[c.line_end - 1]
-        assert c.text.lstrip().startswith("def ")  # split at function boundaries
-    assert [c.position for c in chunks] == list(range(len(chunks)))
-
-
-def test_markdown_splits_at_headings_and_text_at_paragraphs():
-    md = "\n\n".join(f"# Part {i}\n\n" + ("Some words here. " * 30) for i in range(4))
-    assert all(c.text.startswith("# Part") for c in chunk_text(md, "/p/a.md", "documents"))
-    txt = "\n\n".join(f"Paragraph {i}. " * 40 for i in range(4))
-    chunks = chunk_text(txt, "/p/a.txt", "persona")
-    assert all(c.text.startswith("Paragraph") and c.kind == "persona" for c in chunks)
-
-
-def test_chunk_ids_are_stable_and_change_with_content():
-    a = chunk_text(STREAMER, "/p/o.py", "documents")
-    assert [c.id for c in a] == [c.id for c in chunk_text(STREAMER, "/p/o.py", "documents")]
-    edited = chunk_text(STREAMER.replace("quadratic", "slow"), "/p/o.py", "documents")
-    assert {c.id for c in a} != {c.id for c in edited}
-    assert {c.id for c in a}.isdisjoint(c.id for c in chunk_text(STREAMER, "/p/x.py", "documents"))
 
 
 # --- indexing ----------------------------------------------------------------------------
@@ -138,7 +46,7 @@ def test_an_edited_file_replaces_its_chunks_and_a_deleted_file_is_pruned(tree, i
     (tree / "project" / "src" / "billing.py").write_text(BILLING.replace("paid invoices", "settled bills"))
     (tree / "project" / "docs" / "recipes.md").unlink()
     summary = index_paths([tree / "project"], kind="documents", index=index, progress=False)
-    assert summary.updated >= 1 and summary.removed >= 1 and summary.added == 0
+    assert (summary.updated, summary.removed, summary.added) == (1, 1, 0)  # one chunk each
     sources = index.sources("documents")
     assert not any(s.endswith("recipes.md") for s in sources)
     assert index.count("documents") < before
@@ -234,8 +142,6 @@ def test_gating_keeps_kinds_apart(index):
 
 # --- the seed's failure, through the graph ----------------------------------------------------
 
-SEED_QUERY = "Analyze the streaming implementation patterns and identify potential performance bottlenecks"
-
 
 def _run(tree, query, tmp_path):
     script = Script()
@@ -262,7 +168,7 @@ def test_a_code_question_never_sees_persona_chunks_and_cites_code(tree, index, t
 
 def test_a_personal_question_gets_the_persona_chunks(tree, index, tmp_path):
     script, out = _run(tree, "What should I focus on this year with my music?", tmp_path)
-    assert out["query_type"] in ("personal", "decision")
+    assert out["query_type"] == "personal"  # the query says "what should I"
     assert any(c["kind"] == "persona" for c in out["retrieved"])
     assert "After Annapurna" in str(script.messages_for(script.stages_called()[0])[1].content)
 
@@ -292,13 +198,3 @@ def test_mirador_index_reports_a_summary_and_is_idempotent(tree, capsys):
     assert "persona" in capsys.readouterr().out
     assert main(["index", str(tree / "project"), "--index", str(target), "-q"]) == 0
     assert " 0 chunks added, 0 updated" in capsys.readouterr().out
-
-
-def test_mirador_index_refuses_a_folder_that_is_not_an_index(tree, capsys):
-    not_index = tree / "project"  # has files, no chroma.sqlite3
-    with pytest.raises(SystemExit) as exit_info:
-        main(["index", str(tree / "me"), "--index", str(not_index)])
-    assert exit_info.value.code == 2 and "is not a Mirador index" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_info:
-        main(["index", str(tree / "nope")])
-    assert exit_info.value.code == 2 and "path not found" in capsys.readouterr().err

@@ -118,7 +118,9 @@ def test_a_slow_answer_is_stopped_at_the_stage_timeout(context):
         out = run(ollama_or_script(Script()), context, chain_set)
     first = out["results"][0]
     assert first["stage"] == "concurrency" and first["status"] == "timeout"
-    assert 0 < first["tokens"] < len(default_reply("concurrency").split())
+    # The fake sleeps 0.05 s before each word, after the stage started: the 4th word comes at
+    # 0.2 s or later, past the timeout, so the stage stops by then however busy the machine.
+    assert 1 <= first["tokens"] <= 4 < len(default_reply("concurrency").split())
 
 
 def test_a_stream_dropped_mid_answer_fails_the_stage_and_the_chain_goes_on(context):
@@ -164,7 +166,7 @@ def test_every_ollama_model_is_warmed_in_parallel_before_the_first_stage(context
         assert load["body"]["keep_alive"] == "30m" and load["body"]["options"]["num_ctx"] == 8192
     warm = _json(out)["warm"]
     assert {w["model"]: w["status"] for w in warm} == dict.fromkeys(CODE_MODELS, "ok")
-    assert all(w["base_url"] == server.url and w["seconds"] >= 0 and not w["error"] for w in warm)
+    assert all(w["base_url"] == server.url and 0 <= w["seconds"] < 10 and not w["error"] for w in warm)
     assert out["warm"] == warm and all(r["status"] == "ok" for r in out["results"])
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     assert f"**Warm-up**: qwen2.5-coder:7b at {server.url} ok in" in report
