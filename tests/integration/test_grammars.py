@@ -7,7 +7,7 @@ import pytest
 from llama_cpp import LlamaGrammar
 
 from graph.findings import NOTES_GRAMMAR, fixes_grammar, grammar, quotable, summary_grammar
-from tests.unit.test_findings import SOURCE, _finding
+from tests.unit.test_findings import SOURCE, _finding, summary_findings
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +26,7 @@ def test_the_grammar_compiles_in_llama_cpp():
 
 
 def test_the_summary_grammar_compiles():
-    top = [
-        _finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up"),
-        _finding(42, "requests.post(url)", "no timeout", "Orchestrator.warm_up"),
-        _finding(7, "TIMEOUT = None", "no timeout"),
-    ] + [_finding(n, "x = 1", "later", "f") for n in range(60, 70)]
-    assert LlamaGrammar.from_string(summary_grammar(top), verbose=False) is not None
+    assert LlamaGrammar.from_string(summary_grammar(summary_findings()), verbose=False) is not None
     assert LlamaGrammar.from_string(summary_grammar([]), verbose=False) is not None
 
 

@@ -119,12 +119,17 @@ def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
     assert "requests.get(url)" not in code and '"for url in urls:"' in code
 
 
-def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_place():
-    top = [
+def summary_findings() -> list[Finding]:
+    """Two findings at one place, one with no function, then ten more places than are shown."""
+    return [
         _finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up"),
         _finding(42, "requests.post(url)", "no timeout", "Orchestrator.warm_up"),
         _finding(7, "TIMEOUT = None", "no timeout"),
     ] + [_finding(n, "x = 1", "later", "f") for n in range(60, 70)]
+
+
+def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_place():
+    top = summary_findings()
     text = summary_grammar(top)
     assert 'answer ::= "In short, the biggest problem is " where ": "' in text
     where = next(line for line in text.splitlines() if line.startswith("where ::= "))
