@@ -198,17 +198,21 @@ _NOT_A_FIX = re.compile(
 )
 
 
-def _parses(code: str) -> bool:
-    """The fix is Python: it parses, or a lone block header (`async with self._lock:`) does
-    once given a body."""
+def _tree(code: str) -> ast.Module | None:
+    """The code parsed, given a body when it is a lone block header; None when it is not Python."""
     code = textwrap.dedent(code).strip()
     for text in (code, code + "\n    pass"):
         try:
-            ast.parse(text)
-            return True
+            return ast.parse(text)
         except SyntaxError:
             pass
-    return False
+    return None
+
+
+def _parses(code: str) -> bool:
+    """The fix is Python: it parses, or a lone block header (`async with self._lock:`) does
+    once given a body."""
+    return _tree(code) is not None
 
 
 def unchanged_fixes(text: str) -> tuple[str, list[int]]:
@@ -248,12 +252,56 @@ def unfixed(text: str, findings: list[Finding], source: str, path: str) -> tuple
         end = m.end()
         if still and still == judged:
             dropped.append((still[0], findings[still[0] - 1]["rule"]))
-        elif still:
+            continue
+        notes = (
+            caveats(m[3], findings[_numbers(m)[0] - 1], source) if 0 < _numbers(m)[0] <= len(findings) else []
+        )
+        if still:
             rules = " and ".join(dict.fromkeys(findings[n - 1]["rule"] for n in still))
-            out.append(m[0].rstrip("\n") + f"\n(The checks still find {rules} here after this fix.)\n\n")
-        else:
-            out.append(m[0])
+            notes.append(f"The checks still find {rules} here after this fix.")
+        out.append(m[0].rstrip("\n") + "".join(f"\n({n})" for n in notes) + "\n\n" if notes else m[0])
     return ("".join(out) + text[end:]).strip(), dropped
+
+
+def _self_attrs(tree: ast.AST, ctx: type[ast.expr_context]) -> set[str]:
+    return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.ctx, ctx)
+            and isinstance(n.value, ast.Name) and n.value.id == "self"}  # fmt: skip
+
+
+def _class_at(tree: ast.Module, line: int) -> ast.ClassDef | None:
+    """The innermost class holding `line`."""
+    held = [
+        n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.lineno <= line <= (n.end_lineno or 0)
+    ]
+    return max(held, key=lambda n: n.lineno, default=None)
+
+
+def caveats(after: str, f: Finding, source: str) -> list[str]:
+    """What a fix gets wrong that the document shows: a `self.` name its class never sets
+    (the demo's fixes passed `timeout=self.timeout`, which StreamingOrchestrator does not
+    have), and a keyword argument of the fixed call that the fix leaves out (its fix for
+    line 49 dropped `stream=True`, so the reply would be read whole before a token shows)."""
+    fix, doc = _tree(after), _tree(source)
+    if fix is None or doc is None:
+        return []
+    notes = []
+    cls = _class_at(doc, f["line"])
+    if cls is not None and not cls.bases and not cls.decorator_list:
+        has = _self_attrs(cls, ast.Store) | {
+            n.name for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        } | {t.id for n in cls.body if isinstance(n, ast.Assign | ast.AnnAssign)
+             for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}  # fmt: skip
+        if "__getattr__" not in has:
+            missing = sorted(_self_attrs(fix, ast.Load) - has - _self_attrs(fix, ast.Store))
+            notes += [f"`self.{name}` is not set anywhere in `{cls.name}`." for name in missing]
+    used = (
+        {n.id for n in ast.walk(fix) if isinstance(n, ast.Name)}
+        | {n.attr for n in ast.walk(fix) if isinstance(n, ast.Attribute)}
+        | {k.arg for n in ast.walk(fix) if isinstance(n, ast.Call) for k in n.keywords}
+    )
+    gone = [k for n in ast.walk(doc) if isinstance(n, ast.Call) and n.lineno == f["line"] for k in n.keywords
+            if k.arg and k.arg not in used]  # fmt: skip
+    return notes + [f"This fix drops `{ast.unparse(k)}`, which the line passed." for k in gone]
 
 
 def _still_found(f: Finding, after: str, lines: list[str], path: str) -> bool:
@@ -447,7 +495,7 @@ def parse(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             disputes.append({"check": int(m[1]), "why": m[2].strip()})
         elif m := _FINDING.match(line):
             found.append({"line": int(m[1] or 0), "code": m[2].strip(), "message": whole(m[3].strip()),
-                          "fix": (m[4] or "").strip()})  # fmt: skip
+                          "fix": whole_fix((m[4] or "").strip())})  # fmt: skip
     return disputes, found
 
 
@@ -460,6 +508,18 @@ def whole(message: str) -> str:
         return message
     ends = [m.end() for m in re.finditer(r"[.!?](?=\s+\S)", message)]
     return message[: ends[-1]] if ends else message
+
+
+def whole_fix(fix: str) -> str:
+    """A finding's fix with its opening backtick when the model opened it before "Fix:" ("A `Fix:
+    context = ""` before the loop"), cut to its last whole sentence when the token cap cut it off,
+    or "" when no sentence of it is whole (the demo's "self.history = []` at the beginning of")."""
+    if fix.count("`") % 2:
+        fix = "`" + fix
+    if not claims.CUT_OFF.search(fix):
+        return fix
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s+\S)", fix)]
+    return fix[: ends[-1]] if ends else ""
 
 
 def _norm(text: str) -> str:

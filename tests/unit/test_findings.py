@@ -445,3 +445,40 @@ def test_a_finding_cut_off_after_a_whole_sentence_keeps_that_sentence():
         "This line rebuilds the context string for every stage. It can use a lot of memory if the context is large."
     )
     assert second["message"] == "This appends each token to a list that is"  # nothing whole to keep
+
+
+def test_a_fix_cut_off_keeps_its_whole_sentences_and_its_opening_backtick():
+    """The demo's cost analyst opened its fixes' code before "Fix:" ("A ` Fix: context = ""`
+    before the loop") and was cut inside the last ("self.history = []` at the beginning of"):
+    the report showed a stray backtick and a fix that stops mid-phrase."""
+    text = (
+        '- `context = context + output`: This rebuilds the string each time. A ` Fix: context = ""` before the loop.\n'
+        "- `self.history.append(token)`: The list only grows. A ` Fix: self.history = []` at the beginning of\n"
+        "- `requests.get(url)`: No timeout. Fix: pass timeout=10. Then retry the call in\n"
+    )
+    fixes = [f["fix"] for f in parse(text)[1]]
+    assert fixes == ['`context = ""` before the loop.', "", "pass timeout=10."]
+
+
+def test_a_fix_says_when_it_uses_a_name_its_class_lacks_or_drops_an_argument():
+    """The demo's fixes passed `timeout=self.timeout`, which the class never sets, and the one
+    for its streaming call dropped `stream=True`: both read as finished fixes that would fail."""
+    source = (
+        "import requests\n\n\nclass Client:\n    def __init__(self, url):\n        self.url = url\n\n"
+        "    async def pull(self):\n        return requests.get(\n            self.url,\n            stream=True,\n        )\n"
+    )
+    top = checked(source, "client.py")
+    assert [(f["line"], f["rule"]) for f in top][0] == (9, "ASYNC210")
+    fix = "#1 and #2, line 9\nBefore: `return requests.get(`\nAfter:\n```python\n{}\n```\nWhy: it no longer blocks.\n\n"
+    wrong = fix.format(
+        "async with httpx.AsyncClient() as c:\n    return await c.get(self.url, timeout=self.timeout)"
+    )
+    kept, _ = unfixed(wrong, top, source, "client.py")
+    assert kept.endswith(
+        "(`self.timeout` is not set anywhere in `Client`.)\n(This fix drops `stream=True`, which the line passed.)"
+    )
+    right = fix.format(
+        "self.timeout = 10\nasync with httpx.AsyncClient() as c:\n"
+        "    async with c.stream('GET', self.url, timeout=self.timeout) as r:\n        return r"
+    )
+    assert unfixed(right, top, source, "client.py") == (right.strip(), [])
