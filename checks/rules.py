@@ -205,6 +205,30 @@ RULES: dict[str, Rule] = {
             "or count in each worker and add up the results",
         ),
         Rule(
+            "MIR027",
+            "resources",
+            "child process left running when its wait times out",
+            "{call} gives up after its timeout, but nothing in {func}() kills `{proc}`: the child keeps "
+            "running (and holding its pipes and files) after the caller has moved on; on timeout call "
+            "`{proc}.kill()`, then `{proc}.communicate()` to reap it",
+        ),
+        Rule(
+            "MIR028",
+            "concurrency",
+            "slow password hashing inside async def",
+            "{call} is deliberately slow CPU work (a key derivation) run inside async def: the event "
+            "loop serves no other request until it returns; run it in a thread (`await "
+            "asyncio.to_thread(...)`) or a process pool",
+        ),
+        Rule(
+            "MIR029",
+            "resources",
+            "background task that stop/close never cancels",
+            "`self.{attr}` holds the task {made} starts, but {stop}() never cancels or awaits it: the "
+            "task runs on after the object is stopped, using what {stop}() has closed; cancel it there "
+            "and await it",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -3901,6 +3925,129 @@ def mir026_unlocked_worker_update(mod: Module) -> Iterator[Hit]:
             yield _hit("MIR026", n, target=unparse(n.target, 40), op=op, func=getattr(func, "name", "?"))
 
 
+SYNC_PROCESS_MAKERS = ("subprocess.Popen",)
+KILLS = frozenset({"kill", "terminate", "send_signal"})
+
+
+def _processes(mod: Module, func: ast.AST, makers: tuple[str, ...]) -> set[str]:
+    """Local names bound to a child process made by one of `makers` (`p = Popen(..)`, `with Popen(..) as p`)."""
+    found = set()
+    for n in walk_local(func):
+        pairs: list[tuple[ast.AST, ast.AST | None]] = []
+        if isinstance(n, ast.Assign) and len(n.targets) == 1:
+            pairs.append((n.value, n.targets[0]))
+        elif isinstance(n, ast.With | ast.AsyncWith):
+            pairs += [(i.context_expr, i.optional_vars) for i in n.items]
+        for value, target in pairs:
+            value = value.value if isinstance(value, ast.Await) else value
+            if (
+                isinstance(value, ast.Call)
+                and mod.dotted(value.func) in makers
+                and isinstance(target, ast.Name)
+            ):
+                found.add(target.id)
+    return found
+
+
+def mir027_process_not_killed(mod: Module) -> Iterator[Hit]:
+    """A child waited on with a timeout (`p.communicate(timeout=)`, `p.wait(timeout=)`, or
+    asyncio's under `wait_for`) and never killed in the function: the timeout ends the wait,
+    not the child. The subprocess docs' own pitfall; `subprocess.run(timeout=)` kills it, so
+    it is not flagged. A process handed elsewhere (returned, stored, passed) may be killed
+    there, so it is not flagged either."""
+    for func in mod.functions():
+        sync = _processes(mod, func, SYNC_PROCESS_MAKERS)
+        procs = sync | _processes(mod, func, PROCESS_MAKERS)
+        nodes = walk_local(func)
+        for n in nodes:
+            if isinstance(n, ast.Name) and n.id in procs and isinstance(n.ctx, ast.Load):
+                up = mod.parents.get(n)
+                if not isinstance(up, ast.Attribute) or up.attr in KILLS:
+                    procs.discard(n.id)  # handed on, or killed
+        for n in nodes:
+            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("communicate", "wait") and isinstance(n.func.value, ast.Name)
+                    and n.func.value.id in procs):  # fmt: skip
+                continue
+            proc = n.func.value.id
+            timed = has_kw(n, "timeout") or (n.func.attr == "wait" and bool(n.args)) or len(n.args) > 1
+            if proc in sync and timed or proc not in sync and _under_timeout(mod, n):
+                yield _hit("MIR027", n, call=f"`{unparse(n.func, 40)}()`", proc=proc,
+                           func=getattr(func, "name", "?"))  # fmt: skip
+                procs.discard(proc)  # one finding per process
+
+
+SLOW_HASHES = frozenset({"hashlib.pbkdf2_hmac", "hashlib.scrypt", "bcrypt.hashpw", "bcrypt.checkpw", "bcrypt.kdf",
+                         "scrypt.hash", "argon2.low_level.hash_secret", "argon2.low_level.verify_secret"})  # fmt: skip
+
+
+def _slow_hash(mod: Module, func: ast.AST) -> str | None:
+    return next((f"{unparse(n.func, 40)}()" for n in walk_local(func)
+                 if isinstance(n, ast.Call) and (mod.dotted(n.func) or "") in SLOW_HASHES), None)  # fmt: skip
+
+
+def mir028_slow_hash_in_async(mod: Module) -> Iterator[Hit]:
+    """A key derivation (pbkdf2, scrypt, bcrypt, argon2: slow on purpose, tens to hundreds of
+    milliseconds each) called in async def, directly or through a plain function or method of
+    the module (one level down; its name defined once). Handed to a thread (`to_thread(hashlib.
+    pbkdf2_hmac, ...)`) it is a reference, not a call, so it is not flagged."""
+    defs: dict[str, list[ast.AST]] = {}
+    for f in mod.functions():
+        defs.setdefault(f.name, []).append(f)
+    hashing = {name: via for name, fs in defs.items() if len(fs) == 1 and isinstance(fs[0], ast.FunctionDef)
+               and (via := _slow_hash(mod, fs[0]))}  # fmt: skip
+    for func in mod.functions():
+        if isinstance(func, ast.AsyncFunctionDef):
+            for n in walk_local(func):
+                if not isinstance(n, ast.Call):
+                    continue
+                if (mod.dotted(n.func) or "") in SLOW_HASHES:
+                    yield _hit("MIR028", n, call=f"`{unparse(n.func, 40)}()`")
+                elif (name := callee_last(n.func)) in hashing and name != func.name:
+                    yield _hit("MIR028", n, call=f"`{unparse(n.func, 40)}()` (through `{hashing[name]}`)")
+
+
+STOPPERS = ("stop", "close", "aclose", "shutdown", "__aexit__", "disconnect", "cleanup", "terminate")
+TASK_MAKERS = ("create_task", "ensure_future")
+
+
+def _made_task(mod: Module, value: ast.AST | None) -> str | None:
+    """`asyncio.create_task`, `asyncio.ensure_future` or `loop.create_task`: what made the task."""
+    if not (isinstance(value, ast.Call) and callee_last(value.func) in TASK_MAKERS):
+        return None
+    made = mod.dotted(value.func) or ""
+    if made.startswith("asyncio.") or "loop" in made.lower():
+        return f"{unparse(value.func, 40)}()"
+    return None
+
+
+def mir029_task_never_cancelled(mod: Module) -> Iterator[Hit]:
+    """`self.x = asyncio.create_task(...)` in a class with a stop/close method, where nothing in
+    the class cancels `self.x`, awaits it, or hands it on (to gather, wait, a list of tasks)."""
+    for cls in mod.classes:
+        methods = {m.name: m for m in cls.body if isinstance(m, FUNCS)}
+        stop = next((name for name in STOPPERS if name in methods), None)
+        if stop is None:
+            continue
+        tasks: dict[str, tuple[ast.AST, str]] = {}
+        for n in ast.walk(cls):
+            target, value = (n.targets[0], n.value) if isinstance(n, ast.Assign) and len(n.targets) == 1 else (
+                (n.target, n.value) if isinstance(n, ast.AnnAssign) else (None, None))  # fmt: skip
+            key = key_of(target) if target is not None else None
+            made = _made_task(mod, value)
+            if key and key.startswith("self.") and key.count(".") == 1 and made:
+                tasks.setdefault(key, (n, made))
+        for n in ast.walk(cls):
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and key_of(n) in tasks:
+                up = mod.parents.get(n)
+                looked_at = isinstance(up, ast.Compare | ast.If | ast.BoolOp | ast.UnaryOp) or (
+                    isinstance(up, ast.Attribute) and up.attr != "cancel")  # fmt: skip
+                if not looked_at:
+                    tasks.pop(str(key_of(n)), None)  # awaited, handed on or cancelled
+        for key, (node, made) in tasks.items():
+            yield _hit("MIR029", node, attr=key.removeprefix("self."), made=made, stop=stop)
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -3928,6 +4075,9 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir024_temp_file_left,
     mir025_commit_per_row,
     mir026_unlocked_worker_update,
+    mir027_process_not_killed,
+    mir028_slow_hash_in_async,
+    mir029_task_never_cancelled,
 ]
 
 
@@ -3959,6 +4109,9 @@ TEST_EXEMPT = frozenset(
         "MIR024",
         "MIR025",
         "MIR026",
+        "MIR027",
+        "MIR028",
+        "MIR029",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

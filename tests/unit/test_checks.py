@@ -1981,6 +1981,90 @@ CASES: list[tuple[str, str, str]] = [
                     await self.handle(await self.queue.get())
         """,
     ),
+    (
+        "MIR027",
+        """
+        import subprocess
+        def render(args, limit):
+            proc = subprocess.Popen(args, stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=limit)
+            except subprocess.TimeoutExpired:
+                raise
+            return err
+        """,
+        """
+        import subprocess
+        def render(args, limit):
+            proc = subprocess.Popen(args, stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=limit)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+            return err
+        """,
+    ),
+    (
+        "MIR027",
+        """
+        import asyncio
+        async def probe(args):
+            proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=10)
+            return out
+        """,
+        """
+        import subprocess
+        def probe(args):
+            return subprocess.run(args, capture_output=True, timeout=10).stdout
+        """,
+    ),
+    (
+        "MIR028",
+        """
+        import hashlib
+        class Directory:
+            def verify(self, password, salt, expected):
+                return hashlib.pbkdf2_hmac("sha256", password, salt, 600_000) == expected
+        async def login(request, directory: Directory):
+            body = await request.json()
+            return directory.verify(body["password"], b"salt", b"x")
+        """,
+        """
+        import asyncio
+        import hashlib
+        async def login(request, salt, expected):
+            body = await request.json()
+            digest = await asyncio.to_thread(hashlib.pbkdf2_hmac, "sha256", body["password"], salt, 600_000)
+            return digest == expected
+        """,
+    ),
+    (
+        "MIR029",
+        """
+        import asyncio
+        class Syncer:
+            async def start(self):
+                self._pool = await make_pool()
+                self._loop_task: asyncio.Task = asyncio.create_task(self._refresh_forever())
+            async def stop(self):
+                if self._loop_task is not None and not self._loop_task.done():
+                    await self._pool.close()
+        """,
+        """
+        import asyncio
+        class Syncer:
+            async def start(self):
+                self._pool = await make_pool()
+                self._loop_task = asyncio.create_task(self._refresh_forever())
+            async def stop(self):
+                self._loop_task.cancel()
+                await asyncio.gather(self._loop_task, return_exceptions=True)
+                await self._pool.close()
+        """,
+    ),
 ]
 
 
