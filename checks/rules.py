@@ -229,6 +229,22 @@ RULES: dict[str, Rule] = {
             "and await it",
         ),
         Rule(
+            "MIR030",
+            "concurrency",
+            "os.chdir on a worker thread",
+            "`os.chdir()` in {func}(), which runs on a worker thread: the working directory belongs to "
+            "the whole process, so it moves every other thread's relative paths mid-job; use absolute "
+            "paths (and `cwd=` for child processes) instead",
+        ),
+        Rule(
+            "MIR031",
+            "resources",
+            "whole file read into memory to hash it",
+            "{call} reads the whole file into memory only to hash it: memory grows with the file (a "
+            "video, a dump); hash it in chunks (`hashlib.file_digest(f, ...)`, or `update()` in a read "
+            "loop)",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -4048,6 +4064,41 @@ def mir029_task_never_cancelled(mod: Module) -> Iterator[Hit]:
             yield _hit("MIR029", node, attr=key.removeprefix("self."), made=made, stop=stop)
 
 
+def mir030_chdir_on_worker(mod: Module) -> Iterator[Hit]:
+    """`os.chdir(...)` in a function run on a worker thread (as MIR010 finds them)."""
+    for n in mod.nodes:
+        if isinstance(n, ast.Call) and mod.dotted(n.func) == "os.chdir" and _on_worker_thread(mod, n):
+            func = mod.enclosing(n, FUNCS)
+            yield _hit("MIR030", n, func=getattr(func, "name", "?"))
+
+
+HASHERS = ("hashlib.", "xxhash.", "zlib.crc32", "zlib.adler32", "blake3.")
+
+
+def _whole_read(call: ast.AST) -> bool:
+    """`path.read_bytes()`, or `f.read()` with no size."""
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and (
+        call.func.attr == "read_bytes" or call.func.attr == "read" and not call.args and not call.keywords)  # fmt: skip
+
+
+def mir031_whole_file_hashed(mod: Module) -> Iterator[Hit]:
+    """A hash fed a whole file at once: `hashlib.sha256(path.read_bytes())`, `h.update(f.read())`
+    where `h` is a hashlib object, `zlib.crc32(f.read())`."""
+    for n in mod.nodes:
+        if not (isinstance(n, ast.Call) and n.args and _whole_read(n.args[0])):
+            continue
+        callee = mod.dotted(n.func) or ""
+        hasher = callee.startswith(HASHERS) and callee != "hashlib.file_digest"
+        if not hasher and isinstance(n.func, ast.Attribute) and n.func.attr == "update":
+            hasher = any(isinstance(a, ast.Assign) and len(a.targets) == 1
+                                           and key_of(a.targets[0]) == key_of(n.func.value)
+                                           and isinstance(a.value, ast.Call)
+                                           and (mod.dotted(a.value.func) or "").startswith(HASHERS)
+                                           for a in mod.nodes)  # fmt: skip
+        if hasher:
+            yield _hit("MIR031", n, call=f"`{unparse(n, 50)}`")
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -4078,6 +4129,8 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir027_process_not_killed,
     mir028_slow_hash_in_async,
     mir029_task_never_cancelled,
+    mir030_chdir_on_worker,
+    mir031_whole_file_hashed,
 ]
 
 
@@ -4112,6 +4165,8 @@ TEST_EXEMPT = frozenset(
         "MIR027",
         "MIR028",
         "MIR029",
+        "MIR030",
+        "MIR031",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

@@ -2065,6 +2065,55 @@ CASES: list[tuple[str, str, str]] = [
                 await self._pool.close()
         """,
     ),
+    (
+        "MIR030",
+        """
+        import os
+        import threading
+        def render(job):
+            os.chdir(job.workdir)
+            run_ffmpeg("poster.jpg")
+        def loop(q):
+            while True:
+                render(q.get())
+        def start(q):
+            for _ in range(4):
+                threading.Thread(target=loop, args=(q,)).start()
+        """,
+        """
+        import os
+        import threading
+        def main(args):
+            os.chdir(args.root)
+            threading.Thread(target=serve).start()
+        def serve():
+            run_ffmpeg("poster.jpg")
+        """,
+    ),
+    (
+        "MIR031",
+        """
+        import hashlib
+        def content_key(path):
+            return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        def etag(path):
+            h = hashlib.md5()
+            with open(path, "rb") as f:
+                h.update(f.read())
+            return h.hexdigest()
+        """,
+        """
+        import hashlib
+        def etag(path):
+            h = hashlib.md5()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+        def tag(text):
+            return hashlib.sha1(text.encode()).hexdigest()
+        """,
+    ),
 ]
 
 
