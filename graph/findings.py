@@ -184,7 +184,7 @@ def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
 
 
 _FIX = re.compile(
-    r"^#(\d+)(?: and #\d+)*, line \d+\n(?:Before: `([^\n]*)`\n)?After:\n```python\n(.*?)```\n.*?(?=^#\d+(?: and #\d+)*, line |\Z)",
+    r"^#(\d+)(?: and #\d+)*, line \d+\n(?:Before: `([^\n]*)`\n)?After:\n```python\n(.*?)```(?:\n|\Z).*?(?=^#\d+(?: and #\d+)*, line |\Z)",
     re.M | re.S,
 )  # the Before line may be gone: the demo's second fix repeated the first's, and cleaning cut it as a repeat
 
@@ -623,12 +623,15 @@ def _copies(message: str, fact: str) -> bool:
 def same(a: Finding, b: Finding) -> bool:
     """Two findings about one problem: two checks' findings only when their rule and line
     agree; otherwise the same line and either the same kind, or two stages' findings
-    (a model rarely sees two problems in one line), or mostly the same words."""
+    (a model rarely sees two problems in one line), or a stage's that claims what the
+    check's rule finds (claims.RULE_CLAIMS), or mostly the same words."""
     if a["rule"] and b["rule"]:
         return a["rule"] == b["rule"] and a["line"] == b["line"]
     if a["line"] != b["line"]:
         return False
     if a["kind"] == b["kind"] or not (a["rule"] or b["rule"]):
+        return True
+    if claims.claims_rule(a["rule"] or b["rule"], b["message"] if a["rule"] else a["message"]):
         return True
     wa, wb = _words(a["message"]), _words(b["message"])
     return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.5

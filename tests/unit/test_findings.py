@@ -477,8 +477,26 @@ def test_a_fix_says_when_it_uses_a_name_its_class_lacks_or_drops_an_argument():
     assert kept.endswith(
         "(`self.timeout` is not set anywhere in `Client`.)\n(This fix drops `stream=True`, which the line passed.)"
     )
+    cut = wrong[: wrong.index("\nWhy:")]  # the stage's token cap fell after the block: still a fix
+    assert unfixed(cut, top, source, "client.py")[0].endswith("which the line passed.)")
     right = fix.format(
         "self.timeout = 10\nasync with httpx.AsyncClient() as c:\n"
         "    async with c.stream('GET', self.url, timeout=self.timeout) as r:\n        return r"
     )
     assert unfixed(right, top, source, "client.py") == (right.strip(), [])
+
+
+def test_a_stage_finding_that_claims_what_a_check_found_on_its_line_merges_into_it():
+    """The demo's cost analyst said of line 59 what MIR008 says ("inefficient if the history
+    list grows very large"), in other words and under another kind; it was listed apart, as an
+    unconfirmed finding, and the summary cited it rather than the check's."""
+    check = {**finding(59, kind="resources", by="checks"), "rule": "MIR008",
+             "message": "`self.history` is added to in process() and nothing in the class ever removes from it"}  # fmt: skip
+    grows = finding(
+        59, message="This appends each token to the history list, which is slow if the list grows very large."
+    )
+    assert [f["found_by"] for f in merge([[check], [grows]])] == [["checks", "cost"]]
+    other = finding(59, message="This rebuilds the token object on every chunk, which is wasteful.")
+    assert [f["found_by"] for f in merge([[check], [other]])] == [["checks"], ["cost"]]
+    timeout = {**check, "rule": "S113", "message": "an HTTP request with no timeout can hang forever"}
+    assert len(merge([[timeout], [grows]])) == 2  # the growth claim is not S113's
