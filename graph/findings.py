@@ -20,8 +20,10 @@ and kind found twice is one finding naming everyone who found it.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 import textwrap
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from graph import claims
@@ -178,7 +180,9 @@ def fixes_grammar(findings: list[Finding], n: int = 3) -> str:
             r'codeline? codeline? codeline? "```\nWhy: " why ".\n\n"',
             f"ref ::= {refs}",
             r"codeline ::= [^\n`]{1,160} " + '"\\n"',  # a call with its new timeout= runs past 100
-            r'why ::= ([^\n`.] | "." [a-z0-9_]){10,200}',  # one sentence: "asyncio.gather", "0.5", no ".B"
+            # one sentence: "asyncio.gather", "0.5"; not ".B", nor "._": the demo's 1.5B ran on past
+            # its sentence's end as "indefinitely._by_stage = {} for token in self.history: ..."
+            r'why ::= ([^\n`.] | "." [a-z0-9]){10,200}',
         ]
     )
 
@@ -223,8 +227,11 @@ def unchanged_fixes(text: str) -> tuple[str, list[int]]:
                if _norm(m[3]) == _norm(m[2] or "") or _NOT_A_FIX.search(m[3]) or not _parses(m[3])]  # fmt: skip
     for m in reversed(dropped):
         text = text[: m.start()] + text[m.end() :]
-    if text.count("```") % 2:  # cut off inside its last code block: that fix is not whole
-        text = text[: [m.start() for m in re.finditer(r"^#\d+(?: and #\d+)*, line ", text, re.M)][-1]]
+    heads = [m.start() for m in re.finditer(r"^#\d+(?: and #\d+)*, line ", text, re.M)]
+    if heads and (
+        text.count("```") % 2 or "```" not in text[heads[-1] :]
+    ):  # cut off before its fix was whole
+        text = text[: heads[-1]]
     return text.strip(), [int(m[1]) for m in dropped]
 
 
@@ -276,11 +283,34 @@ def _class_at(tree: ast.Module, line: int) -> ast.ClassDef | None:
     return max(held, key=lambda n: n.lineno, default=None)
 
 
+def _bound(nodes: Sequence[ast.AST]) -> set[str]:
+    """Names these nodes bind in their own scope: assignments, parameters, imports, and the
+    names of the functions and classes they define (not what those bind inside)."""
+    out: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            out.add(n.name)
+            continue
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+            out.add(n.id)
+        elif isinstance(n, ast.alias):
+            out.add((n.asname or n.name).split(".")[0])
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            out.add(n.name)
+        stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
 def caveats(after: str, f: Finding, source: str) -> list[str]:
     """What a fix gets wrong that the document shows: a `self.` name its class never sets
     (the demo's fixes passed `timeout=self.timeout`, which StreamingOrchestrator does not
-    have), and a keyword argument of the fixed call that the fix leaves out (its fix for
-    line 49 dropped `stream=True`, so the reply would be read whole before a token shows)."""
+    have), a bare name its function does not bind (its fix for warm_up() posted `prompt`, a
+    local of process()), and a keyword argument of the fixed call that the fix leaves out (its
+    fix for line 49 dropped `stream=True`, so the reply would be read whole before a token shows)."""
     fix, doc = _tree(after), _tree(source)
     if fix is None or doc is None:
         return []
@@ -294,6 +324,16 @@ def caveats(after: str, f: Finding, source: str) -> list[str]:
         if "__getattr__" not in has:
             missing = sorted(_self_attrs(fix, ast.Load) - has - _self_attrs(fix, ast.Store))
             notes += [f"`self.{name}` is not set anywhere in `{cls.name}`." for name in missing]
+    scopes = [n for n in ast.walk(doc) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+              and n.lineno <= f["line"] <= (n.end_lineno or 0)]  # fmt: skip
+    if scopes:  # a bare name the fix reads that neither it, its function nor the module binds
+        known = _bound(fix.body) | _bound(doc.body) | set(dir(builtins))
+        for scope in scopes:
+            known |= _bound([scope.args, *scope.body])
+        bases = {id(n.value) for n in ast.walk(fix) if isinstance(n, ast.Attribute)}  # `httpx.`: a new import
+        loose = {n.id for n in ast.walk(fix) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                 and id(n) not in bases} - known  # fmt: skip
+        notes += [f"`{name}` is not defined in `{scopes[-1].name}`." for name in sorted(loose)]
     used = (
         {n.id for n in ast.walk(fix) if isinstance(n, ast.Name)}
         | {n.attr for n in ast.walk(fix) if isinstance(n, ast.Attribute)}

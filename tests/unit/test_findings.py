@@ -500,3 +500,28 @@ def test_a_stage_finding_that_claims_what_a_check_found_on_its_line_merges_into_
     assert [f["found_by"] for f in merge([[check], [other]])] == [["checks"], ["cost"]]
     timeout = {**check, "rule": "S113", "message": "an HTTP request with no timeout can hang forever"}
     assert len(merge([[timeout], [grows]])) == 2  # the growth claim is not S113's
+
+
+def test_a_fix_says_when_it_reads_a_name_its_function_does_not_bind_and_a_bare_header_is_cut():
+    """The demo's fix for warm_up() posted `prompt`, a local of process(); and the stage's
+    token cap fell after its third fix's "After:", which the report showed with no code."""
+    source = (
+        "import requests\n\n\nasync def warm(url):\n    requests.post(url)\n\n\n"
+        "async def fetch(url, prompt):\n    return requests.post(url, json=prompt)\n"
+    )
+    top = checked(source, "client.py")
+    fix = "#1 and #2, line 5\nBefore: `requests.post(url)`\nAfter:\n```python\n{}\n```\nWhy: it no longer blocks.\n\n"
+    borrowed = fix.format(
+        "async with httpx.AsyncClient() as c:\n    await c.post(url, json=prompt, timeout=10)"
+    )
+    assert unfixed(borrowed, top, source, "client.py")[0].endswith("(`prompt` is not defined in `warm`.)")
+    own = fix.format(
+        "async with httpx.AsyncClient() as c:\n    await c.post(url, json={'n': len(url)}, timeout=10)"
+    )
+    assert unfixed(own, top, source, "client.py") == (
+        own.strip(),
+        [],
+    )  # httpx. is a new import, len a builtin
+    bare = "#3 and #4, line 9\nBefore: `return requests.post(url, json=prompt)`\nAfter:"
+    assert unchanged_fixes(own + bare) == (own.strip(), [])
+    assert '"." [a-z0-9]' in fixes_grammar(top) and '"." [a-z0-9_]' not in fixes_grammar(top)
