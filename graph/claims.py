@@ -75,27 +75,6 @@ REPEATED_IN = _rx(r"\brepeated (in|across) (the )?((`\w+`|\w+)(, | and |, and )?
 PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wrong|incorrect|fail|lost|"
               r"leak|block|stall|grow|memory|time ?out|hang|quadratic|repeat|redundant|contention|starv|overflow|"
               r"duplicat|exhaust|unbounded|never|crash|corrupt|stale")  # fmt: skip
-# The claim a stage makes when it names the problem a check's rule stands for (rule prefixes):
-# the demo's cost analyst on line 59, "inefficient if the history list grows very large", is
-# MIR008's growth in its own words, and was listed apart from it as an unconfirmed finding.
-RULE_CLAIMS: list[tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]] = [
-    (("ASYNC", "MIR009", "MIR028"), (BLOCK_CLAIM, EVENT_LOOP_CLAIM)),
-    (("S113", "MIR010", "MIR012", "MIR027"), (TIMEOUT_CLAIM,)),
-    (("MIR008", "MIR015", "B019", "MIR031"), (GROWTH_CLAIM,)),
-    (("MIR001", "MIR013", "MIR022"), (LOCK_CLAIM,)),
-    (("MIR002", "MIR014", "SIM115", "MIR021", "MIR024", "MIR029"), (LEAK_CLAIM,)),
-    (("MIR004", "MIR011", "MIR016", "MIR019"), (SCAN_CLAIM, QUADRATIC_CLAIM)),
-    (("MIR003", "MIR017"), (CONCURRENT_CLAIM,)),
-    (("MIR005",), (QUADRATIC_CLAIM,)),
-    (("MIR006", "MIR007", "MIR018", "MIR025"), (REPEAT_CLAIM, HOIST_CLAIM, LOOP_CLAIM)),
-]
-
-
-def claims_rule(rule: str, message: str) -> bool:
-    """The message claims the problem that `rule` finds."""
-    return any(rx.search(message) for prefixes, rxs in RULE_CLAIMS if rule.startswith(prefixes) for rx in rxs)
-
-
 # What a summary says a problem does to the user ("each stage waits longer than the last",
 # "the post freezes the loop"): a problem there; not in an analyst's finding, where these
 # words let 4 more of 51 false ones through (tests/unit/test_claims.py).
@@ -103,6 +82,30 @@ CONSEQUENCE = _rx(r"\blonger\b|\bwaits?\b|delay|latenc|unresponsive|freez")
 NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"
                     r"issue)\b|which is (fine|correct|right|expected|good)|\bdoes not affect|\bdoes not need (to be )?(cleared|trimmed|closed|released|bounded|changed)|\bno (effect|impact) on|\bprevents?\b|\bensures?\b|improvement|"
                     r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly")  # fmt: skip
+
+SYNC_CLAIM = _rx(r"\bsynchronous(ly)?\b|\bsync\b")
+# The claim a stage makes when it names the problem a check's rule stands for (rule prefixes):
+# the demo's cost analyst on line 59, "inefficient if the history list grows very large", is
+# MIR008's growth in its own words, and was listed apart from it as an unconfirmed finding.
+RULE_CLAIMS: list[tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]] = [
+    (("ASYNC", "MIR009", "MIR028"), (BLOCK_CLAIM, EVENT_LOOP_CLAIM, SYNC_CLAIM, CONSEQUENCE)),
+    (("S113", "MIR010", "MIR012", "MIR027"), (TIMEOUT_CLAIM, CONSEQUENCE)),
+    (("MIR008", "MIR015", "B019", "MIR031"), (GROWTH_CLAIM,)),
+    (("MIR001", "MIR013", "MIR022"), (LOCK_CLAIM,)),
+    (("MIR002", "MIR014", "SIM115", "MIR021", "MIR024", "MIR029"), (LEAK_CLAIM,)),
+    (("MIR004", "MIR011", "MIR016", "MIR019"), (SCAN_CLAIM, QUADRATIC_CLAIM)),
+    (("MIR003", "MIR017"), (CONCURRENT_CLAIM,)),
+    (("MIR005",), (QUADRATIC_CLAIM,)),
+    (("MIR006", "MIR007", "MIR018", "MIR025"), (REPEAT_CLAIM, HOIST_CLAIM, LOOP_CLAIM)),
+    (("MIR026", "MIR030"), (_rx(r"\brace|threads?\b|\blost\b|concurren"),)),
+    (("MIR020",), (_rx(r"\bretr|backoff|\bspin|hammer"),)),
+]
+
+
+def claims_rule(rule: str, message: str, unknown: bool = False) -> bool:
+    """The message claims the problem that `rule` finds; `unknown` for a rule no family covers."""
+    families = [rxs for prefixes, rxs in RULE_CLAIMS if rule.startswith(prefixes)]
+    return any(rx.search(message) for rxs in families for rx in rxs) if families else unknown
 
 
 class Code:

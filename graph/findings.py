@@ -449,7 +449,10 @@ def sentence_faults(
     document is the author's remark pasted (the demo's "the context grows with every stage and
     is re-sent in full" is line 63's comment, word for word). (The claims' checks against
     the code, made for an analyst's finding, refused good summaries: "leaks memory" of a
-    list that only grows is no unreleased resource, but a fair thing to tell the user.)"""
+    list that only grows is no unreleased resource, but a fair thing to tell the user.) At a
+    line only the checks found problems on, a sentence must claim one of their rules' problems
+    (claims.RULE_CLAIMS): the demo's "(line 42): the requests are made for each stage's model
+    once, which can be inefficient" cited the blocking call there and said something else."""
     out = []
     said: list[str] = []
     comments = [
@@ -484,6 +487,10 @@ def sentence_faults(
             continue
         if claims.NOT_A_PROBLEM.search(claim) or not claims.names_problem(claim, consequences=True):
             out.append((i, line, f"said nothing wrong with line {line}"))
+            continue
+        rules = [f["rule"] for f in findings if f["line"] == line]
+        if rules and all(rules) and not any(claims.claims_rule(r, claim, unknown=True) for r in rules):
+            out.append((i, line, f"said of line {line} what none of its findings says ({', '.join(rules)})"))
     return out
 
 

@@ -263,6 +263,15 @@ def test_a_summary_sentence_that_pastes_or_misplaces_a_finding_is_named():
         (2, 59, "said again what a sentence before it says"),
     ]
     assert sentence_faults("In short, the biggest problem is the blocking call.", findings) == []  # no place
+    # at a line only checks found problems on, the sentence must claim one of theirs (session 10's demo)
+    checks = [
+        {**f, "rule": rule} for f, rule in zip(findings[:3], ["ASYNC210", "S113", "MIR008"], strict=True)
+    ]
+    other = "Also, in `StreamingOrchestrator.warm_up` (line 42): the requests are made once per model, which can be inefficient."
+    assert sentence_faults(other, checks) == [
+        (0, 42, "said of line 42 what none of its findings says (ASYNC210, S113)")
+    ]
+    assert sentence_faults("\n".join(own.splitlines()[:2]), checks) == []
 
 
 def test_the_summary_is_the_answer_then_the_top_findings_it_did_not_cite():
