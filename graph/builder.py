@@ -11,6 +11,7 @@ from graph.chains import ChainSet, StageSpec, configured_chains
 from graph.config import Context
 from graph.models import ChatModelFactory, default_chat_model_factory
 from graph.nodes import make_facts, make_prepare, make_retrieve, make_stage_node, report
+from graph.resources import Resources
 from graph.routing import next_stage, route_after_stage
 from graph.runtime.backends import resolve_backend
 from graph.runtime.compute import embed
@@ -37,6 +38,7 @@ def build_graph(
     resolve: Callable[[StageSpec, str, str], tuple[StageSpec, str]] = resolve_backend,
     embedder: Embedder = embed,
     checkpointer: Any = None,
+    resources: Resources | None = None,
 ) -> Any:
     """A fresh compiled graph.
 
@@ -47,17 +49,20 @@ def build_graph(
     resolve: decides each stage's backend (default: probe Ollama for `auto`).
     embedder: embeds texts for the confidence signals (default: MiniLM, offline, on the
         compute thread).
+    resources: the models, embedder cache and index handles the nodes share (default: a new
+        graph.resources.Resources over `chat_model_factory` and `embedder`; pass one to share
+        them between graphs).
     """
-    factory = chat_model_factory or default_chat_model_factory
+    held = resources or Resources(chat_model_factory or default_chat_model_factory, embedder)
     served = chains or configured_chains()
 
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
-    builder.add_node("prepare", make_prepare(served, resolve, factory, embedder))
+    builder.add_node("prepare", make_prepare(served, resolve, held))
     builder.add_node("facts", make_facts())
-    builder.add_node("retrieve", make_retrieve(served, embedder))
+    builder.add_node("retrieve", make_retrieve(served, held))
     names = served.stage_names()
     for name in names:
-        builder.add_node(name, make_stage_node(name, factory, embedder))
+        builder.add_node(name, make_stage_node(name, held))
     builder.add_node("report", report)
 
     first = sorted({chain.stages[0].name for chain in served.chains.values()})

@@ -36,10 +36,8 @@ repeated with a correction, and dropped at the repeat limit.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -67,13 +65,9 @@ def _chunks(text: str, words: int = 150) -> list[str]:
 
 
 def embed_text(embedder: Embedder, text: str) -> np.ndarray:
-    """One unit vector for a text of any length. Cached: a run embeds the same query,
-    document and earlier outputs at every stage; the returned array is not to be modified."""
-    return _embed_text(cast(Hashable, embedder), text)
-
-
-@lru_cache(maxsize=256)
-def _embed_text(embedder: Any, text: str) -> np.ndarray:  # embedders are plain (hashable) functions
+    """One unit vector for a text of any length: the mean of its chunks' vectors. A graph's
+    embedder caches those (graph.resources.CachedEmbedder): a run embeds the same query,
+    document and earlier outputs at every stage."""
     vectors = embedder(_chunks(text))
     mean = vectors.mean(axis=0)
     norm = float(np.linalg.norm(mean))

@@ -61,6 +61,7 @@ from graph.prompts import (
     load_prompt,
 )
 from graph.report import write_report
+from graph.resources import Resources
 from graph.routing import classify_query
 from graph.runtime.backends import embedded_spec
 from graph.state import ANSWERED, FAILED, StageResult, State, kept_results, usable_results
@@ -69,7 +70,7 @@ from retrieval.embeddings import Embedder
 from retrieval.locations import is_index
 from retrieval.retriever import DEFAULT_FLOOR
 from retrieval.retriever import retrieve as retrieval_search
-from retrieval.store import Found, Index, UnusableIndex, index_location
+from retrieval.store import Found, UnusableIndex, index_location
 
 TURN_CHARS = 600  # how much of an earlier turn's summary a follow-up carries
 Resolver = Callable[[StageSpec, str, str], tuple[StageSpec, str]]
@@ -154,10 +155,9 @@ def fit_contexts(plan: list[StageSpec], state: State, ctx: Context, passages: bo
     return share_num_ctx(fitted)
 
 
-def prewarm(
-    plan: list[StageSpec], factory: Callable[[StageSpec], BaseChatModel], load_ollama: bool = True
-) -> list[dict[str, Any]]:
-    """Build every distinct model once and load every Ollama model on its server, all in
+def prewarm(plan: list[StageSpec], resources: Resources, load_ollama: bool = True) -> list[dict[str, Any]]:
+    """Build every distinct model once (through `resources`, so the first stage on each
+    model then uses the one built here) and load every Ollama model on its server, all in
     parallel, before the first stage needs them; one record per Ollama model loaded.
 
     A load waits at most the longest timeout_s of the model's stages; one that fails or
@@ -171,19 +171,14 @@ def prewarm(
 
     def ready(key: tuple[str, str, str]) -> dict[str, Any] | None:
         spec = distinct[key]
-        factory(spec)
+        resources.model(spec)
         return warm_ollama(spec, timeouts[key]) if spec.backend == "ollama" and load_ollama else None
 
     with ThreadPoolExecutor(max_workers=len(distinct)) as pool:
         return [record for record in pool.map(ready, distinct) if record is not None]
 
 
-def make_prepare(
-    chains: ChainSet,
-    resolve: Resolver,
-    factory: Callable[[StageSpec], BaseChatModel],
-    embedder: Embedder,
-) -> Callable[..., dict[str, Any]]:
+def make_prepare(chains: ChainSet, resolve: Resolver, resources: Resources) -> Callable[..., dict[str, Any]]:
     def prepare(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Read the document, type the query, pick the chain, resolve and pre-warm models."""
         ctx = runtime.context or Context()
@@ -198,13 +193,13 @@ def make_prepare(
         where = index_location(ctx.index_dir)
         searches = ctx.retrieval and is_index(where)
         needs_type = not ctx.chain or searches
-        query_type, reasons = classify_query(query, document_path, embedder if needs_type else None)
+        query_type, reasons = classify_query(query, document_path, resources.embedder if needs_type else None)
         chain = chains.get(ctx.chain) if ctx.chain else chains.for_query_type(query_type)
         plan, notes = plan_stages(chain, ctx, resolve)
         seen = cast(State, {"query": query, "document_path": document_path, "document_text": document_text,
                             "history": state.get("history", [])})  # fmt: skip
         plan = fit_contexts(plan, seen, ctx, passages=searches and bool(chains.kinds_for(query_type)))
-        warm = prewarm(plan, factory, ctx.ollama_prewarm)
+        warm = prewarm(plan, resources, ctx.ollama_prewarm)
         runtime.stream_writer(
             {"event": "plan", "chain": chain.name, "query_type": query_type, "notes": notes, "warm": warm}
         )
@@ -229,10 +224,7 @@ def make_prepare(
     return prepare
 
 
-_INDEXES: dict[tuple[str, int], Index] = {}
-
-
-def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[str, Any]]:
+def make_retrieve(chains: ChainSet, resources: Resources) -> Callable[..., dict[str, Any]]:
     def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         """Passages from the index that the query type may see and that clear the floor."""
         ctx = runtime.context or Context()
@@ -245,9 +237,7 @@ def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[st
         else:
             path = index_location(ctx.index_dir)  # a folder or a Chroma server
             try:
-                if (path, id(embedder)) not in _INDEXES:
-                    _INDEXES[(path, id(embedder))] = Index(path, embedder=embedder, create=False)
-                index = _INDEXES[(path, id(embedder))]
+                index = resources.index(path)
             except UnusableIndex as exc:
                 note = str(exc)
             else:
@@ -257,7 +247,7 @@ def make_retrieve(chains: ChainSet, embedder: Embedder) -> Callable[..., dict[st
                     found = retrieval_search(index, state["query"], kinds, k=ctx.retrieval_k, exclude=exclude)
                     note = f"{len(found)} passages from {', '.join(kinds)} at {path} (floor {DEFAULT_FLOOR})"
                 except httpx.HTTPError as exc:  # a Chroma server that stopped answering
-                    _INDEXES.pop((path, id(embedder)), None)
+                    resources.forget_index(path)
                     note = f"the index at {path} did not answer: {exc}"
         retrieved = [{"n": n, **asdict(f)} for n, f in enumerate(found, start=1)]
         runtime.stream_writer({"event": "retrieval", "kinds": list(kinds), "note": note,
@@ -545,9 +535,9 @@ def assess(
                    set_aside=set_aside)  # fmt: skip
 
 
-def make_stage_node(
-    name: str, factory: Callable[[StageSpec], BaseChatModel], embedder: Embedder
-) -> Callable[..., dict[str, Any]]:
+def make_stage_node(name: str, resources: Resources) -> Callable[..., dict[str, Any]]:
+    embedder = resources.embedder
+
     def stage(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         ctx = runtime.context or Context()
         spec = next(StageSpec.from_dict(s) for s in state["plan"] if s["name"] == name)
@@ -579,14 +569,16 @@ def make_stage_node(
             grammar_text = fixes_grammar(top)
         elif spec.role == "synthesis" and not analysing(state):
             grammar_text = NOTES_GRAMMAR
-        run = run_model(factory(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text)
+        run = run_model(
+            resources.model(spec), messages, spec, warm_embedder if first_of_run else None, grammar_text
+        )
         fell_back = ""
         if run["status"] == "error" and spec.backend in ("ollama", "openai") and ctx.fallback_to_embedded:
             fell_back = f"{spec.backend} failed ({run['error']}); ran on the embedded model"
             spec = embedded_spec(spec)
             write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                    "base_url": "", "attempt": attempt, "correction": ""})  # fmt: skip
-            run = run_model(factory(spec), messages, spec, None, grammar_text)
+            run = run_model(resources.model(spec), messages, spec, None, grammar_text)
         window: dict[str, Any] = {}
         if spec.backend == "ollama":  # did the prompt fit the context it was sent with?
             estimated = estimate_tokens(_chars(messages))

@@ -36,14 +36,12 @@ def _examples() -> tuple[tuple[str, str], ...]:
     return tuple((query_type, q) for query_type, queries in data.items() for q in queries)
 
 
-_EXAMPLE_VECTORS: dict[int, np.ndarray] = {}
-
-
 def _nearest_example(query: str, embedder: Embedder) -> tuple[str, str, float]:
+    """The labelled example nearest the query (a graph's embedder caches the examples'
+    vectors: graph.resources.CachedEmbedder)."""
     examples = _examples()
-    if id(embedder) not in _EXAMPLE_VECTORS:
-        _EXAMPLE_VECTORS[id(embedder)] = embedder([q for _, q in examples])
-    sims = _EXAMPLE_VECTORS[id(embedder)] @ embedder([query])[0]
+    vectors = embedder([q for _, q in examples] + [query])
+    sims = vectors[:-1] @ vectors[-1]
     best = int(np.argmax(sims))
     return examples[best][0], examples[best][1], float(sims[best])
 

@@ -57,14 +57,15 @@ def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, c
     assert facts["report_path"] == out["report_path"]
 
 
-def test_models_are_prewarmed_once_before_the_first_stage_runs(sample_doc, context):
+def test_models_are_prewarmed_once_before_the_first_stage_runs_which_uses_them(sample_doc, context):
     script = Script()
     run(script, context, document_path=str(sample_doc))
     first_call = script.log.index(("call", "concurrency"))
-    # Every stage maps to the one embedded model: `prepare` builds it once, then the
-    # first stage builds its own (cheap: the loaded model is shared) and calls it.
-    assert script.log[:first_call] == [("build", "concurrency"), ("build", "concurrency")]
+    # Every stage maps to the one embedded model: `prepare` builds it once, for the first
+    # stage, which then uses that one (graph.resources); each later stage builds its own.
+    assert script.log[:first_call] == [("build", "concurrency")]
     assert {s.model for s in script.built} == {script.built[0].model}
+    assert sorted(s.name for s in script.built) == sorted(set(script.stages_called()))
 
 
 def test_every_stage_starts_with_the_same_material_and_analysts_see_no_other_stage(sample_doc, context):
