@@ -216,9 +216,9 @@ RULES: dict[str, Rule] = {
             "MIR028",
             "concurrency",
             "slow password hashing inside async def",
-            "{call} is deliberately slow CPU work (a key derivation) run inside async def: the event "
-            "loop serves no other request until it returns; run it in a thread (`await "
-            "asyncio.to_thread(...)`) or a process pool",
+            "{call} is CPU-bound work, slow on purpose (a key derivation), inside async def: it blocks "
+            "the event loop, which serves no other request until it returns; run it in a thread "
+            "(`await asyncio.to_thread(...)`) or a process pool",
         ),
         Rule(
             "MIR029",
