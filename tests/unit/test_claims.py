@@ -195,6 +195,20 @@ def test_claims_the_code_bears_out_pass(at: str, message: str) -> None:
             "quadratic",
         ),
         ("job.wait = job.wait + 0.5", "rebuilt on every iteration: quadratic", "quadratic"),
+        # held-out 6's concurrency analyst: "blocking" said of a sync function's lines and of an
+        # awaited call (an index slip had judged it by the repeat claim's test, which passed them)
+        ("f.close()", "This line is blocking because it waits for the file to be closed", "blocks"),
+        ("await self.fetch(item)", "This is a blocking call that waits for the fetch", "blocks"),
+        (
+            "self.seen.append(key)",
+            "This appends to a list, a linear operation, not quadratic",
+            "not a problem",
+        ),
+        (
+            "self.spare = 0",
+            "sets a counter, which is not repeated and does not involve repeated work",
+            "not a problem",
+        ),
         (
             "job.attempts += 1",
             "It should be moved outside the loop for better performance",
@@ -249,7 +263,7 @@ def test_most_findings_labelled_false_on_the_eval_are_refuted() -> None:
     false = [r for r in rows if r["label"] == "false"]
     refuted_false = [r for r in false if refuted(sources[r["file"]], r["line"], r["message"])]
     assert len(false) == 51
-    assert len(refuted_false) / len(false) >= 0.85
+    assert len(refuted_false) / len(false) >= 0.9  # 47 of 51 (session 10; 44 before the blocking claim's fix)
 
 
 def test_a_finding_that_repeats_a_checks_message_on_another_line_is_set_aside() -> None:
