@@ -4019,7 +4019,11 @@ def mir028_slow_hash_in_async(mod: Module) -> Iterator[Hit]:
                     continue
                 if (mod.dotted(n.func) or "") in SLOW_HASHES:
                     yield _hit("MIR028", n, call=f"`{unparse(n.func, 40)}()`")
-                elif (name := callee_last(n.func)) in hashing and name != func.name:
+                elif (
+                    (name := callee_last(n.func)) in hashing
+                    and name != func.name
+                    and root_name(n.func) not in mod.aliases  # `jwt.verify()`: the module's, not the file's
+                ):
                     yield _hit("MIR028", n, call=f"`{unparse(n.func, 40)}()` (through `{hashing[name]}`)")
 
 
@@ -4090,11 +4094,11 @@ def mir031_whole_file_hashed(mod: Module) -> Iterator[Hit]:
         callee = mod.dotted(n.func) or ""
         hasher = callee.startswith(HASHERS) and callee != "hashlib.file_digest"
         if not hasher and isinstance(n.func, ast.Attribute) and n.func.attr == "update":
-            hasher = any(isinstance(a, ast.Assign) and len(a.targets) == 1
-                                           and key_of(a.targets[0]) == key_of(n.func.value)
-                                           and isinstance(a.value, ast.Call)
-                                           and (mod.dotted(a.value.func) or "").startswith(HASHERS)
-                                           for a in mod.nodes)  # fmt: skip
+            made = [a.value for a in mod.nodes if isinstance(a, ast.Assign) and len(a.targets) == 1
+                    and key_of(a.targets[0]) == key_of(n.func.value)]  # fmt: skip
+            hasher = any(
+                isinstance(v, ast.Call) and (mod.dotted(v.func) or "").startswith(HASHERS) for v in made
+            )
         if hasher:
             yield _hit("MIR031", n, call=f"`{unparse(n, 50)}`")
 

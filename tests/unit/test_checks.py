@@ -2042,6 +2042,24 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR028",
+        """
+        import bcrypt
+        async def check(request, stored):
+            body = await request.json()
+            return bcrypt.checkpw(body["password"].encode(), stored)
+        """,
+        """
+        import hashlib
+        import jwt
+        class Directory:
+            def verify(self, password, salt):
+                return hashlib.pbkdf2_hmac("sha256", password, salt, 600_000)
+        async def authorise(request, key):
+            return jwt.verify(request.headers["token"], key)
+        """,
+    ),
+    (
         "MIR029",
         """
         import asyncio
