@@ -43,8 +43,11 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
         attempts = [e for e in ends if e["stage"] == stage]
         assert attempts or stage in skipped
         assert sum(e["tokens"] for e in attempts) == nodes.count(stage)  # a repeat streams again
+        # 24 tokens hold a fix's "#1, line 59 / Before: … / After:" but not its code: a fix cut
+        # off before its code block is no fix, so the fixes stage may end empty
+        statuses = ("ok", "truncated", "empty") if stage == "master_coder" else ("ok", "truncated")
         for end in attempts:
-            assert end["status"] in ("ok", "truncated"), end
+            assert end["status"] in statuses, end
             assert end["backend"] == "embedded" and end["model"] == CODER.name
             assert 0 < end["first_token_s"] <= end["total_s"]
             assert 0 < end["tokens"] <= 24
