@@ -23,7 +23,6 @@ import ast
 import builtins
 import re
 import textwrap
-from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from graph import claims
@@ -249,6 +248,10 @@ def unfixed(text: str, findings: list[Finding], source: str, path: str) -> tuple
     some of its place's problems stays, saying which the checks still find. A fix that does not
     fit in place (it does not parse there), or is for a stage's finding, is not judged."""
     lines = source.splitlines()
+    try:  # once: caveats reads it for every fix (not _tree, whose strip would move the line numbers)
+        doc: ast.Module | None = ast.parse(source)
+    except SyntaxError:
+        doc = None
     out: list[str] = []
     dropped: list[tuple[int, str]] = []
     end = 0
@@ -261,7 +264,9 @@ def unfixed(text: str, findings: list[Finding], source: str, path: str) -> tuple
             dropped.append((still[0], findings[still[0] - 1]["rule"]))
             continue
         notes = (
-            caveats(m[3], findings[_numbers(m)[0] - 1], source) if 0 < _numbers(m)[0] <= len(findings) else []
+            caveats(m[3], findings[_numbers(m)[0] - 1], doc)
+            if doc and 0 < _numbers(m)[0] <= len(findings)
+            else []
         )
         if still:
             rules = " and ".join(dict.fromkeys(findings[n - 1]["rule"] for n in still))
@@ -283,36 +288,33 @@ def _class_at(tree: ast.Module, line: int) -> ast.ClassDef | None:
     return max(held, key=lambda n: n.lineno, default=None)
 
 
-def _bound(nodes: Sequence[ast.AST]) -> set[str]:
-    """Names these nodes bind in their own scope: assignments, parameters, imports, and the
-    names of the functions and classes they define (not what those bind inside)."""
+def _binds(tree: ast.AST) -> set[str]:
+    """Every name a fix binds, at any depth (a fix is a few lines: its own scopes need no
+    telling apart): assignments, parameters, imports, defined functions and classes."""
     out: set[str] = set()
-    stack = list(nodes)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            out.add(n.name)
-            continue
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store | ast.Del):
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
             out.add(n.id)
-        elif isinstance(n, ast.alias):
-            out.add((n.asname or n.name).split(".")[0])
         elif isinstance(n, ast.arg):
             out.add(n.arg)
-        elif isinstance(n, ast.ExceptHandler) and n.name:
+        elif isinstance(n, ast.alias):
+            out.add((n.asname or n.name).split(".")[0])
+        elif (
+            isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.ExceptHandler)
+            and n.name
+        ):
             out.add(n.name)
-        stack.extend(ast.iter_child_nodes(n))
     return out
 
 
-def caveats(after: str, f: Finding, source: str) -> list[str]:
+def caveats(after: str, f: Finding, doc: ast.Module) -> list[str]:
     """What a fix gets wrong that the document shows: a `self.` name its class never sets
     (the demo's fixes passed `timeout=self.timeout`, which StreamingOrchestrator does not
     have), a bare name its function does not bind (its fix for warm_up() posted `prompt`, a
     local of process()), and a keyword argument of the fixed call that the fix leaves out (its
     fix for line 49 dropped `stream=True`, so the reply would be read whole before a token shows)."""
-    fix, doc = _tree(after), _tree(source)
-    if fix is None or doc is None:
+    fix = _tree(after)
+    if fix is None:
         return []
     notes = []
     cls = _class_at(doc, f["line"])
@@ -327,9 +329,13 @@ def caveats(after: str, f: Finding, source: str) -> list[str]:
     scopes = [n for n in ast.walk(doc) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
               and n.lineno <= f["line"] <= (n.end_lineno or 0)]  # fmt: skip
     if scopes:  # a bare name the fix reads that neither it, its function nor the module binds
-        known = _bound(fix.body) | _bound(doc.body) | set(dir(builtins))
+        from checks.rules import assigned_names  # the document's scopes, as the checks read them
+
+        known = _binds(fix) | assigned_names(doc.body) | set(dir(builtins))
         for scope in scopes:
-            known |= _bound([scope.args, *scope.body])
+            known |= assigned_names(scope.body) | {
+                a.arg for a in ast.walk(scope.args) if isinstance(a, ast.arg)
+            }
         bases = {id(n.value) for n in ast.walk(fix) if isinstance(n, ast.Attribute)}  # `httpx.`: a new import
         loose = {n.id for n in ast.walk(fix) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
                  and id(n) not in bases} - known  # fmt: skip
@@ -546,27 +552,23 @@ def parse(text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return disputes, found
 
 
-def whole(message: str) -> str:
+def whole(message: str, none: str | None = None) -> str:
     """The message up to its last whole sentence when the words after it were cut off at the
-    stage's token cap. The demo's cost analyst named line 64's re-sent context in its second
-    sentence and was cut in its third ("… if the context is large. A `"); the cut one made the
-    whole finding read as cut off, and the demo lost its only find beyond the checks."""
+    stage's token cap (`none`, when given, if no sentence is whole; else the message as it is).
+    The demo's cost analyst named line 64's re-sent context in its second sentence and was cut
+    in its third ("… if the context is large. A `"); the cut one made the whole finding read as
+    cut off, and the demo lost its only find beyond the checks."""
     if not claims.CUT_OFF.search(message):
         return message
     ends = [m.end() for m in re.finditer(r"[.!?](?=\s+\S)", message)]
-    return message[: ends[-1]] if ends else message
+    return message[: ends[-1]] if ends else message if none is None else none
 
 
 def whole_fix(fix: str) -> str:
     """A finding's fix with its opening backtick when the model opened it before "Fix:" ("A `Fix:
     context = ""` before the loop"), cut to its last whole sentence when the token cap cut it off,
     or "" when no sentence of it is whole (the demo's "self.history = []` at the beginning of")."""
-    if fix.count("`") % 2:
-        fix = "`" + fix
-    if not claims.CUT_OFF.search(fix):
-        return fix
-    ends = [m.end() for m in re.finditer(r"[.!?](?=\s+\S)", fix)]
-    return fix[: ends[-1]] if ends else ""
+    return whole("`" + fix if fix.count("`") % 2 else fix, none="")
 
 
 def _norm(text: str) -> str:

@@ -534,3 +534,16 @@ def test_a_fix_says_when_it_reads_a_name_its_function_does_not_bind_and_a_bare_h
     bare = "#3 and #4, line 9\nBefore: `return requests.post(url, json=prompt)`\nAfter:"
     assert unchanged_fixes(own + bare) == (own.strip(), [])
     assert '"." [a-z0-9]' in fixes_grammar(top) and '"." [a-z0-9_]' not in fixes_grammar(top)
+
+
+def test_a_fix_is_read_against_the_documents_own_line_numbers():
+    """A document opening with blank lines: its tree must keep their lines, or the fix's
+    function is looked up a few lines off and its borrowed name goes unsaid."""
+    source = "\n\nimport requests\n\n\nasync def warm(url):\n    requests.post(url)\n"
+    top = checked(source, "client.py")
+    assert [(f["line"], f["rule"]) for f in top] == [(7, "ASYNC210"), (7, "S113")]
+    fix = (
+        "#1 and #2, line 7\nBefore: `requests.post(url)`\nAfter:\n```python\n"
+        "async with httpx.AsyncClient() as c:\n    await c.post(url, json=prompt, timeout=10)\n```\nWhy: it no longer blocks.\n\n"
+    )
+    assert unfixed(fix, top, source, "client.py")[0].endswith("(`prompt` is not defined in `warm`.)")
