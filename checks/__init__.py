@@ -15,10 +15,17 @@ import os
 
 from checks.files import python_files, read_source
 from checks.model import KINDS, Finding, code_line
-from checks.ruff import TEST_EXEMPT, RuffHit, keep, kind_of, run_on_files, run_on_source
+from checks.ruff import TEST_EXEMPT, TITLES, RuffHit, keep, kind_of, run_on_files, run_on_source
 from checks.rules import RULES, handed_on, is_test_path, run_rules
 
-__all__ = ["KINDS", "RULES", "Finding", "check_paths", "check_source"]
+__all__ = ["KINDS", "RULES", "Finding", "check_paths", "check_source", "title"]
+
+
+def title(rule: str) -> str:
+    """What a rule catches, in a few words; "" for a rule Mirador does not know."""
+    if rule in RULES:
+        return RULES[rule].title
+    return next((t for prefix, t in TITLES.items() if rule.startswith(prefix)), "")
 
 
 def _own(text: str, path: str) -> list[Finding]:

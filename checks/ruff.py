@@ -54,6 +54,16 @@ PLAIN: dict[str, str] = {
     "module-level function of the values it needs instead",
 }
 
+# What each selected family catches, in a few words (as Rule.title for Mirador's own rules).
+TITLES: dict[str, str] = {
+    "ASYNC1": "a timeout or cancel scope that cannot work",
+    "ASYNC2": "blocking call inside async def",
+    "S113": "HTTP request with no timeout",
+    "SIM115": "file opened without with",
+    "RUF006": "task from create_task with no reference kept",
+    "B019": "lru_cache on a method",
+}
+
 
 def kind_of(rule: str) -> str:
     best = ""

@@ -36,6 +36,7 @@ from graph.findings import (
     relocate,
     render,
     render_places,
+    scored,
     sentence_faults,
     summarise,
     summary_grammar,
@@ -586,6 +587,11 @@ def make_stage_node(name: str, resources: Resources) -> Callable[..., dict[str, 
                 spec.num_ctx, estimated, run["prompt_eval_count"], run["eval_count"])  # fmt: skip
             window = {"num_ctx": spec.num_ctx, "prompt_estimate": estimated, "context_overflow": overflow}
         a = assess(state, spec, run, attempt, embedder, ctx)
+        # Each finding's relevance to the question ranks it (findings.rank); the checks' are
+        # scored here, not in the facts node, so the first stage's first token waits on no embedding.
+        own = scored(a.findings, state["query"], embedder)
+        facts = state.get("facts")
+        rescored = scored(facts, state["query"], embedder) if facts else facts
         note = "; ".join(n for n in (describe(a.verdict, a.reasons), fell_back) if n)
         generating = run["total_s"] - (run["first_token_s"] or 0.0)
         result = _result(
@@ -594,10 +600,12 @@ def make_stage_node(name: str, resources: Resources) -> Callable[..., dict[str, 
             tokens_per_s=round(run["tokens"] / generating, 1) if generating > 0 else 0.0,
             finish_reason=run["finish_reason"], usage=run["usage"], **window,
             removed=a.removed, confidence=a.confidence, signals=a.signals, verdict=a.verdict,
-            reasons=list(a.reasons), findings=a.findings, verdicts=a.verdicts, set_aside=a.set_aside,
+            reasons=list(a.reasons), findings=own, verdicts=a.verdicts, set_aside=a.set_aside,
         )  # fmt: skip
         write({"event": "stage_end", **{k: v for k, v in result.items() if k != "text"}})
         update: dict[str, Any] = {"results": [result]}
+        if rescored is not facts:
+            update["facts"] = rescored
         if run["error"]:
             update["errors"] = [f"{name}: {run['error']}"]
         return update

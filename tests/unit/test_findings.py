@@ -3,6 +3,8 @@ That llama.cpp compiles the grammars is tested in tests/integration/test_grammar
 
 from __future__ import annotations
 
+import numpy as np
+
 from graph.findings import (
     NOTES_GRAMMAR,
     PLACES,
@@ -21,6 +23,8 @@ from graph.findings import (
     rank,
     relocate,
     render,
+    render_places,
+    scored,
     sentence_faults,
     summarise,
     summary_grammar,
@@ -104,6 +108,33 @@ def test_merge_joins_findings_on_one_line_and_kind_and_ranks_confirmed_first():
     assert [f["line"] for f in rank(merged)] == [8, 9, 20]
 
 
+def test_scored_findings_rank_by_relevance_to_the_question_among_the_confirmed():
+    """The demo's case: a check and a stage agree on the history list (memory); the checks
+    alone find the blocking call the question ("why is it slow") is about. Relevance, not
+    agreement, puts the blocking call first; one stage's finding stays after the confirmed."""
+    calls = []
+
+    def embed(texts):  # a toy embedding: "slow"/"blocks" near the question, "memory" not
+        calls.append(list(texts))
+        return np.array([[1.0, 0.0] if "slow" in t or "blocks" in t else [0.0, 1.0] for t in texts])
+
+    grows = finding(59, kind="resources", by="checks", message="the history list grows: memory")
+    blocks = finding(70, kind="concurrency", by="checks", message="the call blocks the event loop")
+    lead = finding(64, by="cost", message="blocks on every token")
+    merged = merge([[grows, blocks], [finding(59, kind="resources", by="cost", message="memory"), lead]])
+    assert [f["line"] for f in rank(merged)] == [59, 70, 64]  # unscored: confirmed, then by line
+    ranked = rank(scored(merged, "why is it slow", embed))
+    assert [(f["line"], f["relevance"]) for f in ranked] == [(70, 1.0), (59, 0.0), (64, 1.0)]
+    assert scored(ranked, "why is it slow", embed) == ranked and len(calls) == 1  # scored once
+    assert scored(merged, "  ", embed) == merged and len(calls) == 1  # no question: nothing to score by
+
+
+def test_merge_keeps_the_higher_relevance_of_two_finders():
+    a = {**finding(8, by="checks"), "relevance": 0.2}
+    b = {**finding(8, by="cost"), "relevance": 0.5}
+    assert merge([[a], [b]])[0]["relevance"] == 0.5 and merge([[b], [a]])[0]["relevance"] == 0.5
+
+
 def test_render_names_the_line_function_code_fix_and_finders():
     f = Finding(line=8, end_line=8, function="Client.fetch", code="requests.get(url)", kind="resources",
                 rule="S113", message="no timeout", fix="pass timeout=10", found_by=["checks", "resources"],
@@ -131,7 +162,10 @@ def summary_findings() -> list[Finding]:
 def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_place():
     top = summary_findings()
     text = summary_grammar(top)
-    assert 'answer ::= "In short, the biggest problem is " where ": "' in text
+    assert 'answer ::= "In short, the biggest problem is " first ": "' in text
+    # the answer itself at one of the top two places; the "Also," sentence at any of the six
+    assert 'first ::= "in `Orchestrator.warm_up` (line 42)" | "at line 7"\n' in text
+    assert 'also ::= "Also, " where ": "' in text
     where = next(line for line in text.splitlines() if line.startswith("where ::= "))
     # each place once, the top six places only: a line-42 finding twice is one place
     assert where.split(" | ")[:3] == ['where ::= "in `Orchestrator.warm_up` (line 42)"', '"at line 7"',
@@ -172,6 +206,36 @@ def test_cite_notes_names_the_stages_each_sentence_draws_on():
 def _finding(line: int, code: str, message: str, function: str = "") -> Finding:
     return Finding(line=line, end_line=line, function=function, code=code, kind="cost", rule="", message=message,
                    fix="", found_by=["cost"], disputed_by=[])  # fmt: skip
+
+
+def _check(line: int, code: str, rule: str, function: str = "StreamingOrchestrator.process") -> Finding:
+    return Finding(line=line, end_line=line, function=function, code=code, kind="cost", rule=rule,
+                   message="m", fix="", found_by=["checks"], disputed_by=[])  # fmt: skip
+
+
+def test_the_synthesis_sees_each_place_with_its_code_and_its_checks_titles_once():
+    """Shown the code alone, the 1.5B guessed what was wrong at line 42; a check's rule title
+    names the problem; a stage's finding has none to show."""
+    findings = [_check(42, "requests.post(url)", "S113", "warm_up"), _check(42, "requests.post(url)", "ASYNC210", "warm_up"),
+                _check(42, "requests.post(url)", "S113", "warm_up"), _finding(64, "context = context + x", "re-sent")]  # fmt: skip
+    assert render_places(findings).splitlines() == [
+        "1. in `warm_up` (line 42): `requests.post(url)` (HTTP request with no timeout; blocking call inside async def)",
+        "2. at line 64: `context = context + x`",
+    ]
+
+
+def test_a_sentence_naming_a_checks_title_at_another_line_moves_to_that_checks_line():
+    """The demo's "(line 64): collection that only grows" is MIR008's title, and MIR008 is at
+    line 59; a title at its own line stays."""
+    findings = [
+        _check(59, "self.history.append(token)", "MIR008"),
+        _finding(64, "context = context + x", "memory usage issues"),
+    ]
+    said = "Also, in `StreamingOrchestrator.process` (line 64): collection that only grows; this can lead to memory usage issues."
+    assert relocate(said, findings) == said.replace("(line 64)", "(line 59)")
+    assert relocate(said.replace("(line 64)", "(line 59)"), findings) == said.replace(
+        "(line 64)", "(line 59)"
+    )
 
 
 def test_cite_numbers_each_sentence_by_the_finding_it_talks_about():
