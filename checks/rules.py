@@ -1507,19 +1507,18 @@ ITER_HELPERS = frozenset(
 )
 
 
-def _concat(s: ast.AST) -> tuple[ast.AST, ast.AST] | None:
-    """(target, appended value) for `t += v` and `t = t + v`."""
+def accumulated(s: ast.AST) -> ast.AST | None:
+    """The target of `t += v`, or of `t = t + v` (`t = t + a + b` too: `t` leftmost), the
+    statement that makes `t` hold more than it did; else None. (Compared as source: the same
+    name reads and stores with different ast contexts, so `ast.dump` never matched `t = t + v`.)"""
     if isinstance(s, ast.AugAssign) and isinstance(s.op, ast.Add):
-        return s.target, s.value
-    if (
-        isinstance(s, ast.Assign)
-        and len(s.targets) == 1
-        and isinstance(s.value, ast.BinOp)
-        and isinstance(s.value.op, ast.Add)
-        and ast.dump(s.value.left) == ast.dump(s.targets[0])
-    ):
-        return s.targets[0], s.value.right
-    return None
+        return s.target
+    if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
+        return None
+    left = s.value
+    while isinstance(left, ast.BinOp) and isinstance(left.op, ast.Add):
+        left = left.left
+    return s.targets[0] if left is not s.value and ast.unparse(left) == ast.unparse(s.targets[0]) else None
 
 
 def _str_attrs(mod: Module) -> dict[ast.ClassDef, set[str]]:
@@ -1595,10 +1594,10 @@ def mir005_string_concat_in_loop(mod: Module) -> Iterator[Hit]:
             ):
                 continue
             for s in walk_stmts(n.body):
-                pair = _concat(s)
-                if pair is None:
+                target = accumulated(s)
+                if target is None:
                     continue
-                key = key_of(pair[0])
+                key = key_of(target)
                 if key is None or key in flagged or not (key in attrs or "b:" + key in strs):
                     continue
                 if _resets_in(n, key) or _size_watched(n, key):

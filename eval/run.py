@@ -265,7 +265,9 @@ def print_code_totals(t: dict[str, Any]) -> None:
 # --- the prompt layouts -----------------------------------------------------------------
 
 
-def continuing_messages(state: Any, spec: Any, max_document_chars: int, correction: str = "") -> list[Any]:
+def continuing_messages(
+    state: Any, spec: Any, max_document_chars: int, correction: str = "", prompts: Any = None
+) -> list[Any]:
     """The old scripts' layout, for `--layout continuing`: each stage continues the previous
     stage's conversation, every earlier stage's instructions and answer a turn of it under a
     `### Specialist N` header, then its own. The material opens the first turn, so the
@@ -276,7 +278,7 @@ def continuing_messages(state: Any, spec: Any, max_document_chars: int, correcti
     from graph import nodes
     from graph.chains import StageSpec
 
-    system, human = SHARED_MESSAGES(state, spec, max_document_chars, correction)
+    system, human = SHARED_MESSAGES(state, spec, max_document_chars, correction, prompts)
     body, question = str(human.content), f"Question: {state['query']}"
     material = body[: body.index(question) + len(question)]  # the document, passages, turns, question
     plan = {s["name"]: StageSpec.from_dict(s) for s in state["plan"]}
@@ -284,7 +286,7 @@ def continuing_messages(state: Any, spec: Any, max_document_chars: int, correcti
     messages: list[Any] = [system]
     for n, r in enumerate(turns, start=1):
         head = f"{material}\n\n" if n == 1 else ""
-        said = nodes.instructions(plan[r["stage"]], state)
+        said = nodes.instructions(plan[r["stage"]], state, prompts=prompts)
         messages += [HumanMessage(f"{head}### Specialist {n}\n{said}"), AIMessage(r["text"])]
     own = body[len(material) :].strip()  # the merged findings (for later stages), then its instructions
     head = f"{material}\n\n" if not turns else ""

@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast, get_args, get_type_hints
 
@@ -294,9 +294,19 @@ def _check_order(chains: dict[str, Chain]) -> None:
         raise ChainError(f"chains order stages in a cycle: {' -> '.join([*ring, ring[0]])}") from None
 
 
-@cache
 def load_chains(path: str | Path = DEFAULT_CHAINS_FILE) -> ChainSet:
+    """The chain file at `path`, parsed once and again when it changes (as prompts are): a
+    graph built after an edit runs the edited chains; one built before keeps its own."""
     path = Path(path)
+    try:
+        changed = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise ChainError(f"chain file not found: {path}") from None
+    return _load_chains(path, changed)
+
+
+@lru_cache(maxsize=16)
+def _load_chains(path: Path, changed: int) -> ChainSet:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -18,7 +18,16 @@ import ast
 import re
 from collections.abc import Callable
 
-from checks.rules import ADDERS, COMPREHENSIONS, FUNCS, LOOPS, REMOVERS, callee_last, looks_like_io
+from checks.rules import (
+    ADDERS,
+    COMPREHENSIONS,
+    FUNCS,
+    LOOPS,
+    REMOVERS,
+    accumulated,
+    callee_last,
+    looks_like_io,
+)
 
 EMPTY_CONTAINERS = frozenset({"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"})
 ACQUIRERS = frozenset({"open", "connect", "Session", "ClientSession", "Client", "AsyncClient", "SMTP", "SMTP_SSL",
@@ -203,7 +212,7 @@ class Code:
         local — that nothing in the module removes from, trims, clears or bounds; or, in a loop,
         adds to what it held before (`context = context + output`: it grows with every pass, the
         demo's re-sent context)."""
-        if self.in_loop(stmt) and _accumulates(stmt):
+        if self.in_loop(stmt) and isinstance(accumulated(stmt), ast.Name):
             return True
         names = set()
         for n in self.own_nodes(stmt):
@@ -359,21 +368,6 @@ def _empty_container(value: ast.AST | None) -> bool:
     if isinstance(value, ast.Call) and callee_last(value.func) in EMPTY_CONTAINERS:
         return not any(k.arg == "maxlen" for k in value.keywords)
     return False
-
-
-def _accumulates(stmt: ast.stmt) -> bool:
-    """`x += y` or `x = x + y`: the name holds more after the statement than before."""
-    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add) and isinstance(stmt.target, ast.Name):
-        return True
-    return (
-        isinstance(stmt, ast.Assign)
-        and len(stmt.targets) == 1
-        and isinstance(target := stmt.targets[0], ast.Name)
-        and isinstance(stmt.value, ast.BinOp)
-        and isinstance(stmt.value.op, ast.Add)
-        and isinstance(stmt.value.left, ast.BinOp | ast.Name)
-        and any(isinstance(n, ast.Name) and n.id == target.id for n in ast.walk(stmt.value.left))
-    )
 
 
 def _in_init(code: Code, node: ast.AST) -> bool:

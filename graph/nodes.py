@@ -54,12 +54,13 @@ from graph.models import (
     warm_ollama,
 )
 from graph.prompts import (
+    Prompts,
+    default_prompts,
     format_chunks,
     format_document,
     format_findings,
     format_history,
     format_notes,
-    load_prompt,
 )
 from graph.report import write_report
 from graph.resources import Resources
@@ -139,7 +140,9 @@ def _chars(messages: list[BaseMessage]) -> str:
     return "".join(str(m.content) for m in messages)
 
 
-def fit_contexts(plan: list[StageSpec], state: State, ctx: Context, passages: bool) -> list[StageSpec]:
+def fit_contexts(
+    plan: list[StageSpec], state: State, ctx: Context, passages: bool, prompts: Prompts | None = None
+) -> list[StageSpec]:
     """The plan with a num_ctx for every Ollama stage that has none set: the larger of 8,192
     and its estimated prompt plus max_tokens, at most ctx.max_num_ctx, then the largest of a
     model's stages for all of them (graph.models.share_num_ctx says why)."""
@@ -148,7 +151,9 @@ def fit_contexts(plan: list[StageSpec], state: State, ctx: Context, passages: bo
     fitted, earlier = [], 0
     for spec in plan:
         if spec.backend == "ollama" and not spec.num_ctx:
-            prompt = estimate_tokens(_chars(build_messages(draft, spec, ctx.max_document_chars)))
+            prompt = estimate_tokens(
+                _chars(build_messages(draft, spec, ctx.max_document_chars, prompts=prompts))
+            )
             prompt += unseen + (0 if spec.kind else earlier)  # an analyst sees no other stage
             spec = replace(spec, num_ctx=fit_num_ctx(prompt, spec.max_tokens, ctx.max_num_ctx))
         earlier += spec.max_tokens
@@ -199,7 +204,13 @@ def make_prepare(chains: ChainSet, resolve: Resolver, resources: Resources) -> C
         plan, notes = plan_stages(chain, ctx, resolve)
         seen = cast(State, {"query": query, "document_path": document_path, "document_text": document_text,
                             "history": state.get("history", [])})  # fmt: skip
-        plan = fit_contexts(plan, seen, ctx, passages=searches and bool(chains.kinds_for(query_type)))
+        plan = fit_contexts(
+            plan,
+            seen,
+            ctx,
+            passages=searches and bool(chains.kinds_for(query_type)),
+            prompts=resources.prompts,
+        )
         warm = prewarm(plan, resources, ctx.ollama_prewarm)
         runtime.stream_writer(
             {"event": "plan", "chain": chain.name, "query_type": query_type, "notes": notes, "warm": warm}
@@ -302,13 +313,14 @@ def stage_checks(state: State, spec: StageSpec) -> list[list[Finding]]:
     return list(groups.values())
 
 
-def instructions(spec: StageSpec, state: State, correction: str = "") -> str:
+def instructions(spec: StageSpec, state: State, correction: str = "", prompts: Prompts | None = None) -> str:
     """The stage's own instructions: its prompt file, then (for an analyst) the checks it
     judges and the shape its findings take."""
+    prompts = prompts or default_prompts()
     earlier = [r["stage"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]
     failed = [f"{r['stage']} ({r['status']})" for r in kept_results(state.get("results", []))
               if r["status"] in FAILED]  # fmt: skip
-    body = load_prompt(spec.prompt or spec.name).render(
+    body = prompts(spec.prompt or spec.name).render(
         query=state["query"],
         stages=", ".join(earlier) or "none",
         first_stage=earlier[0] if earlier else spec.name,
@@ -321,7 +333,7 @@ def instructions(spec: StageSpec, state: State, correction: str = "") -> str:
             f"`{g[0]['code'][:80]}`: {g[0]['message']}"
             for n, g in enumerate(groups, start=1)
         )
-        body += "\n\n" + load_prompt("findings_format").render(
+        body += "\n\n" + prompts("findings_format").render(
             checks=f"The checks already found these problems of your kind (they are in the report; "
             f"do not list them again):\n{listed}"
             if groups
@@ -333,7 +345,11 @@ def instructions(spec: StageSpec, state: State, correction: str = "") -> str:
 
 
 def build_messages(
-    state: State, spec: StageSpec, max_document_chars: int, correction: str = ""
+    state: State,
+    spec: StageSpec,
+    max_document_chars: int,
+    correction: str = "",
+    prompts: Prompts | None = None,
 ) -> list[BaseMessage]:
     """The stage's conversation: the system prompt and the shared material first, then
     what earlier stages found (for stages that build on them), then its own instructions.
@@ -368,8 +384,9 @@ def build_messages(
             earlier = [r for r in usable_results(state.get("results", [])) if r["stage"] != spec.name]
             if earlier:
                 parts.append(format_notes([(r["title"], r["text"]) for r in earlier]))
-    parts.append(instructions(spec, state, correction))
-    return [SystemMessage(load_prompt("system").render()), HumanMessage("\n\n".join(parts))]
+    prompts = prompts or default_prompts()
+    parts.append(instructions(spec, state, correction, prompts))
+    return [SystemMessage(prompts("system").render()), HumanMessage("\n\n".join(parts))]
 
 
 def run_model(
@@ -468,11 +485,18 @@ def _result(spec: StageSpec, attempt: int, **fields: Any) -> StageResult:
 
 
 def assess(
-    state: State, spec: StageSpec, run: dict[str, Any], attempt: int, embedder: Embedder, ctx: Context
+    state: State,
+    spec: StageSpec,
+    run: dict[str, Any],
+    attempt: int,
+    embedder: Embedder,
+    ctx: Context,
+    prompts: Prompts | None = None,
 ) -> Attempt:
     """Clean a stage's output, ground its findings, score it and decide what happens next."""
-    own = instructions(spec, state)
-    text, removed = clean_output(run["raw"], echoes=(load_prompt("system").render(), own,
+    prompts = prompts or default_prompts()
+    own = instructions(spec, state, prompts=prompts)
+    text, removed = clean_output(run["raw"], echoes=(prompts("system").render(), own,
                                                      f"Question: {state['query']}"))  # fmt: skip
     status = "empty" if run["status"] in ANSWERED and not text else run["status"]
     verdicts: list[dict[str, Any]] = []
@@ -551,7 +575,7 @@ def make_stage_node(name: str, resources: Resources) -> Callable[..., dict[str, 
                                         note=f"skipped: {reason}")]}  # fmt: skip
 
         correction = attempts[-1]["reasons"][0] if attempts and attempts[-1]["verdict"] == "repeat" else ""
-        messages = build_messages(state, spec, ctx.max_document_chars, correction)
+        messages = build_messages(state, spec, ctx.max_document_chars, correction, resources.prompts)
         write({"event": "stage_start", "stage": name, "model": spec.model, "backend": spec.backend,
                "base_url": spec.base_url, "attempt": attempt, "correction": correction})  # fmt: skip
 
@@ -586,7 +610,7 @@ def make_stage_node(name: str, resources: Resources) -> Callable[..., dict[str, 
             overflow = "" if run["status"] == "error" else context_overflow(
                 spec.num_ctx, estimated, run["prompt_eval_count"], run["eval_count"])  # fmt: skip
             window = {"num_ctx": spec.num_ctx, "prompt_estimate": estimated, "context_overflow": overflow}
-        a = assess(state, spec, run, attempt, embedder, ctx)
+        a = assess(state, spec, run, attempt, embedder, ctx, resources.prompts)
         # Each finding's relevance to the question ranks it (findings.rank); the checks' are
         # scored here, not in the facts node, so the first stage's first token waits on no embedding.
         own = scored(a.findings, state["query"], embedder)

@@ -66,6 +66,22 @@ def _load_prompt(name: str, path: Path, changed: int) -> Prompt:
     return Prompt(name, template, variables)
 
 
+@dataclass(frozen=True)
+class Prompts:
+    """The prompt files of one folder, loaded by name (`load_prompt`: an edited file is read
+    again). A built graph holds one (graph.resources), bound to the folder when it was built."""
+
+    directory: Path
+
+    def __call__(self, name: str) -> Prompt:
+        return load_prompt(name, self.directory)
+
+
+def default_prompts() -> Prompts:
+    """The folder MIRADOR_PROMPTS_DIR names, else the project's prompts/."""
+    return Prompts(Settings.read().prompts_dir)
+
+
 def quoted(text: str, tag: str) -> str:
     """Text made safe to sit inside <tag>…</tag>: it can neither close the tag nor, through
     chat-template tokens, open a turn of its own."""

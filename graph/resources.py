@@ -1,6 +1,6 @@
 """What one built graph holds for all its runs, in one object that build_graph makes and hands
-to the nodes: the chat models it has built, the embedder with its cache of vectors, and the
-index handles it has opened, keyed by location. Two graphs built apart share none of it; a
+to the nodes: the chat models it has built, the embedder with its cache of vectors, the
+index handles it has opened, keyed by location, and the prompt folder's loader. Two graphs built apart share none of it; a
 host that wants them to share passes one `Resources` to both.
 
 Loaded weights are the exception, on purpose: a llama.cpp model (graph.runtime.embedded) and
@@ -18,6 +18,7 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from graph.chains import StageSpec
+from graph.prompts import Prompts, default_prompts
 from retrieval.embeddings import Embedder
 from retrieval.store import Index
 
@@ -59,10 +60,12 @@ class Resources:
     """The models, embedder and indexes a graph's nodes use (see the module's docstring).
 
     factory: turns a resolved stage spec into a chat model.
-    embedder: embeds texts; wrapped in a CachedEmbedder unless it is one already."""
+    embedder: embeds texts; wrapped in a CachedEmbedder unless it is one already.
+    prompts: the prompt folder's loader (default: MIRADOR_PROMPTS_DIR, else prompts/)."""
 
     factory: Callable[[StageSpec], BaseChatModel]
     embedder: Embedder
+    prompts: Prompts = field(default_factory=default_prompts)
     models: OrderedDict[StageSpec, BaseChatModel] = field(default_factory=OrderedDict)
     indexes: dict[str, Index] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import tomllib
 
 import pytest
@@ -165,3 +166,20 @@ def test_a_plan_entry_has_every_field_of_a_stage_spec():
     assert set(PlanEntry.__annotations__) == {f.name for f in dataclasses.fields(StageSpec)}
     spec = load_chains().get("code").stages[3]
     assert StageSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_an_edited_chain_file_is_read_again(tmp_path):
+    """As prompts are: a graph built after the edit runs the edited chains."""
+    path = tmp_path / "chains.toml"
+    text = DEFAULT_CHAINS_FILE.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    before = load_chains(path)
+    assert load_chains(path) is before  # parsed once while unchanged
+    path.write_text(
+        text.replace('description = "Checks first', 'description = "edited: Checks first', 1),
+        encoding="utf-8",
+    )
+    was = path.stat()
+    os.utime(path, ns=(was.st_atime_ns, was.st_mtime_ns + 1_000_000_000))
+    assert load_chains(path).get("code").description.startswith("edited: ")
+    assert not before.get("code").description.startswith("edited: ")

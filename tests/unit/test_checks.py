@@ -361,6 +361,25 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR005",  # written out: `t = t + v`, and `t = t + a + b` (compared as source, not ast.dump)
+        """
+        class Transcript:
+            def __init__(self):
+                self.text = ""
+            def feed(self, chunks):
+                for chunk in chunks:
+                    self.text = self.text + chunk + "\\n"
+        """,
+        """
+        class Transcript:
+            def __init__(self):
+                self.text = ""
+            def feed(self, chunks):
+                for chunk in chunks:
+                    self.text = chunk + self.text[-100:]  # keeps a bounded tail
+        """,
+    ),
+    (
         "MIR006",
         """
         import json

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Sequence
 
 import numpy as np
 
 from graph import build_graph
 from graph.chains import StageSpec
+from graph.config import DEFAULT_PROMPTS_DIR
+from graph.prompts import Prompts
 from graph.resources import CachedEmbedder, Resources
 from graph.routing import classify_query
 from tests.fakes import Script, bow_embed, chains
@@ -67,3 +71,25 @@ def test_two_graphs_share_no_resources_unless_given_the_same(sample_doc, context
     # the second graph run on the shared resources embedded nothing new: the same stages'
     # outputs, query and document were cached by the first
     assert once > 0 and len(raw.seen) == 2 * once
+
+
+def test_the_stages_read_the_prompt_folder_their_resources_were_built_with_and_see_edits(
+    sample_doc, context, tmp_path
+):
+    """A host (Studio, a notebook) binds a graph to its own prompt folder; an edit to a file
+    there shows in the next run without rebuilding the graph."""
+    folder = tmp_path / "prompts"
+    shutil.copytree(DEFAULT_PROMPTS_DIR, folder)
+    system = folder / "system.md"
+    system.write_text("You are the test's own system prompt.", encoding="utf-8")
+    script = Script()
+    graph = build_graph(chains=chains(), resources=Resources(script, bow_embed, prompts=Prompts(folder)))
+    inputs = {"query": "Where does this code block?", "document_path": str(sample_doc)}
+    graph.invoke(inputs, context=context)
+    assert script.messages_for("cost")[0].content == "You are the test's own system prompt."
+    system.write_text("You are the edited system prompt.", encoding="utf-8")
+    was = system.stat()
+    os.utime(system, ns=(was.st_atime_ns, was.st_mtime_ns + 1_000_000_000))  # a new mtime on any clock
+    script.calls.clear()
+    graph.invoke(inputs, context=context)
+    assert script.messages_for("cost")[0].content == "You are the edited system prompt."
