@@ -300,7 +300,7 @@ def bench_retrieval(sizes: tuple[int, ...] = (1_000, 10_000), queries: int = 40)
                 f"    data = parse(request)\n    return respond(data, status={200 + k})\n" * 3 for k in range(6)))  # fmt: skip
         index = Index(Path(tmp) / "index")
         start = time.perf_counter()
-        summary = index_paths([docs], kind="documents", index=index, progress=False)
+        summary = index_paths([docs], kind="documents", index=index)
         indexing = summary.added / (time.perf_counter() - start)
         texts = [d for d in index.collections["documents"].get(include=["documents"])["documents"] or []]
         names = [

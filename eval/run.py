@@ -349,8 +349,8 @@ def run_classic(graph: Any, work: Path, args: argparse.Namespace) -> dict[str, A
 
     cases = [c for c in tomllib.loads((HERE / "cases.toml").read_text())["case"] if args.case in c["name"]]
     index = Index(work / "index")
-    index_paths([HERE / "files" / "project", ROOT / "samples"], kind="documents", index=index, progress=False)
-    index_paths([HERE / "files" / "persona.md"], kind="persona", index=index, progress=False)
+    index_paths([HERE / "files" / "project", ROOT / "samples"], kind="documents", index=index)
+    index_paths([HERE / "files" / "persona.md"], kind="persona", index=index)
     scored = []
     for case in cases:
         inputs = {"query": case["query"]}

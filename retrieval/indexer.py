@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from retrieval import KINDS
 from retrieval.chunking import INDEXABLE, Unreadable, chunk_text, read_text
@@ -57,12 +56,12 @@ def _walk(root: Path, summary: Summary) -> Iterator[Path]:
 
 
 def index_paths(
-    paths: list[str | Path], *, kind: str, index: Index, progress: Progress | Literal[False] | None = None
+    paths: list[str | Path], *, kind: str, index: Index, progress: Progress | None = None
 ) -> Summary:
     """Index files and folders as `kind`. Re-indexing the same tree changes nothing; a changed
     file's chunks are replaced; chunks of files deleted under an indexed folder are pruned.
 
-    `progress` walks the files to read (see Progress); None or False: no progress shown."""
+    `progress` walks the files to read (see Progress); None: no progress shown."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     roots = [Path(p).resolve() for p in paths]

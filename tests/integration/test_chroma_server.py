@@ -75,8 +75,8 @@ def _index_both(tree: Path, indexes: list[Index]) -> list[list[tuple[Any, ...]]]
     """Index the tree into each index; each one's summaries (seconds left out)."""
     out = []
     for idx in indexes:
-        summaries = [index_paths([tree / "project"], kind="documents", index=idx, progress=False),
-                     index_paths([tree / "me"], kind="persona", index=idx, progress=False)]  # fmt: skip
+        summaries = [index_paths([tree / "project"], kind="documents", index=idx),
+                     index_paths([tree / "me"], kind="persona", index=idx)]  # fmt: skip
         out.append([(s.files, s.added, s.updated, s.unchanged, s.removed, s.skipped) for s in summaries])
     return out
 

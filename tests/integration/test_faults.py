@@ -82,7 +82,7 @@ def test_an_indexer_killed_half_way_is_completed_by_the_next_run(tmp_path):
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert finished.returncode == 0, finished.stderr
     reference = Index(tmp_path / "clean")
-    index_paths([docs], kind="documents", index=reference, progress=False)
+    index_paths([docs], kind="documents", index=reference)
     completed = Index(index_dir)
     ids = set(completed.collections["documents"].get(include=[])["ids"])
     assert 0 < partial < len(ids)

@@ -27,8 +27,8 @@ def tree(tmp_path):
 @pytest.fixture
 def index(tree):
     idx = Index(tree / "index", embedder=embed)
-    index_paths([tree / "project"], kind="documents", index=idx, progress=False)
-    index_paths([tree / "me"], kind="persona", index=idx, progress=False)
+    index_paths([tree / "project"], kind="documents", index=idx)
+    index_paths([tree / "me"], kind="persona", index=idx)
     return idx
 
 
@@ -36,7 +36,7 @@ def index(tree):
 
 
 def test_indexing_twice_adds_nothing(tree, index):
-    again = index_paths([tree / "project"], kind="documents", index=index, progress=False)
+    again = index_paths([tree / "project"], kind="documents", index=index)
     assert (again.added, again.updated, again.removed) == (0, 0, 0)
     assert again.unchanged == index.count("documents") and again.files == 3
 
@@ -45,7 +45,7 @@ def test_an_edited_file_replaces_its_chunks_and_a_deleted_file_is_pruned(tree, i
     before = index.count("documents")
     (tree / "project" / "src" / "billing.py").write_text(BILLING.replace("paid invoices", "settled bills"))
     (tree / "project" / "docs" / "recipes.md").unlink()
-    summary = index_paths([tree / "project"], kind="documents", index=index, progress=False)
+    summary = index_paths([tree / "project"], kind="documents", index=index)
     assert (summary.updated, summary.removed, summary.added) == (1, 1, 0)  # one chunk each
     sources = index.sources("documents")
     assert not any(s.endswith("recipes.md") for s in sources)
@@ -65,7 +65,7 @@ def test_unreadable_files_are_skipped_with_a_reason(tree):
     (bad / "huge.txt").write_text("x" * 2_000_001)
     (bad / "nul.txt").write_bytes(b"text\x00more")
     (bad / "fine.txt").write_text("A perfectly readable note about gardening.")
-    summary = index_paths([bad], kind="documents", index=Index(tree / "i2", embedder=embed), progress=False)
+    summary = index_paths([bad], kind="documents", index=Index(tree / "i2", embedder=embed))
     reasons = {Path(p).name: why for p, why in summary.skipped}
     assert reasons == {
         "blob.bin": "not a text, code or PDF file (.bin)",
@@ -104,7 +104,7 @@ def test_pdfs_are_indexed_by_their_text_and_broken_ones_skipped(tmp_path):
     (docs / "q3.pdf").write_bytes(_pdf("Quarterly revenue grew by twelve percent."))
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a PDF")
     idx = Index(tmp_path / "index", embedder=embed)
-    summary = index_paths([docs], kind="documents", index=idx, progress=False)
+    summary = index_paths([docs], kind="documents", index=idx)
     assert summary.added == 1 and [Path(p).name for p, _ in summary.skipped] == ["broken.pdf"]
     top = retrieve(idx, "how much did revenue grow", ["documents"])
     assert top and top[0].text == "Quarterly revenue grew by twelve percent." and top[0].language == "pdf"
