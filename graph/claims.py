@@ -115,6 +115,20 @@ RULE_CLAIMS: list[tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]] = [
 ]
 
 
+# A design note that says the code does not have a problem a check found there (the demo's
+# solution architect: "The use of `asyncio` ensures that the event loop does not block", of
+# code whose requests.post calls block it); advice ("so the loop does not block") is not one.
+DENIAL = _rx(r"\b(does|do|is|are|will|can)(\s+not|n't)\s+(\w+\s+){0,2}(block|stall|freez|hang|leak|grow)\w*|"
+             r"\bnon-?blocking\b|\bnever\s+(blocks?|stalls?|hangs?|leaks?)\b|\bwithout blocking\b")  # fmt: skip
+ADVICE = _rx(r"^\W*(use|switch|replace|make|move|wrap|consider|add|pass|run|call|change)\b|\b(should|instead|would|"
+             r"could|consider|switch(ing)? to|replac\w+|to avoid|so that|must|recommend\w*|if you)\b")  # fmt: skip
+
+
+def denies(rule: str, sentence: str) -> bool:
+    """The sentence says the code is free of the problem `rule` finds (and is not advice)."""
+    return bool(DENIAL.search(sentence)) and not ADVICE.search(sentence) and claims_rule(rule, sentence)
+
+
 def claims_rule(rule: str, message: str, unknown: bool = False) -> bool:
     """The message claims the problem that `rule` finds; `unknown` for a rule no family covers."""
     families = [rxs for prefixes, rxs in RULE_CLAIMS if rule.startswith(prefixes)]

@@ -423,6 +423,32 @@ def _named(text: str) -> tuple[str, int, str] | None:
     return (m[1], int(m[2] or m[3]), m[4]) if m else None
 
 
+def denied(text: str, findings: list[Finding]) -> tuple[str, list[dict[str, Any]]]:
+    """A design note with each paragraph that denies a confirmed check finding's problem
+    replaced by a line saying so, and those paragraphs as set-aside records. The demo's
+    solution architect wrote, under "Concurrency Model", that the `requests` calls were
+    asynchronous and "the event loop does not block"; the checks had found them blocking it.
+    The paragraph goes, not the sentence: its other sentences argued the same."""
+    checked = [f for f in findings if f["rule"] and "checks" in f["found_by"]]
+    out, aside = [], []
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        body = " ".join(line for line in lines if not line.lstrip().startswith("#"))
+        sentences = re.split(r"(?<=[.!?])\s+", body)
+        hit = next((f for f in checked for t in sentences if claims.denies(f["rule"], t)), None)
+        if hit is None:
+            out.append(block)
+            continue
+        heads = [line for line in lines if line.lstrip().startswith("#")]
+        lines_of = ", ".join(str(n) for n in sorted({f["line"] for f in checked if f["rule"] == hit["rule"]}))
+        note = (f"*(Mirador set this paragraph aside: it said the code is free of what {hit['rule']} "
+                f"found at line {lines_of}: {checks.title(hit['rule']) or hit['message']}.)*")  # fmt: skip
+        out.append("\n".join([*heads, note]))
+        aside.append({"line": hit["line"], "code": hit["code"],
+                      "reason": f"a paragraph denied the {hit['rule']} finding there"})  # fmt: skip
+    return "\n\n".join(out), aside
+
+
 def _titled(rule: str, claim: str) -> bool:
     """The claim names the rule's problem in the words of its title."""
     name = checks.title(rule).lower()

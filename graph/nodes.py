@@ -27,6 +27,7 @@ from graph.findings import (
     Finding,
     checked,
     cite_notes,
+    denied,
     fixes_grammar,
     ground,
     leading,
@@ -519,6 +520,8 @@ def assess(
         set_aside += [{"line": top[n - 1]["line"], "code": top[n - 1]["code"],
                        "reason": f"the checks still find {rule} there after this fix"} for n, rule in still]  # fmt: skip
         status = "empty" if status in ANSWERED and not text else status
+    if spec.role == "stage" and not spec.kind and analysing(state):  # a design note
+        text, set_aside = denied(text, _findings_so_far(state))
     earlier = {
         r["stage"]: r["text"] for r in usable_results(state.get("results", [])) if r["stage"] != spec.name
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from graph import claims
 from graph.claims import parse, refuted
 from graph.findings import ground
 
@@ -288,3 +289,20 @@ def test_a_finding_that_repeats_a_checks_message_on_another_line_is_set_aside() 
     kept, aside = ground(found, SOURCE, "resources", "resources", [fact])  # type: ignore[list-item]
     assert [f["code"] for f in kept] == ['out = open(path, "w")']
     assert aside[0]["reason"] == "repeats the MIR014 finding about line 35"
+
+
+@pytest.mark.parametrize(
+    ("rule", "sentence", "denial"),
+    [
+        ("ASYNC210", "The use of `asyncio` ensures that the event loop does not block while waiting.", True),
+        ("ASYNC210", "The HTTP calls are non-blocking, so streams interleave.", True),
+        ("MIR010", "The client never hangs: every call has a timeout.", True),
+        ("MIR008", "The history does not grow past one run.", True),
+        ("ASYNC210", "Switch to httpx so the event loop does not block.", False),  # advice
+        ("ASYNC210", "It should use an async client so that it does not block.", False),
+        ("ASYNC210", "The blocking call stalls the event loop.", False),  # a claim, not a denial
+        ("MIR008", "The event loop does not block here.", False),  # another rule's problem
+    ],
+)
+def test_a_sentence_denies_a_rules_problem_only_when_it_says_the_code_is_free_of_it(rule, sentence, denial):
+    assert claims.denies(rule, sentence) is denial

@@ -12,6 +12,7 @@ from graph.findings import (
     checked,
     cite,
     cite_notes,
+    denied,
     fix_targets,
     fixes_grammar,
     grammar,
@@ -611,3 +612,36 @@ def test_a_fix_is_read_against_the_documents_own_line_numbers():
         "async with httpx.AsyncClient() as c:\n    await c.post(url, json=prompt, timeout=10)\n```\nWhy: it no longer blocks.\n\n"
     )
     assert unfixed(fix, top, source, "client.py")[0].endswith("(`prompt` is not defined in `warm`.)")
+
+
+ARCHITECT = """#### Structure
+The current design is a straightforward implementation of a streaming orchestrator.
+
+#### Concurrency Model
+The concurrency model is based on asynchronous HTTP requests using `requests`. This approach allows for efficient handling of multiple concurrent requests. The use of `asyncio` ensures that the event loop does not block while waiting for responses from the models.
+
+#### Change
+Switch to `httpx.AsyncClient` so the event loop does not block while a model answers."""
+
+
+def test_a_design_paragraph_denying_a_checks_finding_is_set_aside_and_said_so():
+    """The demo's solution architect, verbatim: the paragraph that says the blocking calls
+    do not block goes, with a note; its heading, the other paragraphs and advice stay."""
+    blocking = [
+        _check(42, "requests.post(url)", "ASYNC210", "warm_up"),
+        _check(49, "response = requests.post(", "ASYNC210"),
+    ]
+    text, aside = denied(ARCHITECT, blocking)
+    paragraphs = text.split("\n\n")
+    assert paragraphs[0] == ARCHITECT.split("\n\n")[0] and paragraphs[2] == ARCHITECT.split("\n\n")[2]
+    assert paragraphs[1] == ("#### Concurrency Model\n*(Mirador set this paragraph aside: it said the code is free of "
+                             "what ASYNC210 found at line 42, 49: blocking call inside async def.)*")  # fmt: skip
+    assert aside == [
+        {"line": 42, "code": "requests.post(url)", "reason": "a paragraph denied the ASYNC210 finding there"}
+    ]
+    # no check found it, or a stage alone did: nothing to deny
+    assert denied(ARCHITECT, []) == (ARCHITECT, [])
+    alone = {**blocking[0], "found_by": ["concurrency"]}
+    assert denied(ARCHITECT, [alone]) == (ARCHITECT, [])
+    # another rule's problem is not denied by "does not block"
+    assert denied(ARCHITECT, [_check(59, "self.history.append(token)", "MIR008")]) == (ARCHITECT, [])
