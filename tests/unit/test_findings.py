@@ -645,3 +645,16 @@ def test_a_design_paragraph_denying_a_checks_finding_is_set_aside_and_said_so():
     assert denied(ARCHITECT, [alone]) == (ARCHITECT, [])
     # another rule's problem is not denied by "does not block"
     assert denied(ARCHITECT, [_check(59, "self.history.append(token)", "MIR008")]) == (ARCHITECT, [])
+
+
+def test_a_sentence_naming_its_lines_check_by_the_rules_title_is_no_fault():
+    """Shown the titles, the 1.5B names the problem in them; that is the right answer at the
+    right line, not a paste of the message. Another line's title at this line is still judged."""
+    lock = {**_check(70, "async with self._lock:", "MIR001", "Limiter.allow"),
+            "message": "a threading lock held across await blocks every other coroutine that wants it; use asyncio.Lock"}  # fmt: skip
+    said = "In short, the biggest problem is in `Limiter.allow` (line 70): threading lock held across await."
+    assert sentence_faults(said, [lock]) == []
+    reworded = "In short, the biggest problem is in `Limiter.allow` (line 70): a threading lock is held across an await."
+    assert sentence_faults(reworded, [lock]) == []
+    elsewhere = {**lock, "line": 90}
+    assert sentence_faults(said, [elsewhere]) != []
