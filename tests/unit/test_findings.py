@@ -647,14 +647,33 @@ def test_a_design_paragraph_denying_a_checks_finding_is_set_aside_and_said_so():
     assert denied(ARCHITECT, [_check(59, "self.history.append(token)", "MIR008")]) == (ARCHITECT, [])
 
 
-def test_a_sentence_naming_its_lines_check_by_the_rules_title_is_no_fault():
-    """Shown the titles, the 1.5B names the problem in them; that is the right answer at the
-    right line, not a paste of the message. Another line's title at this line is still judged."""
+def test_a_sentence_naming_its_lines_check_by_its_title_must_say_what_it_costs_the_user():
+    """Shown the titles, the 1.5B names the problem in them: not a paste of the message, but
+    Mirador's words; the sentence must also say what the problem does to the user. The demo's
+    answer said two titles and "this can lead to performance issues"."""
     lock = {**_check(70, "async with self._lock:", "MIR001", "Limiter.allow"),
             "message": "a threading lock held across await blocks every other coroutine that wants it; use asyncio.Lock"}  # fmt: skip
     said = "In short, the biggest problem is in `Limiter.allow` (line 70): threading lock held across await."
-    assert sentence_faults(said, [lock]) == []
-    reworded = "In short, the biggest problem is in `Limiter.allow` (line 70): a threading lock is held across an await."
-    assert sentence_faults(reworded, [lock]) == []
+    why = "named the problem at line 70 by its check's title without saying what it does to the user (what waits, hangs or grows)"
+    assert sentence_faults(said, [lock]) == [(0, 70, why)]
+    vague = said.replace("await.", "await; this can lead to performance issues.")
+    assert sentence_faults(vague, [lock]) == [(0, 70, why)]
+    costs = said.replace("await.", "await, so every other request waits while Redis answers.")
+    assert sentence_faults(costs, [lock]) == []
+    demo = [
+        _check(42, "requests.post(url)", "S113", "warm_up"),
+        _check(42, "requests.post(url)", "ASYNC210", "warm_up"),
+    ]
+    answer = "In short, the biggest problem is in `warm_up` (line 42): a blocking HTTP request with no timeout; this can lead to performance issues."
+    assert [f[2] for f in sentence_faults(answer, demo)] == [why.replace("70", "42")]
+    # a title's own words ("only grows") are not what it costs: that must be said beyond it
+    grows = [_check(59, "self.history.append(token)", "MIR008")]
+    assert (
+        sentence_faults(
+            "Also, in `StreamingOrchestrator.process` (line 59): collection that only grows; this can lead to memory usage issues.",
+            grows,
+        )
+        != []
+    )
     elsewhere = {**lock, "line": 90}
     assert sentence_faults(said, [elsewhere]) != []
