@@ -815,7 +815,7 @@ def render_places(findings: list[Finding]) -> str:
     for f in findings:
         if place(f) in shown:
             code, names = at.setdefault(place(f), (f["code"][:90], []))
-            name = checks.title(f["rule"]) if f["rule"] else ""
+            name = checks.title(f["rule"])  # "" for a stage's finding
             if name and name not in names:
                 names.append(name)
     lines = [

@@ -492,10 +492,9 @@ def assess(
     attempt: int,
     embedder: Embedder,
     ctx: Context,
-    prompts: Prompts | None = None,
+    prompts: Prompts,
 ) -> Attempt:
     """Clean a stage's output, ground its findings, score it and decide what happens next."""
-    prompts = prompts or default_prompts()
     own = instructions(spec, state, prompts=prompts)
     text, removed = clean_output(run["raw"], echoes=(prompts("system").render(), own,
                                                      f"Question: {state['query']}"))  # fmt: skip
