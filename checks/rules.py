@@ -37,7 +37,7 @@ RULES: dict[str, Rule] = {
             "MIR002",
             "resources",
             "lock, file or connection not released on every path",
-            "{what} is released later in this block, but an early {exit} on line {exit_line} skips the "
+            "{what} is released later in this block, but {exit} on line {exit_line} skips the "
             "release; use `with` or try/finally",
         ),
         Rule(
@@ -895,21 +895,58 @@ def _exit_in(stmts: list[ast.stmt], key: str, release: str, in_loop: bool) -> as
 RELEASABLE = {"file": "a file", "sqlite_conn": "a connection", "socket": "a socket"}
 
 
+ASYNC_LOCKS = frozenset({"asyncio.Lock", "asyncio.Semaphore", "asyncio.BoundedSemaphore", "asyncio.Condition",
+                         "anyio.Lock", "anyio.Semaphore", "trio.Lock", "trio.Semaphore"})  # fmt: skip
+# Calls between an acquire and its release that are not worth an exception path: they do not fail.
+QUIET_CALLS = frozenset({"len", "str", "int", "float", "bool", "isinstance", "min", "max", "debug", "info",
+                         "warning", "monotonic", "time", "perf_counter", "append", "get", "items", "keys", "values",
+                         "dict", "list", "tuple", "set", "sorted", "repr", "format", "join"})  # fmt: skip
+
+
+# Calls that fail for reasons outside the code (a query, a request, a parse, a write).
+FAILING = frozenset({"execute", "executemany", "executescript", "commit", "rollback", "raise_for_status", "json",
+                     "loads", "load", "dump", "write", "send", "sendall", "recv", "connect", "open", "urlopen",
+                     "getresponse", "flush", "put", "post", "publish", "upload", "call"})  # fmt: skip
+
+
+def _acquired(mod: Module, stmt: ast.stmt) -> str | None:
+    """`x.acquire()` or `await x.acquire()` as a statement, x a lock or semaphore: x's key."""
+    found = method_statement(stmt)
+    if found is None or found[1].attr != "acquire" or found[0].args or found[0].keywords:
+        return None  # `acquire(blocking=False)` / `acquire(timeout=...)`: the caller checks the result
+    recv = found[1].value
+    key = key_of(recv)
+    if key is None:
+        return None
+    last = key.rsplit(".", 1)[-1].lower()
+    made = {mod.dotted(n.value.func) for n in mod.nodes if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+            and any(key_of(t) == key for t in n.targets)}  # fmt: skip
+    if is_lockish(mod, recv, stmt) or made & ASYNC_LOCKS or "sem" in last:
+        return key
+    return None
+
+
+def _raises_between(stmts: list[ast.stmt], key: str) -> ast.Call | None:
+    """The first call in stmts that can fail for reasons of its own (I/O, a query, a parse), not
+    counting the lock's own methods."""
+    awaited = {id(n.value) for n in walk_stmts(stmts) if isinstance(n, ast.Await)}
+    calls = [n for n in walk_stmts(stmts) if isinstance(n, ast.Call) and callee_last(n.func) not in QUIET_CALLS
+             and (id(n) in awaited or callee_last(n.func) in FAILING or looks_like_io(callee_last(n.func)))
+             and not (isinstance(n.func, ast.Attribute) and key_of(n.func.value) == key)]  # fmt: skip
+    return min(calls, key=lambda n: (n.lineno, n.col_offset), default=None)
+
+
 def mir002_not_released(mod: Module) -> Iterator[Hit]:
+    """`x = open(...)` or `lock.acquire()` ... `x.close()` / `lock.release()` later in the same
+    block, not in a `finally`: an early return or raise between them skips the release; for a lock
+    or semaphore, so does an exception from any call between them that can fail (a query, a request),
+    and a lock left held stops every later acquire for good."""
     for func in mod.functions():
         for stmts in _statement_lists(func):
             for i, stmt in enumerate(stmts):
-                key: str | None = None
-                what = release = ""
-                if (
-                    isinstance(stmt, ast.Expr)
-                    and isinstance(stmt.value, ast.Call)
-                    and isinstance(stmt.value.func, ast.Attribute)
-                    and stmt.value.func.attr == "acquire"
-                    and is_lockish(mod, stmt.value.func.value, stmt)
-                ):
-                    key, what, release = key_of(stmt.value.func.value), "the lock", "release"
-                elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                key: str | None = _acquired(mod, stmt)
+                what, release = ("the lock", "release") if key else ("", "")
+                if key is None and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
                     kind = mod.constructed(stmt.value)
                     if kind in RELEASABLE:
                         key, what, release = key_of(stmt.targets[0]), RELEASABLE[kind], "close"
@@ -919,18 +956,26 @@ def mir002_not_released(mod: Module) -> Iterator[Hit]:
                     later = stmts[j]
                     if _is_release(later, key, release):
                         exit_stmt = _exit_in(stmts[i + 1 : j], key, release, in_loop=False)
+                        raised = _raises_between(stmts[i + 1 : j], key) if what == "the lock" else None
+                        kind = "semaphore" if "sem" in key.rsplit(".", 1)[-1].lower() else "lock"
+                        shown = f"{what} `{key}`" if what != "the lock" else f"the {kind} `{key}`"
                         if exit_stmt is not None:
                             word = type(exit_stmt).__name__.lower()
                             yield _hit(
                                 "MIR002",
                                 stmt,
-                                what=f"{what} `{key}`" if what != "the lock" else f"the lock `{key}`",
-                                exit=word,
+                                what=shown,
+                                exit=f"an early {word}",
                                 exit_line=exit_stmt.lineno,
                             )
+                        elif raised is not None:
+                            yield _hit("MIR002", stmt, what=shown, exit=f"an exception from `{unparse(raised.func, 40)}()`",
+                                       exit_line=raised.lineno)  # fmt: skip
                         break
-                    if _calls_method(later, key, release):
-                        break  # released inside a compound statement: not this rule's shape
+                    if _calls_method(later, key, release) and not (
+                        what == "the lock" and any(_is_release(s, key, release) for s in stmts[j + 1 :])
+                    ):
+                        break  # released inside a compound statement (and not after it): not this rule's shape
 
 
 ASYNC_LIBS = ("asyncio.", "anyio.", "trio.")
@@ -1311,11 +1356,14 @@ def _fetched_locals(func: ast.AST) -> set[str]:
 
 def _iterates_rows(mod: Module, loop: ast.AST, fetched: set[str]) -> bool:
     """The loop walks rows fetched from a database or lines read from a file: a local assigned
-    from such a call, the call itself (`for row in cur.execute(...)`), or a known cursor."""
+    from such a call, the call itself (`for row in cur.execute(...)`), a known cursor, or an open
+    file (`for line in fh`, `fh` from `with open(...)`)."""
     for it in _loop_iters(loop):
         if isinstance(it, ast.Await):
             it = it.value
-        if isinstance(it, ast.Name) and (it.id in fetched or mod.object_kind(it, loop) == "db_cursor"):
+        if isinstance(it, ast.Name) and (
+            it.id in fetched or mod.object_kind(it, loop) in ("db_cursor", "file")
+        ):
             return True
         if isinstance(it, ast.Call) and callee_last(it.func) in ROW_FETCHES:
             return True
@@ -2680,6 +2728,47 @@ def _timeout_never_forwarded(mod: Module, call: ast.Call) -> bool:
     return bool(callers) and not any(has_kw(c, "timeout") for c in callers)
 
 
+def _none_default(func: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> int | None:
+    """The position of `func`'s parameter `name` (-1: keyword-only) when it defaults to None."""
+    a = func.args
+    pos = [*a.posonlyargs, *a.args]
+    pairs = [*zip(pos, [None] * (len(pos) - len(a.defaults)) + list(a.defaults), strict=True),
+             *zip(a.kwonlyargs, a.kw_defaults, strict=True)]  # fmt: skip
+    for i, (arg, default) in enumerate(pairs):
+        if arg.arg == name:
+            none = isinstance(default, ast.Constant) and default.value is None
+            return (i if i < len(pos) else -1) if none else None
+    return None
+
+
+def _timeout_left_none(mod: Module, call: ast.Call, index: int) -> list[ast.Call]:
+    """`urlopen(req, timeout=timeout)` in `def _open(path, timeout=None)` (never reassigned): the
+    calls of `_open` in the module that pass no timeout, and so open the connection with none."""
+    given = next((k.value for k in call.keywords if k.arg == "timeout"), None)
+    if given is None and len(call.args) > index:
+        given = call.args[index]
+    func = mod.enclosing(call, FUNCS)
+    if not (isinstance(given, ast.Name) and isinstance(func, FUNCS)):
+        return []
+    at = _none_default(func, given.id)
+    if at is None or given.id in assigned_names(func.body):
+        return []
+    method = isinstance(mod.parents.get(func), ast.ClassDef)
+    if method:
+        at -= 1  # `self` is not passed
+    sites = [
+        c for c in mod.nodes if isinstance(c, ast.Call) and (
+            (isinstance(c.func, ast.Attribute) and c.func.attr == func.name and root_name(c.func.value) == "self")
+            if method else (isinstance(c.func, ast.Name) and c.func.id == func.name)
+        )
+    ]  # fmt: skip
+    return [
+        c for c in sites
+        if not has_kw(c, given.id) and not (0 <= at < len(c.args))
+        and not any(k.arg is None for k in c.keywords) and not any(isinstance(a, ast.Starred) for a in c.args)
+    ]  # fmt: skip
+
+
 STREAM_OPENERS = frozenset({"asyncio.open_connection", "asyncio.open_unix_connection",
                             "asyncio.streams.open_connection", "asyncio.streams.open_unix_connection"})  # fmt: skip
 
@@ -2779,6 +2868,12 @@ def mir010_no_timeout(mod: Module) -> Iterator[Hit]:
                 what=f"`{callee}()`",
                 fix="wrap it in asyncio.wait_for (or `async with asyncio.timeout(...)`)",
             )
+        network = NO_TIMEOUT_CALLS[callee][1] if callee in NO_TIMEOUT_CALLS else _network_call(mod, n)
+        for site in _timeout_left_none(mod, n, NO_TIMEOUT_CALLS.get(callee, (99, ""))[0]) if network else ():
+            func = mod.enclosing(n, FUNCS)
+            yield _hit("MIR010", site, what=f"`{unparse(site, 40)}` ({getattr(func, 'name', '')}() hands its "
+                       f"`timeout`, None unless given, to {network})", fix="pass timeout= here or give the "
+                       "parameter a finite default")  # fmt: skip
 
 
 # ---------------------------------------------------------------- MIR011–MIR014
@@ -2901,17 +2996,36 @@ def _network_call(mod: Module, call: ast.Call) -> str | None:
     return None
 
 
-def _method_network_call(mod: Module, cls: ast.ClassDef | None, call: ast.Call) -> str | None:
-    """A call of `self.method(...)` whose body makes a network call (one level down)."""
-    if cls is None or not (isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
-                           and call.func.value.id == "self"):  # fmt: skip
-        return None
-    method = next((m for m in cls.body if isinstance(m, FUNCS) and m.name == call.func.attr), None)
-    if method is None:
-        return None
-    for n in walk_local(method):
-        if isinstance(n, ast.Call) and (inner := _network_call(mod, n)):
-            return f"self.{method.name}() (through {inner})"
+def _method_network_call(
+    mod: Module, cls: ast.ClassDef | None, call: ast.Call, hops: int = 2, seen: frozenset[str] = frozenset()
+) -> str | None:
+    """A call of `self.method(...)` or of a module function whose body makes a network call, itself
+    or through helpers of its own, up to `hops` calls down (`render()` → `_open()` → `urlopen`)."""
+    f = call.func
+    target: ast.AST | None = None
+    if (
+        cls is not None
+        and isinstance(f, ast.Attribute)
+        and isinstance(f.value, ast.Name)
+        and f.value.id == "self"
+    ):
+        target, label = (
+            next((m for m in cls.body if isinstance(m, FUNCS) and m.name == f.attr), None),
+            "self.",
+        )
+    elif isinstance(f, ast.Name):
+        target, label = _helpers_by_name(mod).get(f.id), ""
+    if not isinstance(target, ast.FunctionDef) or target.name in seen:
+        return None  # an async def called without await runs nothing here
+    for n in walk_local(target):
+        if not isinstance(n, ast.Call):
+            continue
+        inner = _network_call(mod, n) or (
+            _method_network_call(mod, cls, n, hops - 1, seen | {target.name}) if hops > 1 else None
+        )
+        if inner:  # name the network call itself, however deep: "render() (through urlopen())"
+            leaf = inner.split(" (through ", 1)[1][:-1] if " (through " in inner else inner
+            return f"{label}{target.name}() (through {leaf})"
     return None
 
 
@@ -3157,7 +3271,8 @@ SHARED_RECEIVERS = frozenset({"pool", "client", "session", "http", "api", "redis
 
 def _reads_below(mod: Module, call: ast.Call, at: ast.AST) -> bool:
     """`self.m(...)` where `async def m` of the same class awaits a GET or a query on a shared
-    receiver (`await self.client.get(url)`) and writes nothing (no post/put/delete/execute)."""
+    receiver (`await self.client.get(url)`, `async with self.session.get(url)`) and writes nothing
+    (no post/put/delete/execute)."""
     cls = mod.enclosing(at, (ast.ClassDef,))
     name = callee_last(call.func)
     method = next(
@@ -3169,7 +3284,10 @@ def _reads_below(mod: Module, call: ast.Call, at: ast.AST) -> bool:
         return False
     calls = [
         a.value for a in walk_local(method) if isinstance(a, ast.Await) and isinstance(a.value, ast.Call)
-    ]
+    ] + [  # `async with self.session.get(url) as resp:` (aiohttp) awaits the request too
+        i.context_expr for a in walk_local(method) if isinstance(a, ast.AsyncWith)
+        for i in a.items if isinstance(i.context_expr, ast.Call)
+    ]  # fmt: skip
     reads = [c for c in calls if isinstance(c.func, ast.Attribute)
              and any(w in SHARED_RECEIVERS for w in _words(unparse(c.func.value, 80).rsplit(".", 1)[-1]))
              and (c.func.attr in HTTP_READS | DB_READS | {"fetch", "fetch_one", "fetch_all"})]  # fmt: skip

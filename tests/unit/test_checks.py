@@ -2151,6 +2151,195 @@ CASES: list[tuple[str, str, str]] = [
             return hashlib.sha1(text.encode()).hexdigest()
         """,
     ),
+    (
+        "MIR002",  # a semaphore taken by hand, given back on the early path, lost when the request raises
+        """
+        import asyncio
+        class Fetcher:
+            def __init__(self, client):
+                self.client = client
+                self._gate = asyncio.Semaphore(8)
+            async def fetch(self, url):
+                await self._gate.acquire()
+                resp = await self.client.get(url)
+                if resp.status_code == 304:
+                    self._gate.release()
+                    return None
+                body = resp.json()
+                self._gate.release()
+                return body
+        """,
+        """
+        import asyncio
+        class Fetcher:
+            def __init__(self, client):
+                self.client = client
+                self._gate = asyncio.Semaphore(8)
+            async def fetch(self, url):
+                await self._gate.acquire()
+                try:
+                    resp = await self.client.get(url)
+                    return resp.json()
+                finally:
+                    self._gate.release()
+            def count(self, seen):
+                self._gate_lock.acquire()
+                n = len(seen)
+                self._gate_lock.release()
+                return n
+        """,
+    ),
+    (
+        "MIR002",  # a lock released after a query that can raise: held for good when it does
+        """
+        import threading
+        class Ledger:
+            def __init__(self, conn):
+                self.conn = conn
+                self._write_lock = threading.Lock()
+            def record(self, entry):
+                self._write_lock.acquire()
+                self.conn.execute("INSERT INTO ledger VALUES (?)", (entry,))
+                self.conn.commit()
+                self._write_lock.release()
+        """,
+        """
+        import threading
+        class Ledger:
+            def __init__(self, conn):
+                self.conn = conn
+                self._write_lock = threading.Lock()
+            def record(self, entry):
+                with self._write_lock:
+                    self.conn.execute("INSERT INTO ledger VALUES (?)", (entry,))
+                    self.conn.commit()
+            def try_record(self, entry):
+                if not self._write_lock.acquire(timeout=1):
+                    return False
+                try:
+                    self.conn.execute("INSERT INTO ledger VALUES (?)", (entry,))
+                finally:
+                    self._write_lock.release()
+                return True
+        """,
+    ),
+    (
+        "MIR004",  # the lines of an open file deduplicated into a list the loop grows
+        """
+        def distinct_hosts(log_path):
+            hosts = []
+            with open(log_path) as fh:
+                for line in fh:
+                    host = line.split()[0]
+                    if host not in hosts:
+                        hosts.append(host)
+            return hosts
+        """,
+        """
+        def distinct_hosts(log_path):
+            hosts, seen = [], set()
+            with open(log_path) as fh:
+                for line in fh:
+                    host = line.split()[0]
+                    if host not in seen:
+                        seen.add(host)
+                        hosts.append(host)
+            return hosts
+        """,
+    ),
+    (
+        "MIR010",  # a helper hands its timeout parameter, None by default, to urlopen; a caller gives none
+        """
+        import urllib.request
+        def _get(url, timeout=None):
+            return urllib.request.urlopen(url, timeout=timeout)
+        def ping(url):
+            with _get(url, timeout=2) as r:
+                return r.status
+        def download(url):
+            with _get(url) as r:
+                return r.read()
+        """,
+        """
+        import urllib.request
+        def _get(url, timeout=None):
+            if timeout is None:
+                timeout = 30
+            return urllib.request.urlopen(url, timeout=timeout)
+        def _head(url, timeout=10):
+            return urllib.request.urlopen(url, timeout=timeout)
+        def download(url):
+            with _get(url) as r, _head(url) as h:
+                return r.read(), h.status
+        """,
+    ),
+    (
+        "MIR013",  # the lock is held across a module function whose helper makes the request
+        """
+        import threading
+        import urllib.request
+        def _fetch(url):
+            return urllib.request.urlopen(url, timeout=5).read()
+        def load_profile(user_id):
+            return _fetch(f"http://profiles/{user_id}")
+        class Profiles:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._cache = {}
+            def get(self, user_id):
+                with self._lock:
+                    if user_id not in self._cache:
+                        self._cache[user_id] = load_profile(user_id)
+                    return self._cache[user_id]
+        """,
+        """
+        import threading
+        import urllib.request
+        def _fetch(url):
+            return urllib.request.urlopen(url, timeout=5).read()
+        def load_profile(user_id):
+            return _fetch(f"http://profiles/{user_id}")
+        class Profiles:
+            def __init__(self):
+                self._lock = threading.Lock()
+                self._cache = {}
+            def get(self, user_id):
+                with self._lock:
+                    if user_id in self._cache:
+                        return self._cache[user_id]
+                profile = load_profile(user_id)
+                with self._lock:
+                    self._cache[user_id] = profile
+                return profile
+        """,
+    ),
+    (
+        "MIR017",  # two reads through a helper that awaits `async with session.get(...)`
+        """
+        class Weather:
+            def __init__(self, session):
+                self.session = session
+            async def _get(self, path):
+                async with self.session.get(path) as resp:
+                    return await resp.json()
+            async def report(self, city):
+                today = await self._get(f"/today/{city}")
+                alerts = await self._get(f"/alerts/{city}")
+                return today, alerts
+        """,
+        """
+        class Weather:
+            def __init__(self, session):
+                self.session = session
+            async def _get(self, path):
+                async with self.session.get(path) as resp:
+                    return await resp.json()
+            async def report(self, city):
+                station = await self._get(f"/station/{city}")
+                today = await self._get(f"/today/{station['id']}")
+                return today
+        """,
+    ),
 ]
 
 
