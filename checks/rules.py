@@ -79,8 +79,8 @@ RULES: dict[str, Rule] = {
             "MIR008",
             "resources",
             "collection that only grows",
-            "`self.{attr}` is added to in {method}() and nothing in the class ever removes from, trims "
-            "or clears it: it grows for the object's whole life; bound it (maxlen, a cap, eviction) or clear it",
+            "`{owner}{attr}` is added to in {method}() and nothing in the {scope} ever removes from, trims "
+            "or clears it: it grows for the {life}'s whole life; bound it (maxlen, a cap, eviction) or clear it",
         ),
         Rule(
             "MIR009",
@@ -2367,6 +2367,7 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                     released.add(k[5:])  # used as a value: handed on, returned, sized; someone may trim it
         by_name = {m.name: m for m in methods}
         kept = _kept_for_life(mod, cls)
+        released |= _called_items(cls)  # listeners: one per subscription, not per event
         for attr, (node, method) in adds.items():
             if attr in released or (attr in nested and attr in aliased):
                 continue
@@ -2376,7 +2377,89 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                 continue
             if _tally(mod, methods, attr, init_attrs[attr]):
                 continue
-            yield _hit("MIR008", node, attr=attr, method=method)
+            yield _hit("MIR008", node, attr=attr, method=method, owner="self.", scope="class", life="object")
+    yield from _module_growth(mod)
+
+
+def _module_growth(mod: Module) -> Iterator[Hit]:
+    """A module-level empty dict, list or set (`_avatars: dict = {}`) added to from an async or
+    per-event function, which nothing in the module removes from, trims, clears or rebinds: a cache
+    or log that grows for the process's whole life. (Filled by setup or a decorator, a registry is
+    not reached per event and is not reported.)"""
+    found = {
+        t.id: n
+        for n in mod.tree.body
+        if isinstance(n, ast.Assign | ast.AnnAssign) and n.value is not None
+        for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+        if isinstance(t, ast.Name) and _is_container(mod, n.value, t.id)
+    }
+    if not found:
+        return
+    adds: dict[str, tuple[ast.AST, str]] = {}
+    released: set[str] = set()
+    for func in mod.functions():
+        # A request handler's own log or set (async), or a dict filled with what a per-event function
+        # fetched: warn-once sets and registries of backends or graphs, keyed by a handful of names,
+        # were every finding on well-kept packages without this.
+        per_event = not func.name.startswith((*SETUP_PREFIXES, "init", "_init", "load", "_load")) and (
+            _runs_per_event(func) or _called_per_event(mod, func.name)
+        )
+        fetches = per_event and any(
+            isinstance(c, ast.Await) or (isinstance(c, ast.Call) and _network_call(mod, c))
+            for c in walk_local(func)
+        )
+        for n in walk_local(func):
+            if isinstance(n, ast.Global):
+                released |= set(n.names)  # rebound somewhere: it may be reset
+            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in found:
+                if n.attr in REMOVERS:
+                    released.add(n.value.id)  # `X.pop(k)`, or `fut.add_done_callback(X.discard)`
+                elif n.attr in ADDERS and isinstance(mod.parents.get(n), ast.Call):
+                    made = found[n.value.id]
+                    dict_add = n.attr == "setdefault" or isinstance(getattr(made, "value", None), ast.Dict)
+                    if fetches if dict_add else per_event and isinstance(func, ast.AsyncFunctionDef):
+                        adds.setdefault(n.value.id, (mod.parents[n], func.name))
+            elif isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in found:
+                if isinstance(n.ctx, ast.Del) or isinstance(n.slice, ast.Slice):
+                    released.add(n.value.id)
+                elif (
+                    isinstance(n.ctx, ast.Store)
+                    and fetches
+                    and not _is_list_init(found[n.value.id])
+                    and names_read(n.slice) - {"self"}  # keyed by the object's own id: one entry per object
+                ):
+                    adds.setdefault(n.value.id, (n, func.name))
+            elif isinstance(n, ast.Name) and n.id in found and isinstance(n.ctx, ast.Load):
+                parent = mod.parents.get(n)
+                if isinstance(parent, ast.Call) and n in parent.args:
+                    released.add(n.id)  # handed to something that may trim it
+    for name, (node, func_name) in adds.items():
+        if name not in released:
+            yield _hit("MIR008", node, attr=name, method=func_name, owner="", scope="module", life="process")
+
+
+def _called_items(cls: ast.ClassDef) -> set[str]:
+    """Attributes whose items the class calls (`for fn in self._handlers: fn(event)`): listener
+    lists, which grow once per subscriber, however their `on_...` registration is named."""
+    out = set()
+    for loop in ast.walk(cls):
+        if not (isinstance(loop, ast.For) and isinstance(loop.target, ast.Name)):
+            continue
+        source = loop.iter
+        if isinstance(source, ast.Call) and callee_last(source.func) in ("list", "tuple") and source.args:
+            source = source.args[0]
+        key = key_of(source)
+        if (
+            key
+            and key.startswith("self.")
+            and key.count(".") == 1
+            and any(
+                isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == loop.target.id
+                for c in ast.walk(loop)
+            )
+        ):
+            out.add(key[5:])
+    return out
 
 
 def _tally(
@@ -2447,6 +2530,37 @@ APP_FACTORIES = frozenset({"main", "create_app", "make_app", "build_app", "get_a
                            "serve", "run_server"})  # fmt: skip
 
 
+def _runs_until_stopped(cls: ast.ClassDef) -> bool:
+    """A method of `cls` loops until told to stop (`while True:`, `while not self._stop.is_set():`,
+    `while self._running:`): a daemon, a consumer or a watcher, which lives as long as its process."""
+    for m in cls.body:
+        if not isinstance(m, FUNCS):
+            continue
+        for n in walk_local(m):
+            if not isinstance(n, ast.While):
+                continue
+            test = (
+                n.test.operand
+                if isinstance(n.test, ast.UnaryOp) and isinstance(n.test.op, ast.Not)
+                else n.test
+            )
+            if (
+                isinstance(test, ast.Call)
+                and isinstance(test.func, ast.Attribute)
+                and test.func.attr == "is_set"
+            ):
+                test = test.func.value
+            waits = any(  # `while True:` polls when it sleeps or waits between passes; a parser's does not
+                isinstance(c, ast.Call) and callee_last(c.func) in ("sleep", "wait")
+                for c in walk_stmts(n.body)
+            )
+            if (isinstance(test, ast.Constant) and test.value is True and waits) or (
+                isinstance(test, ast.Attribute) and root_name(test) == "self"
+            ):
+                return True
+    return False
+
+
 def _kept_for_life(mod: Module, cls: ast.ClassDef) -> bool:
     """The module makes one `cls` that lives as long as the program: at module level, in `main()`,
     or stored in an app or registry (`app["store"] = Store(...)`), and never one
@@ -2454,7 +2568,7 @@ def _kept_for_life(mod: Module, cls: ast.ClassDef) -> bool:
     harmless findings on well-kept packages; a class the module never makes says nothing.)"""
     made = [n for n in mod.nodes if isinstance(n, ast.Call) and callee_last(n.func) == cls.name]
     if not made:
-        return False
+        return _runs_until_stopped(cls)
     kept = False
     for call in made:
         func = mod.enclosing(call, FUNCS)
@@ -2921,7 +3035,12 @@ def mir011_list_as_set(mod: Module) -> Iterator[Hit]:
                 continue
             loop = mod.enclosing(n, LOOPS)
             in_loop = loop is not None and mod.enclosing(loop, FUNCS) is func and _runs_per_event(func)
-            if in_loop or name in removed:  # a lookup per item, or an LRU kept on a list
+            cls = mod.enclosing(func, (ast.ClassDef,))
+            per_event = (  # `if job.id in self._done: return` ... `self._done.append(job.id)` per job
+                name.startswith("self.") and isinstance(cls, ast.ClassDef) and _kept_for_life(mod, cls)
+                and (_runs_per_event(func) or _called_per_event(mod, func.name))
+            )  # fmt: skip
+            if in_loop or per_event or name in removed:  # a lookup per item or event, or an LRU on a list
                 seen.add(name)
                 yield _hit("MIR011", n, name=name)
 
@@ -3270,14 +3389,19 @@ SHARED_RECEIVERS = frozenset({"pool", "client", "session", "http", "api", "redis
 
 
 def _reads_below(mod: Module, call: ast.Call, at: ast.AST) -> bool:
-    """`self.m(...)` where `async def m` of the same class awaits a GET or a query on a shared
+    """`self.m(...)` (or `f(...)`) where `async def m` of the same class (or module) awaits a GET or a query on a shared
     receiver (`await self.client.get(url)`, `async with self.session.get(url)`) and writes nothing
     (no post/put/delete/execute)."""
     cls = mod.enclosing(at, (ast.ClassDef,))
     name = callee_last(call.func)
-    method = next(
-        (m for m in getattr(cls, "body", []) if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None
-    )
+    if isinstance(call.func, ast.Name):  # `await _get(client, path)`: a helper of the module
+        helper = _helpers_by_name(mod).get(name)
+        method = helper if isinstance(helper, ast.AsyncFunctionDef) else None
+    else:
+        method = next(
+            (m for m in getattr(cls, "body", []) if isinstance(m, ast.AsyncFunctionDef) and m.name == name),
+            None,
+        )
     if method is None or name.lstrip("_").startswith(
         ("save", "send", "post", "put", "delete", "write", "update")
     ):
@@ -3314,9 +3438,11 @@ def _awaited_read(mod: Module, s: ast.stmt) -> tuple[set[str], ast.Call] | None:
         return None
     if (mod.dotted(call.func) or "").startswith(ASYNC_LIBS):
         return None
-    if not isinstance(call.func, ast.Attribute):
-        return None  # a function of the module: a guard or a step as often as a read
-    if key_of(call.func.value) == "self":  # `await self._get_json(path)`: a read one method down
+    if not isinstance(call.func, ast.Name | ast.Attribute):
+        return None
+    if isinstance(call.func, ast.Name) or key_of(call.func.value) == "self":
+        # `await self._get_json(path)`, `await _get(client, path)`: a read one function down (a
+        # function of the module that is not one is a guard or a step as often as a read)
         if not _reads_below(mod, call, s):
             return None
         return set().union(*(target_names(t) for t in targets)), call

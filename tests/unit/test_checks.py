@@ -2152,6 +2152,129 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR008",  # a worker the module never makes, but whose own loop runs until it is stopped
+        """
+        import threading
+        class Tailer:
+            def __init__(self, source):
+                self.source = source
+                self._stop = threading.Event()
+                self.seen = []
+            def handle(self, line):
+                self.seen.append(line)
+            def run(self):
+                while not self._stop.is_set():
+                    for line in self.source.read_new():
+                        self.handle(line)
+        """,
+        """
+        import threading
+        class Tailer:
+            def __init__(self, source):
+                self.source = source
+                self._stop = threading.Event()
+                self._subscribers = []
+            def on_line(self, callback):
+                self._subscribers.append(callback)
+            def handle(self, line):
+                for fn in list(self._subscribers):
+                    fn(line)
+            def run(self):
+                while not self._stop.is_set():
+                    for line in self.source.read_new():
+                        self.handle(line)
+        """,
+    ),
+    (
+        "MIR008",  # a module-level dict filled with what each request fetched, never trimmed
+        """
+        import httpx
+        client = httpx.AsyncClient(timeout=5)
+        _thumbs = {}
+        async def thumbnail(photo_id: int, width: int):
+            key = (photo_id, width)
+            if key not in _thumbs:
+                resp = await client.get(f"/photos/{photo_id}", params={"w": width})
+                _thumbs[key] = resp.content
+            return _thumbs[key]
+        """,
+        """
+        import functools
+        import httpx
+        client = httpx.AsyncClient(timeout=5)
+        _backends = {}
+        def register_backend(name, factory):
+            _backends[name] = factory
+        _thumbs = {}
+        async def thumbnail(photo_id: int, width: int):
+            key = (photo_id, width)
+            if key not in _thumbs:
+                if len(_thumbs) > 1000:
+                    _thumbs.pop(next(iter(_thumbs)))
+                resp = await client.get(f"/photos/{photo_id}", params={"w": width})
+                _thumbs[key] = resp.content
+            return _thumbs[key]
+        """,
+    ),
+    (
+        "MIR011",  # a long-lived list checked and grown once per event, not in a loop
+        """
+        import threading
+        class Deduper:
+            def __init__(self, sink):
+                self.sink = sink
+                self._stop = threading.Event()
+                self._handled = []
+            def handle(self, message):
+                if message.id in self._handled:
+                    return
+                self.sink.write(message)
+                self._handled.append(message.id)
+            def run(self, inbox):
+                while not self._stop.is_set():
+                    self.handle(inbox.get())
+        """,
+        """
+        import threading
+        class Deduper:
+            def __init__(self, sink):
+                self.sink = sink
+                self._stop = threading.Event()
+                self._handled = set()
+            def handle(self, message):
+                if message.id in self._handled:
+                    return
+                self.sink.write(message)
+                self._handled.add(message.id)
+            def run(self, inbox):
+                while not self._stop.is_set():
+                    self.handle(inbox.get())
+        """,
+    ),
+    (
+        "MIR017",  # two reads through a module helper that awaits the client it is given
+        """
+        async def _read(client, path):
+            resp = await client.get(path)
+            resp.raise_for_status()
+            return resp.json()
+        async def overview(users, billing, uid):
+            user = await _read(users, f"/users/{uid}")
+            invoices = await _read(billing, f"/invoices?user={uid}")
+            return user, invoices
+        """,
+        """
+        async def _read(client, path):
+            resp = await client.get(path)
+            resp.raise_for_status()
+            return resp.json()
+        async def overview(users, billing, uid):
+            user = await _read(users, f"/users/{uid}")
+            invoices = await _read(billing, f"/invoices?account={user['account']}")
+            return user, invoices
+        """,
+    ),
+    (
         "MIR002",  # a semaphore taken by hand, given back on the early path, lost when the request raises
         """
         import asyncio
@@ -2551,7 +2674,9 @@ def test_cli_json(tmp_path, capsys):
             "rule": "MIR008",
             "source": "mirador",
             "kind": "resources",
-            "message": RULES["MIR008"].message.format(attr="events", method="on_event"),
+            "message": RULES["MIR008"].message.format(
+                attr="events", method="on_event", owner="self.", scope="class", life="object"
+            ),
             "code": "self.events.append(event)",
         }
     ]
