@@ -245,6 +245,13 @@ RULES: dict[str, Rule] = {
             "loop)",
         ),
         Rule(
+            "MIR032",
+            "resources",
+            "whole file read into memory only to be streamed",
+            "`{name} = {call}` holds the whole file in memory only to {use}: memory grows with the file "
+            "(a day's log, a dump); {fix}",
+        ),
+        Rule(
             "MIR015",
             "resources",
             "expired entries never swept",
@@ -4346,6 +4353,74 @@ def mir031_whole_file_hashed(mod: Module) -> Iterator[Hit]:
             yield _hit("MIR031", n, call=f"`{unparse(n, 50)}`")
 
 
+# Keyword arguments through which an HTTP or storage call sends a body; a file object streams there.
+BODY_KEYWORDS = frozenset({"data", "content", "body", "Body"})
+
+
+def _file_handles(mod: Module, func: ast.AST) -> set[str]:
+    """Names bound to an open file in `func`: `with open(p) as fh`, `with path.open("rb") as fh`,
+    `fh = gzip.open(p)`, `with opener(p) as fh` (any callee named for opening)."""
+    out: set[str] = set()
+    for n in walk_local(func):
+        pairs: list[tuple[ast.AST | None, ast.AST]] = []
+        if isinstance(n, ast.With):
+            pairs = [(i.optional_vars, i.context_expr) for i in n.items]
+        elif isinstance(n, ast.Assign) and len(n.targets) == 1:
+            pairs = [(n.targets[0], n.value)]
+        for target, value in pairs:
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(value, ast.Call)
+                and "open" in callee_last(value.func)
+            ):
+                out.add(target.id)
+    return out
+
+
+def mir032_whole_file_streamed(mod: Module) -> Iterator[Hit]:
+    """`lines = fh.readlines()` whose one use is a `for` loop over it, or `body = fh.read()` whose one
+    use is the body of a request or upload: the whole file is held only to be walked or sent once,
+    which the file object itself does a block at a time."""
+    for func in mod.functions():
+        handles = _file_handles(mod, func)
+        nodes = walk_local(func)
+        bound = [
+            t.id for n in nodes if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+        ]
+        for n in nodes:
+            if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)):
+                continue
+            v, name = n.value, n.targets[0].id
+            if not (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute)) or bound.count(name) > 1:
+                continue
+            recv = v.func.value
+            lines = (
+                v.func.attr == "readlines"
+                and not v.args
+                and isinstance(recv, ast.Name)
+                and recv.id in handles
+            )
+            whole = _whole_read(v) and (
+                v.func.attr == "read_bytes" or (isinstance(recv, ast.Name) and recv.id in handles)
+            )
+            if not (lines or whole):
+                continue
+            uses = [
+                m for m in nodes if isinstance(m, ast.Name) and m.id == name and isinstance(m.ctx, ast.Load)
+            ]
+            if len(uses) != 1:
+                continue
+            parent = mod.parents.get(uses[0])
+            if lines and isinstance(parent, ast.For) and parent.iter is uses[0]:
+                yield _hit("MIR032", n, name=name, call=unparse(v, 40), use="walk it line by line",
+                           fix=f"loop over `{unparse(recv, 30)}` itself, which reads a line at a time")  # fmt: skip
+            elif whole and isinstance(parent, ast.keyword) and parent.arg in BODY_KEYWORDS:
+                sink = mod.parents.get(parent)
+                yield _hit("MIR032", n, name=name, call=unparse(v, 40),
+                           use=f"send it as `{parent.arg}=` of `{unparse(getattr(sink, 'func', sink), 40)}()`",
+                           fix="pass the open file instead, which is sent a block at a time")  # fmt: skip
+
+
 ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir001_lock_across_await,
     mir002_not_released,
@@ -4378,6 +4453,7 @@ ALL_RULES: list[Callable[[Module], Iterable[Hit]]] = [
     mir029_task_never_cancelled,
     mir030_chdir_on_worker,
     mir031_whole_file_hashed,
+    mir032_whole_file_streamed,
 ]
 
 
@@ -4414,6 +4490,7 @@ TEST_EXEMPT = frozenset(
         "MIR029",
         "MIR030",
         "MIR031",
+        "MIR032",
     }
 )
 TEST_DOUBLE_PREFIXES = ("Fake", "Mock", "Dummy", "Stub")

@@ -107,7 +107,7 @@ SYNC_CLAIM = _rx(r"\bsynchronous(ly)?\b|\bsync\b")
 RULE_CLAIMS: list[tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]] = [
     (("ASYNC", "MIR009", "MIR028"), (BLOCK_CLAIM, EVENT_LOOP_CLAIM, SYNC_CLAIM, CONSEQUENCE)),
     (("S113", "MIR010", "MIR012", "MIR027"), (TIMEOUT_CLAIM, CONSEQUENCE)),
-    (("MIR008", "MIR015", "B019", "MIR031"), (GROWTH_CLAIM,)),
+    (("MIR008", "MIR015", "B019", "MIR031", "MIR032"), (GROWTH_CLAIM,)),
     (("MIR001", "MIR013", "MIR022"), (LOCK_CLAIM,)),
     (("MIR002", "MIR014", "SIM115", "MIR021", "MIR024", "MIR029"), (LEAK_CLAIM,)),
     (("MIR004", "MIR011", "MIR016", "MIR019"), (SCAN_CLAIM, QUADRATIC_CLAIM)),

@@ -2152,6 +2152,54 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR032",  # a log read whole only to be walked once
+        """
+        import gzip
+        def count_errors(path):
+            errors = 0
+            with gzip.open(path, "rt") as fh:
+                lines = fh.readlines()
+            for line in lines:
+                if " 500 " in line:
+                    errors += 1
+            return errors
+        """,
+        """
+        import gzip
+        def count_errors(path):
+            errors = 0
+            with gzip.open(path, "rt") as fh:
+                for line in fh:
+                    if " 500 " in line:
+                        errors += 1
+            return errors
+        def tail(path, n):
+            with open(path) as fh:
+                lines = fh.readlines()
+            return lines[-n:] if len(lines) > n else lines
+        """,
+    ),
+    (
+        "MIR032",  # a dump read whole only to be sent as a request body
+        """
+        import requests
+        def push(url, path):
+            with path.open("rb") as fh:
+                payload = fh.read()
+            requests.put(url, data=payload, timeout=60)
+        """,
+        """
+        import requests
+        def push(url, path):
+            with path.open("rb") as fh:
+                requests.put(url, data=fh, timeout=60)
+        def push_signed(url, path, sign):
+            with path.open("rb") as fh:
+                payload = fh.read()
+            requests.put(url, data=payload, headers={"x-sig": sign(payload)}, timeout=60)
+        """,
+    ),
+    (
         "MIR008",  # a worker the module never makes, but whose own loop runs until it is stopped
         """
         import threading
