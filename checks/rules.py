@@ -4416,8 +4416,9 @@ def mir032_whole_file_streamed(mod: Module) -> Iterator[Hit]:
                            fix=f"loop over `{unparse(recv, 30)}` itself, which reads a line at a time")  # fmt: skip
             elif whole and isinstance(parent, ast.keyword) and parent.arg in BODY_KEYWORDS:
                 sink = mod.parents.get(parent)
+                callee = unparse(sink.func, 40) if isinstance(sink, ast.Call) else "the call"
                 yield _hit("MIR032", n, name=name, call=unparse(v, 40),
-                           use=f"send it as `{parent.arg}=` of `{unparse(getattr(sink, 'func', sink), 40)}()`",
+                           use=f"send it as `{parent.arg}=` of `{callee}()`",
                            fix="pass the open file instead, which is sent a block at a time")  # fmt: skip
 
 
