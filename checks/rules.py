@@ -153,9 +153,9 @@ RULES: dict[str, Rule] = {
         Rule(
             "MIR020",
             "resources",
-            "retry loop with no backoff and no limit",
-            "the `while True` loop retries `{call}` after {caught} with no sleep, backoff or attempt "
-            "limit: while the service is down every caller spins against it and never returns; sleep with "
+            "retry loop with no backoff",
+            "the `{loop}` loop retries `{call}` after {caught} with no sleep or backoff{limit}: while the "
+            "service is down or asking callers to slow down, every caller hammers it {outcome}; sleep with "
             "growing backoff and give up after a few attempts",
         ),
         Rule(
@@ -3956,15 +3956,57 @@ def mir020_retry_without_backoff(mod: Module) -> Iterator[Hit]:
                              not in ("print", "debug", "info", "warning")), None)  # fmt: skip
                 for h in t.handlers:
                     caught = ast.unparse(h.type) if h.type is not None else ""
-                    if call is None or not any(w in caught for w in TRANSIENT):
+                    if call is None or not (
+                        any(w in caught for w in TRANSIENT) or _library_error(mod, h.type, t.body)
+                    ):
                         continue
                     if all("Timeout" in part for part in caught.strip("()").split(",")):
                         continue  # the call itself waited out its timeout: a slow retry, not a spin
                     if any(isinstance(n, ast.Raise | ast.Return | ast.Break) for n in walk_stmts(h.body)):
                         continue
                     shown = unparse(h.type, 60) if h.type is not None else caught
-                    yield _hit("MIR020", loop, call=unparse(call.func, 40) + "(…)", caught=f"`{shown}`")
+                    yield _hit("MIR020", loop, call=unparse(call.func, 40) + "(…)", caught=f"`{shown}`",
+                               loop="while True", limit=" and no attempt limit", outcome="and never returns")  # fmt: skip
                     break
+    yield from _bounded_retry_without_backoff(mod)
+
+
+def _library_error(mod: Module, caught: ast.AST | None, body: list[ast.stmt]) -> bool:
+    """`except aiomqtt.MqttError` around `aiomqtt.Client(...)`: the error of the client library the
+    try block uses (a dropped broker or server connection), whatever the library calls it."""
+    root = root_name(caught) if isinstance(caught, ast.Attribute) else None
+    return (
+        bool(root)
+        and root in mod.aliases
+        and any(isinstance(c, ast.Call) and root_name(c.func) == root for c in walk_stmts(body))
+    )
+
+
+def _bounded_retry_without_backoff(mod: Module) -> Iterator[Hit]:
+    """`for _ in range(n):` around a request whose failure (`if resp.status_code == 429 ...:
+    continue`, or an `except` that goes round) tries again at once, with no sleep in the loop,
+    while success returns or breaks: n attempts in a burst, against a server that asked us to wait."""
+    for func in mod.functions():
+        for loop in walk_local(func):
+            if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call)
+                    and callee_last(loop.iter.func) == "range"):  # fmt: skip
+                continue
+            body = list(walk_stmts(loop.body))
+            if any(isinstance(n, ast.Call) and callee_last(n.func) in WAITS for n in body):
+                continue
+            if not any(isinstance(n, ast.Return | ast.Break) for n in body):
+                continue  # not a retry: the loop does n pieces of work
+            call = next((c for c in body if isinstance(c, ast.Call) and (_network_call(mod, c) or (
+                isinstance(c.func, ast.Attribute) and c.func.attr in HTTP_METHODS))), None)  # fmt: skip
+            if call is None or names_read(call) & target_names(loop.target):
+                continue  # the request changes with the loop's counter: n requests, not n attempts at one
+            retried = next((n for n in body if isinstance(n, ast.If) and "status" in unparse(n.test, 200)
+                            and any(isinstance(c, ast.Continue) for c in walk_stmts(n.body))), None)  # fmt: skip
+            if retried is None:
+                continue
+            yield _hit("MIR020", loop, call=unparse(call.func, 40) + "(…)", caught=f"`{unparse(retried.test, 60)}`",
+                       loop=unparse(loop.iter, 30).join(("for _ in ", "")), limit="",
+                       outcome="and gives up after a burst of attempts that lasts well under a second")  # fmt: skip
 
 
 # Pools whose workers are processes or threads: they run until closed, joined or shut down.

@@ -2152,6 +2152,67 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR020",  # a bounded retry that goes round at once on 429 / 5xx
+        """
+        import requests
+        def push(session: requests.Session, rows):
+            for _ in range(5):
+                resp = session.post("https://api.example/rows", json=rows, timeout=10)
+                if resp.status_code in (429, 503):
+                    continue
+                resp.raise_for_status()
+                return resp.json()
+            raise RuntimeError("gave up")
+        """,
+        """
+        import time
+        import requests
+        def push(session: requests.Session, rows):
+            for attempt in range(5):
+                resp = session.post("https://api.example/rows", json=rows, timeout=10)
+                if resp.status_code in (429, 503):
+                    time.sleep(2**attempt)
+                    continue
+                resp.raise_for_status()
+                return resp.json()
+            raise RuntimeError("gave up")
+        def push_pages(session: requests.Session, pages):
+            for i in range(len(pages)):
+                resp = session.post("https://api.example/rows", json=pages[i], timeout=10)
+                if resp.status_code == 204:
+                    continue
+                if resp.status_code >= 400:
+                    break
+        """,
+    ),
+    (
+        "MIR020",  # a consumer that reconnects at once when its client library's connection drops
+        """
+        import amqp_client
+        async def consume(handle):
+            while True:
+                try:
+                    async with amqp_client.connect("amqp://queue") as conn:
+                        async for msg in conn.messages("jobs"):
+                            await handle(msg)
+                except amqp_client.ChannelError:
+                    print("connection lost, reconnecting")
+        """,
+        """
+        import asyncio
+        import amqp_client
+        async def consume(handle):
+            while True:
+                try:
+                    async with amqp_client.connect("amqp://queue") as conn:
+                        async for msg in conn.messages("jobs"):
+                            await handle(msg)
+                except amqp_client.ChannelError:
+                    print("connection lost, reconnecting")
+                    await asyncio.sleep(5)
+        """,
+    ),
+    (
         "MIR032",  # a log read whole only to be walked once
         """
         import gzip
