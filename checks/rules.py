@@ -1070,8 +1070,8 @@ SENDS = frozenset({"send", "sendall", "write", "drain", "publish", "notify", "em
 
 def _awaited_io(mod: Module, func: ast.AST, call: ast.Call, words: frozenset[str] | None = None) -> bool:
     """The awaited call talks to the outside: its name says so (or, given `words`, is one of
-    them), or it is `self.m(...)` and the class's `async def m` awaits such a call itself (one
-    method down)."""
+    them), or it is `self.m(...)` (or `f(...)`) and the class's (or module's) `async def m` awaits
+    such a call itself (one function down)."""
     name = callee_last(call.func)
 
     def says(name: str) -> bool:
@@ -1080,13 +1080,16 @@ def _awaited_io(mod: Module, func: ast.AST, call: ast.Call, words: frozenset[str
     if says(name):
         return True
     cls = mod.enclosing(func, (ast.ClassDef,))
-    if not (
+    method: ast.AST | None = None
+    if isinstance(call.func, ast.Name):  # `await check(target)`: an async function of the module
+        helper = _helpers_by_name(mod).get(name)
+        method = helper if isinstance(helper, ast.AsyncFunctionDef) and helper is not func else None
+    elif (
         isinstance(call.func, ast.Attribute)
         and root_name(call.func.value) == "self"
         and isinstance(cls, ast.ClassDef)
     ):
-        return False
-    method = next((m for m in cls.body if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None)
+        method = next((m for m in cls.body if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None)
     inner = [n.value for n in walk_local(method) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)] + [
         i.context_expr for n in walk_local(method) if isinstance(n, ast.AsyncWith) for i in n.items
         if isinstance(i.context_expr, ast.Call)
@@ -1163,7 +1166,7 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
                     if (
                         isinstance(probe, ast.Await)
                         and _to_each_peer(call, loop_vars, assigned_names(loop.body))
-                        and _awaited_io(mod, func, call, SENDS)
+                        and _awaited_io(mod, func, call, SENDS | {"post", "put"})
                     ):
                         found = call
                         break

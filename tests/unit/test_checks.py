@@ -2152,6 +2152,68 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR003",  # each item awaited through an async function of the module that does the I/O
+        """
+        import asyncio
+        async def _lookup(host):
+            loop = asyncio.get_running_loop()
+            return await loop.getaddrinfo(host, 443)
+        async def probe(host):
+            try:
+                return await _lookup(host)
+            except OSError:
+                return None
+        async def probe_all(hosts):
+            results = []
+            for host in hosts:
+                answer = await probe(host)
+                results.append(answer)
+            return results
+        """,
+        """
+        import asyncio
+        async def _lookup(host):
+            loop = asyncio.get_running_loop()
+            return await loop.getaddrinfo(host, 443)
+        async def probe(host):
+            try:
+                return await _lookup(host)
+            except OSError:
+                return None
+        async def probe_all(hosts):
+            return await asyncio.gather(*(probe(h) for h in hosts))
+        async def first_up(hosts):
+            for host in hosts:
+                if await probe(host):
+                    return host
+        """,
+    ),
+    (
+        "MIR003",  # the same payload posted to each channel in turn
+        """
+        class Relay:
+            def __init__(self, session):
+                self._session = session
+            async def _post_one(self, channel, payload):
+                async with self._session.post("/chat.post", json={**payload, "channel": channel}) as r:
+                    r.raise_for_status()
+            async def fan_out(self, channels, payload):
+                for channel in channels:
+                    await self._post_one(channel, payload)
+        """,
+        """
+        class Relay:
+            def __init__(self, session):
+                self._session = session
+            async def _post_one(self, channel, payload):
+                async with self._session.post("/chat.post", json={**payload, "channel": channel}) as r:
+                    r.raise_for_status()
+            async def replay(self, channel, payloads):
+                for payload in payloads:
+                    await self._post_one(channel, payload)
+        """,
+    ),
+    (
         "MIR020",  # a bounded retry that goes round at once on 429 / 5xx
         """
         import requests
