@@ -589,6 +589,7 @@ class Module:
         self.repeated_names: set[str] | None = None  # filled by _repeated_names
         self.per_item_names: set[str] | None = None  # filled by _per_item_reached
         self.call_sites: list[CallSite] | None = None  # filled by call_sites
+        self.readers: set[str] | None = None  # filled by _readers
         self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
         self.func_objects: dict[ast.AST, dict[str, str]] = {}
         for node in self.nodes:
@@ -1223,6 +1224,34 @@ def mir003_sequential_awaits(mod: Module) -> Iterator[Hit]:
 LIST_BUILDERS = frozenset({"list", "sorted"})
 
 
+def _list_helpers(mod: Module) -> set[str]:
+    """Functions of the module annotated to return a list (`def _existing_emails(...) -> list[str]`)."""
+    return {
+        f.name
+        for f in mod.tree.body
+        if isinstance(f, FUNCS)
+        and isinstance(f.returns, ast.Subscript | ast.Name)
+        and callee_last(f.returns.value if isinstance(f.returns, ast.Subscript) else f.returns)
+        in ("list", "List")
+    }
+
+
+def _fetched_by_helper(mod: Module, func: ast.AST) -> set[str]:
+    """Locals bound to what a function of the module fetched over the network or from a database
+    (`customers = _changed_customers(shop, since)`): data from outside, as long as it is."""
+    fetchers = _readers(mod) | {
+        f.name for f in mod.functions()
+        if any(isinstance(c, ast.Call) and _network_call(mod, c) for c in walk_local(f))
+    }  # fmt: skip
+    return {
+        t.id
+        for n in walk_local(func)
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Name)
+        and n.value.func.id in fetchers
+        for t in n.targets if isinstance(t, ast.Name)
+    }  # fmt: skip
+
+
 def _list_names(mod: Module, func: ast.AST) -> dict[str, ast.AST]:
     """Local names that are always lists that can be long: built, not small literal displays."""
     lists: dict[str, ast.AST] = {}
@@ -1243,7 +1272,7 @@ def _list_names(mod: Module, func: ast.AST) -> dict[str, ast.AST]:
                     or (
                         isinstance(v, ast.Call)
                         and isinstance(v.func, ast.Name)
-                        and v.func.id in LIST_BUILDERS
+                        and (v.func.id in LIST_BUILDERS or v.func.id in _list_helpers(mod))
                     )
                     or isinstance(v, ast.List)
                     and (not v.elts or not is_constant_collection(v))
@@ -1377,6 +1406,8 @@ def _iterates_rows(mod: Module, loop: ast.AST, fetched: set[str]) -> bool:
             return True
         if isinstance(it, ast.Call) and callee_last(it.func) in ROW_FETCHES:
             return True
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in _readers(mod):
+            return True  # `for inv in open_invoices(conn, period)`, which fetches them
     return False
 
 
@@ -1415,14 +1446,21 @@ def _dicts_of_lists(mod: Module, func: ast.AST) -> set[str]:
 LISTINGS = frozenset({"rglob", "glob", "iglob", "iterdir", "walk", "listdir", "scandir"})
 
 
+def _readers(mod: Module) -> set[str]:
+    """Functions of the module that fetch rows from a database or read them from a file."""
+    if mod.readers is None:
+        mod.readers = {
+            f.name
+            for f in mod.functions()
+            if any(isinstance(n, ast.Call) and callee_last(n.func) in ROW_FETCHES for n in walk_local(f))
+        }
+    return mod.readers
+
+
 def _derived_locals(mod: Module, func: ast.AST) -> set[str]:
     """Locals that hold rows read one call down (`lines = read_statement(path)`, where the module's
     `read_statement` reads a CSV) or a directory's files (`pages = sorted(root.rglob("*.md"))`)."""
-    readers = {
-        f.name
-        for f in mod.functions()
-        if any(isinstance(n, ast.Call) and callee_last(n.func) in ROW_FETCHES for n in walk_local(f))
-    }
+    readers = _readers(mod)
     out: set[str] = set()
     for n in walk_local(func):
         if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
@@ -1448,7 +1486,8 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
         lists = _list_names(mod, func)
         if not lists and not _dicts_of_lists(mod, func):
             continue
-        params = _params(func)
+        from_outside = _fetched_by_helper(mod, func)  # a list fetched whole: `known = _existing_emails(crm)`
+        params = _params(func) | from_outside
         fetched = _fetched_locals(func) - params
         derived = _derived_locals(mod, func)
         dict_lists = _dicts_of_lists(mod, func)
@@ -1489,9 +1528,11 @@ def mir004_list_search_in_loop(mod: Module) -> Iterator[Hit]:
                     for o, right in zip(n.ops, n.comparators, strict=True):
                         if not isinstance(o, ast.In | ast.NotIn):
                             continue
-                        if (isinstance(right, ast.Name) and right.id in lists and right.id in grown_here) or (
-                            isinstance(right, ast.Subscript) and unparse(right) in grown_inner
-                        ):
+                        if (
+                            isinstance(right, ast.Name)
+                            and right.id in lists
+                            and (right.id in grown_here or (not grown_only and right.id in from_outside))
+                        ) or (isinstance(right, ast.Subscript) and unparse(right) in grown_inner):
                             op, name = ("in" if isinstance(o, ast.In) else "not in"), unparse(right)
                 elif (
                     not grown_only

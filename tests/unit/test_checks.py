@@ -2152,6 +2152,55 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR004",  # a list fetched whole by one helper, searched for every item another helper fetched
+        """
+        import requests
+        def _all_skus(api: requests.Session) -> list[str]:
+            return [p["sku"] for p in api.get("https://shop/products", timeout=10).json()]
+        def _orders(api: requests.Session) -> list[dict]:
+            return api.get("https://shop/orders", timeout=10).json()
+        def unknown_skus(api: requests.Session):
+            skus = _all_skus(api)
+            orders = _orders(api)
+            return [o["id"] for o in orders if o["sku"] not in skus]
+        """,
+        """
+        import requests
+        def _all_skus(api: requests.Session) -> set[str]:
+            return {p["sku"] for p in api.get("https://shop/products", timeout=10).json()}
+        def _orders(api: requests.Session) -> list[dict]:
+            return api.get("https://shop/orders", timeout=10).json()
+        def unknown_skus(api: requests.Session):
+            skus = _all_skus(api)
+            orders = _orders(api)
+            return [o["id"] for o in orders if o["sku"] not in skus]
+        """,
+    ),
+    (
+        "MIR004",  # the dedupe list grows in a loop over rows a helper of the module fetches
+        """
+        def open_tickets(conn):
+            return conn.execute("SELECT id, tags FROM tickets WHERE open = 1").fetchall()
+        def all_tags(conn):
+            tags = []
+            for ticket in open_tickets(conn):
+                for tag in ticket["tags"].split(","):
+                    if tag not in tags:
+                        tags.append(tag)
+            return tags
+        """,
+        """
+        def open_tickets(conn):
+            return conn.execute("SELECT id, tags FROM tickets WHERE open = 1").fetchall()
+        def all_tags(conn):
+            tags = {}
+            for ticket in open_tickets(conn):
+                for tag in ticket["tags"].split(","):
+                    tags.setdefault(tag, None)
+            return list(tags)
+        """,
+    ),
+    (
         "MIR003",  # each item awaited through an async function of the module that does the I/O
         """
         import asyncio
