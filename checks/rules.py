@@ -4594,7 +4594,9 @@ def _test_double_lines(tree: ast.Module) -> set[int]:
 # Calls that borrow an open file and never close it: handing the file to one is not handing it on.
 BORROWERS = frozenset({"csv.writer", "csv.reader", "csv.DictWriter", "csv.DictReader", "json.load", "json.dump",
                        "pickle.load", "pickle.dump", "shutil.copyfileobj", "print", "yaml.safe_load", "yaml.load",
-                       "yaml.safe_dump", "yaml.dump", "tomllib.load", "iter", "enumerate", "len", "next"})  # fmt: skip
+                       "yaml.safe_dump", "yaml.dump", "tomllib.load", "iter", "enumerate", "len", "next",
+                       "subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+                       "subprocess.Popen", "hashlib.file_digest"})  # fmt: skip
 
 
 def _dotted_name(expr: ast.AST | None) -> str:

@@ -2770,6 +2770,7 @@ def test_ruff_findings_narrowed_by_measurement_are_dropped():
         import asyncio
         import csv
         import functools
+        import subprocess
         import requests
 
         class Palette:
@@ -2801,6 +2802,11 @@ def test_ruff_findings_narrowed_by_measurement_are_dropped():
             writer.writerows(rows)
             out.close()
 
+        def build(cmd, log_path):
+            log = open(log_path, "a")
+            subprocess.run(cmd, stdout=log, check=True)  # lent to the child: still ours to close
+            log.close()
+
         async def spawn():
             loop = asyncio.get_running_loop()
             watcher = loop.create_task(asyncio.sleep(1))
@@ -2816,6 +2822,7 @@ def test_ruff_findings_narrowed_by_measurement_are_dropped():
     assert ("SIM115", "f = open(path)") in found
     assert not any(rule == "SIM115" and "handle" in line for rule, line in found)
     assert ("SIM115", 'out = open(path, "w")') in found
+    assert ("SIM115", 'log = open(log_path, "a")') in found
     assert ("RUF006", "asyncio.create_task(asyncio.sleep(1))") in found
     assert not any(rule == "RUF006" and "watcher" in line for rule, line in found)
 
