@@ -3284,6 +3284,30 @@ def _given_back(s: ast.stmt, name: str) -> str | None:
     return None
 
 
+def _connection_helpers(mod: Module) -> set[str]:
+    """Sync functions of the module that return a new database connection (`def open_ledger(path):
+    conn = sqlite3.connect(path); ...; return conn`)."""
+    out = set()
+    for f in mod.tree.body:
+        if not isinstance(f, ast.FunctionDef):
+            continue
+        made = {
+            key_of(t) for n in walk_local(f) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+            and (mod.dotted(n.value.func) or "") in DB_CONNECTS for t in n.targets
+        }  # fmt: skip
+        for r in walk_local(f):
+            if (
+                isinstance(r, ast.Return)
+                and r.value is not None
+                and (
+                    key_of(r.value) in made - {None}
+                    or (isinstance(r.value, ast.Call) and (mod.dotted(r.value.func) or "") in DB_CONNECTS)
+                )
+            ):
+                out.add(f.name)
+    return out
+
+
 def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
     """`x = <call>` ... `x.close()` in one block, not in a `finally`, with a `return` or `raise`
     between them, or (for a connection Mirador knows: a network client, a `stream=True` response, a
@@ -3309,6 +3333,11 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                 known = (
                     opener.startswith(NETWORK_PREFIXES)
                     or opener in DB_CONNECTS
+                    or (
+                        not awaited
+                        and isinstance(value.func, ast.Name)
+                        and value.func.id in _connection_helpers(mod)
+                    )
                     or borrowed
                     or any(k.arg == "stream" for k in value.keywords)
                 )

@@ -2152,6 +2152,35 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR014",  # a connection from a helper of the module, closed after work that can raise
+        """
+        import sqlite3
+        def open_store(path):
+            conn = sqlite3.connect(path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        def prune(path, cutoff):
+            conn = open_store(path)
+            conn.execute("DELETE FROM events WHERE at < ?", (cutoff,))
+            conn.commit()
+            conn.close()
+        """,
+        """
+        import sqlite3
+        def open_store(path):
+            conn = sqlite3.connect(path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+        def prune(path, cutoff):
+            conn = open_store(path)
+            try:
+                conn.execute("DELETE FROM events WHERE at < ?", (cutoff,))
+                conn.commit()
+            finally:
+                conn.close()
+        """,
+    ),
+    (
         "MIR004",  # a list fetched whole by one helper, searched for every item another helper fetched
         """
         import requests
