@@ -3312,6 +3312,7 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
     """`x = <call>` ... `x.close()` in one block, not in a `finally`, with a `return` or `raise`
     between them, or (for a connection Mirador knows: a network client, a `stream=True` response, a
     database connection, awaited or not) any call between them that can raise."""
+    conn_helpers = _connection_helpers(mod)
     for func in mod.functions():
         for stmts in _statement_lists(func):
             for i, s in enumerate(stmts):
@@ -3333,11 +3334,7 @@ def mir014_close_skipped(mod: Module) -> Iterator[Hit]:
                 known = (
                     opener.startswith(NETWORK_PREFIXES)
                     or opener in DB_CONNECTS
-                    or (
-                        not awaited
-                        and isinstance(value.func, ast.Name)
-                        and value.func.id in _connection_helpers(mod)
-                    )
+                    or (not awaited and isinstance(value.func, ast.Name) and value.func.id in conn_helpers)
                     or borrowed
                     or any(k.arg == "stream" for k in value.keywords)
                 )
