@@ -590,6 +590,8 @@ class Module:
         self.per_item_names: set[str] | None = None  # filled by _per_item_reached
         self.call_sites: list[CallSite] | None = None  # filled by call_sites
         self.readers: set[str] | None = None  # filled by _readers
+        self.fetchers: set[str] | None = None  # filled by _fetched_by_helper
+        self.list_helpers: set[str] | None = None  # filled by _list_helpers
         self.class_objects: dict[ast.ClassDef, dict[str, str]] = {}
         self.func_objects: dict[ast.AST, dict[str, str]] = {}
         for node in self.nodes:
@@ -1226,6 +1228,12 @@ LIST_BUILDERS = frozenset({"list", "sorted"})
 
 def _list_helpers(mod: Module) -> set[str]:
     """Functions of the module annotated to return a list (`def _existing_emails(...) -> list[str]`)."""
+    if mod.list_helpers is None:
+        mod.list_helpers = _annotated_lists(mod)
+    return mod.list_helpers
+
+
+def _annotated_lists(mod: Module) -> set[str]:
     return {
         f.name
         for f in mod.tree.body
@@ -1239,10 +1247,12 @@ def _list_helpers(mod: Module) -> set[str]:
 def _fetched_by_helper(mod: Module, func: ast.AST) -> set[str]:
     """Locals bound to what a function of the module fetched over the network or from a database
     (`customers = _changed_customers(shop, since)`): data from outside, as long as it is."""
-    fetchers = _readers(mod) | {
-        f.name for f in mod.functions()
-        if any(isinstance(c, ast.Call) and _network_call(mod, c) for c in walk_local(f))
-    }  # fmt: skip
+    if mod.fetchers is None:
+        mod.fetchers = _readers(mod) | {
+            f.name for f in mod.functions()
+            if any(isinstance(c, ast.Call) and _network_call(mod, c) for c in walk_local(f))
+        }  # fmt: skip
+    fetchers = mod.fetchers
     return {
         t.id
         for n in walk_local(func)
