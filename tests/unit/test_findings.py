@@ -152,9 +152,13 @@ def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
 
 
 def summary_findings() -> list[Finding]:
-    """Two findings at one place, one with no function, then ten more places than are shown."""
+    """Two findings at one place (the first confirmed: two finders), one with no function, then
+    ten more places than are shown."""
     return [
-        _finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up"),
+        {
+            **_finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up"),
+            "found_by": ["cost", "resources"],
+        },  # fmt: skip
         _finding(42, "requests.post(url)", "no timeout", "Orchestrator.warm_up"),
         _finding(7, "TIMEOUT = None", "no timeout"),
     ] + [_finding(n, "x = 1", "later", "f") for n in range(60, 70)]
@@ -173,6 +177,20 @@ def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_pl
                                       '"in `f` (line 60)"']  # fmt: skip
     assert len(where.split(" | ")) == PLACES and "line 64" not in where
     assert "[#" not in text  # Mirador cites the findings, not the model
+
+
+def test_with_no_confirmed_finding_the_summary_opens_with_a_lead_not_the_biggest_problem():
+    """One analyst's finding alone was false 7 times of 8 on held-out 8: the answer must not
+    call it the biggest problem."""
+    leads = [_finding(86, "endpoint,", "repeated work"), _finding(40, "x = 1", "later", "f")]
+    text = summary_grammar(leads)
+    assert "the biggest problem" not in text
+    assert (
+        'answer ::= "In short, nothing here is confirmed by a check or a second analyst; the lead to check first is " first'
+        in text
+    )
+    assert "the biggest problem" in summary_grammar([*leads, _check(5, "x = 2", "MIR008")])
+    assert "the biggest problem" in summary_grammar([])  # nothing to rank: the grammar's fallback place
 
 
 def test_the_notes_grammar_is_prose_opening_in_short():
