@@ -539,3 +539,15 @@ def test_a_stage_finding_on_a_problems_line_counts_only_when_its_words_name_the_
     assert not scoring.on_problem(charset, case)
     assert scoring.on_problem(quadratic, case) and scoring.on_problem(check, case)
     assert not scoring.on_problem({**quadratic, "line": 1}, case)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "eval").glob("*_cases.toml")), ids=lambda p: p.stem)
+def test_every_case_file_loads_and_its_problems_lie_inside_their_files(path):
+    """Each held-out set is validated as the eval reads it: a malformed case, a missing file or
+    a problem whose lines are past the file's end fails here, not halfway through a 40-minute run."""
+    cases = scoring.load_cases(path)
+    for case in cases:
+        n_lines = len(case["source"].splitlines())
+        for problem in case["problem"]:
+            first, last = problem["lines"]
+            assert 1 <= first <= last <= n_lines, (case["name"], problem["id"])
