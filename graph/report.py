@@ -172,7 +172,22 @@ def render_markdown(state: State, thread: str = "") -> str:
         "## Key Findings Summary",
         "",
     ]
-    if synthesis and synthesis["text"] and synthesis["verdict"] != "dropped":
+    # A chain of analysts with nothing found: no check fired and no analyst's finding held up.
+    # Asked anyway, the 1.5B summarised held-out 8's flag client in prose no line bore out ("the
+    # bucketing mechanism does not account for flags enabled or disabled at any time").
+    nothing_found = (
+        bool(state.get("document_text"))
+        and any(s.get("kind") for s in state.get("plan", []))
+        and not state.get("findings")
+        and not state.get("facts")
+    )
+    if nothing_found:
+        out += [
+            "*No summary: no check fired and no analyst's finding held up against the code, so there "
+            "is nothing grounded to summarise; the stages' notes below are unconfirmed.*",
+            "",
+        ]
+    elif synthesis and synthesis["text"] and synthesis["verdict"] != "dropped":
         drawn = ", ".join(f"`{r['stage']}`" for r in stages if r["text"] and r["verdict"] != "dropped")
         summary = state.get("summary") or synthesis["text"]  # with the findings' numbers (findings.summarise)
         written = f"*Written by the synthesis stage from: {drawn or 'no stage'}"

@@ -231,7 +231,11 @@ def test_a_copy_of_an_earlier_stage_is_repeated_with_a_correction_then_passes(sa
 
 def test_a_stage_that_still_copies_at_its_limit_is_dropped_never_passed_on(sample_doc, context):
     script = Script({"master_coder": default_reply("cost")})
+    # a check's finding (S113), so that the report has a summary to say whom it drew on
+    sample_doc.write_text(sample_doc.read_text(encoding="utf-8") + "\nimport requests\n\n\ndef ping(url):\n"
+                          "    return requests.get(url)\n", encoding="utf-8")  # fmt: skip
     out = run(script, context, document_path=str(sample_doc))
+    assert out["facts"]
     attempts = [r for r in out["results"] if r["stage"] == "master_coder"]
     assert [a["verdict"] for a in attempts] == ["repeat", "dropped"]
     assert attempts[1]["note"].startswith("dropped at its repeat limit: repeated the cost stage")
@@ -676,3 +680,18 @@ def test_a_run_is_cancelled_by_its_own_token_while_another_run_goes_on(sample_do
     token.set()
     thread.join(30)
     assert outcome == ["cancelled"] and not compute.cancelled()
+
+
+def test_with_nothing_grounded_found_the_report_has_no_summary_written_from_nothing(tmp_path, context):
+    """No check fired and no finding held up: asked to summarise anyway, the 1.5B wrote prose
+    that no line bore out. The report says there is nothing grounded to summarise, and the
+    synthesis' prose stays in its stage section."""
+    doc = tmp_path / "clean.py"
+    doc.write_text("def add(a: int, b: int) -> int:\n    return a + b\n", encoding="utf-8")
+    invented = "In short, the biggest problem is that add does not handle overflow in the bucketing."
+    out = run(Script({"synthesis": invented}), context, document_path=str(doc))
+    assert not out["facts"] and not out["findings"]
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    summary = report.split("## Key Findings Summary", 1)[1].split("\n## ", 1)[0]
+    assert "*No summary: no check fired and no analyst's finding held up against the code" in summary
+    assert invented not in summary and invented in report  # kept where it was said, as a stage's note
