@@ -660,7 +660,7 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer = synthesis["text"] if synthesis else ""
     if analysing(state):
         findings = _findings_so_far(state)
-        summary = summarise(answer, findings)
+        summary = summarise(answer, findings) if findings else ""  # nothing found: nothing to summarise
     else:  # the answer over notes says which stage each sentence draws on
         findings = []
         notes = {
