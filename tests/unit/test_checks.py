@@ -2353,6 +2353,27 @@ CASES: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "MIR008",  # per-room history lists that grow with every message (not a bounded deque per room)
+        """
+        from collections import defaultdict, deque
+        class Rooms:
+            def __init__(self):
+                self.recent = defaultdict(lambda: deque())
+            async def handle(self, room, message):
+                self.recent[room].append(message)
+        rooms = Rooms()
+        """,
+        """
+        from collections import defaultdict, deque
+        class Rooms:
+            def __init__(self):
+                self.recent = defaultdict(lambda: deque(maxlen=50))
+            async def handle(self, room, message):
+                self.recent[room].append(message)
+        rooms = Rooms()
+        """,
+    ),
+    (
         "MIR032",  # a log read whole only to be walked once
         """
         import gzip
