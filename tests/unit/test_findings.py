@@ -154,11 +154,10 @@ def test_lines_the_checks_already_flagged_for_a_stage_cannot_be_quoted_again():
 def summary_findings() -> list[Finding]:
     """Two findings at one place (the first confirmed: two finders), one with no function, then
     ten more places than are shown."""
+    agreed = _finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up")
+    agreed["found_by"] = ["cost", "resources"]
     return [
-        {
-            **_finding(42, "requests.post(url)", "a blocking HTTP call", "Orchestrator.warm_up"),
-            "found_by": ["cost", "resources"],
-        },  # fmt: skip
+        agreed,
         _finding(42, "requests.post(url)", "no timeout", "Orchestrator.warm_up"),
         _finding(7, "TIMEOUT = None", "no timeout"),
     ] + [_finding(n, "x = 1", "later", "f") for n in range(60, 70)]
