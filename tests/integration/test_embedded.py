@@ -63,7 +63,9 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
     assert list(dict.fromkeys(s["stage"] for s in facts["stages"])) == CODE_CHAIN
     assert facts["backends"] == ["embedded"]
     synthesis = [s for s in facts["stages"] if s["stage"] == "synthesis"][-1]
-    if synthesis["verdict"] == "dropped":  # a copy, or cut off at 24 tokens: never the summary
+    if not facts["facts"] and not facts["findings"]:  # nothing found: nothing grounded to summarise
+        assert facts["summary"] == "" and "*No summary: no check fired" in md
+    elif synthesis["verdict"] == "dropped":  # a copy, or cut off at 24 tokens: never the summary
         assert "In short" not in facts["summary"] and "The synthesis stage produced no usable summary" in md
     else:  # its answer, then the top findings it did not cite
         assert facts["summary"] and "produced no usable summary" not in md
