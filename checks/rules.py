@@ -1071,6 +1071,22 @@ SENDS = frozenset({"send", "sendall", "write", "drain", "publish", "notify", "em
                    "send_text", "send_bytes", "send_str"})  # fmt: skip
 
 
+def _own_async_def(mod: Module, call: ast.Call, cls: ast.AST | None) -> ast.AsyncFunctionDef | None:
+    """The `async def` a call runs, when the file defines it: `f(...)`, a function of the module,
+    or `self.m(...)`, a method of `cls`."""
+    name = callee_last(call.func)
+    if isinstance(call.func, ast.Name):
+        helper = _helpers_by_name(mod).get(name)
+        return helper if isinstance(helper, ast.AsyncFunctionDef) else None
+    if (
+        isinstance(call.func, ast.Attribute)
+        and root_name(call.func.value) == "self"
+        and isinstance(cls, ast.ClassDef)
+    ):
+        return next((m for m in cls.body if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None)
+    return None
+
+
 def _awaited_io(mod: Module, func: ast.AST, call: ast.Call, words: frozenset[str] | None = None) -> bool:
     """The awaited call talks to the outside: its name says so (or, given `words`, is one of
     them), or it is `self.m(...)` (or `f(...)`) and the class's (or module's) `async def m` awaits
@@ -1082,17 +1098,9 @@ def _awaited_io(mod: Module, func: ast.AST, call: ast.Call, words: frozenset[str
 
     if says(name):
         return True
-    cls = mod.enclosing(func, (ast.ClassDef,))
-    method: ast.AST | None = None
-    if isinstance(call.func, ast.Name):  # `await check(target)`: an async function of the module
-        helper = _helpers_by_name(mod).get(name)
-        method = helper if isinstance(helper, ast.AsyncFunctionDef) and helper is not func else None
-    elif (
-        isinstance(call.func, ast.Attribute)
-        and root_name(call.func.value) == "self"
-        and isinstance(cls, ast.ClassDef)
-    ):
-        method = next((m for m in cls.body if isinstance(m, ast.AsyncFunctionDef) and m.name == name), None)
+    method = _own_async_def(mod, call, mod.enclosing(func, (ast.ClassDef,)))
+    if method is func:
+        method = None  # `await check(target)` inside check itself
     inner = [n.value for n in walk_local(method) if isinstance(n, ast.Await) and isinstance(n.value, ast.Call)] + [
         i.context_expr for n in walk_local(method) if isinstance(n, ast.AsyncWith) for i in n.items
         if isinstance(i.context_expr, ast.Call)
@@ -3498,16 +3506,8 @@ def _reads_below(mod: Module, call: ast.Call, at: ast.AST) -> bool:
     """`self.m(...)` (or `f(...)`) where `async def m` of the same class (or module) awaits a GET or a query on a shared
     receiver (`await self.client.get(url)`, `async with self.session.get(url)`) and writes nothing
     (no post/put/delete/execute)."""
-    cls = mod.enclosing(at, (ast.ClassDef,))
     name = callee_last(call.func)
-    if isinstance(call.func, ast.Name):  # `await _get(client, path)`: a helper of the module
-        helper = _helpers_by_name(mod).get(name)
-        method = helper if isinstance(helper, ast.AsyncFunctionDef) else None
-    else:
-        method = next(
-            (m for m in getattr(cls, "body", []) if isinstance(m, ast.AsyncFunctionDef) and m.name == name),
-            None,
-        )
+    method = _own_async_def(mod, call, mod.enclosing(at, (ast.ClassDef,)))
     if method is None or name.lstrip("_").startswith(
         ("save", "send", "post", "put", "delete", "write", "update")
     ):
