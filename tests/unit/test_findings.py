@@ -130,6 +130,22 @@ def test_scored_findings_rank_by_relevance_to_the_question_among_the_confirmed()
     assert scored(merged, "  ", embed) == merged and len(calls) == 1  # no question: nothing to score by
 
 
+def test_a_relevance_tie_goes_to_the_function_with_more_confirmed_findings():
+    """The demo's case: the same blocking call (two checks' rules, the same words, so the
+    same relevance) in warm_up, run once, and in process, run per stage, where the growing
+    history is too. The per-stage call comes first, though its line is later."""
+
+    def at(line, function, rule, message):
+        return Finding(**{**finding(line, by="checks", message=message), "function": function, "rule": rule})
+
+    warm = [at(42, "warm_up", "ASYNC210", "blocks"), at(42, "warm_up", "S113", "no timeout")]
+    hot = [at(49, "process", "ASYNC210", "blocks"), at(49, "process", "S113", "no timeout"),
+           at(59, "process", "MIR008", "grows")]  # fmt: skip
+    ranked = rank(merge([warm, hot]))
+    assert [(f["line"], f["rule"]) for f in ranked][:2] == [(49, "ASYNC210"), (49, "S113")]
+    assert [f["line"] for f in rank(merge([warm]))] == [42, 42]  # no tie to break: by line
+
+
 def test_merge_keeps_the_higher_relevance_of_two_finders():
     a = {**finding(8, by="checks"), "relevance": 0.2}
     b = {**finding(8, by="cost"), "relevance": 0.5}
