@@ -64,6 +64,7 @@ eval-heldout: setup
 	$(BIN)/python eval/checks_recall.py --cases eval/heldout6_cases.toml
 	$(BIN)/python eval/checks_recall.py --cases eval/heldout7_cases.toml
 	$(BIN)/python eval/checks_recall.py --cases eval/heldout8_cases.toml
+	$(BIN)/python eval/checks_recall.py --cases eval/heldout9_cases.toml
 	$(BIN)/python eval/run.py --part code --cases eval/heldout_cases.toml --name heldout
 	$(BIN)/python eval/run.py --part code --cases eval/heldout2_cases.toml --name heldout2
 	$(BIN)/python eval/run.py --part code --cases eval/heldout3_cases.toml --name heldout3
@@ -72,6 +73,7 @@ eval-heldout: setup
 	$(BIN)/python eval/run.py --part code --cases eval/heldout6_cases.toml --name heldout6
 	$(BIN)/python eval/run.py --part code --cases eval/heldout7_cases.toml --name heldout7
 	$(BIN)/python eval/run.py --part code --cases eval/heldout8_cases.toml --name heldout8
+	$(BIN)/python eval/run.py --part code --cases eval/heldout9_cases.toml --name heldout9
 
 soak: setup
 	$(BIN)/python scripts/soak.py --runs 8

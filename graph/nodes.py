@@ -27,6 +27,7 @@ from graph.findings import (
     Finding,
     checked,
     cite_notes,
+    confirmed,
     denied,
     fixes_grammar,
     ground,
@@ -660,7 +661,8 @@ def report(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer = synthesis["text"] if synthesis else ""
     if analysing(state):
         findings = _findings_so_far(state)
-        summary = summarise(answer, findings) if findings else ""  # nothing found: nothing to summarise
+        # nothing confirmed (no check's finding, no two finders agreeing): nothing to summarise
+        summary = summarise(answer, findings) if any(confirmed(f) for f in findings) else ""
     else:  # the answer over notes says which stage each sentence draws on
         findings = []
         notes = {

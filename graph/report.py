@@ -172,19 +172,25 @@ def render_markdown(state: State, thread: str = "") -> str:
         "## Key Findings Summary",
         "",
     ]
-    # A chain of analysts with nothing found: no check fired and no analyst's finding held up.
+    # A chain of analysts with nothing confirmed: no check fired and no two finders agree.
     # Asked anyway, the 1.5B summarised held-out 8's flag client in prose no line bore out ("the
-    # bucketing mechanism does not account for flags enabled or disabled at any time").
-    nothing_found = (
+    # bucketing mechanism does not account for flags enabled or disabled at any time"), and led
+    # its log enricher's answer with a lone analyst's "this line is repeated" of a log call.
+    unconfirmed = (
         bool(state.get("document_text"))
         and any(s.get("kind") for s in state.get("plan", []))
-        and not state.get("findings")
-        and not state.get("facts")
+        and not any(confirmed(f) for f in state.get("findings") or [])
     )
-    if nothing_found:
+    if unconfirmed and not state.get("findings"):
         out += [
             "*No summary: no check fired and no analyst's finding held up against the code, so there "
             "is nothing grounded to summarise; the stages' notes below are unconfirmed.*",
+            "",
+        ]
+    elif unconfirmed:
+        out += [
+            "*No summary: no check fired and no two finders agree on any finding, so nothing here is "
+            "confirmed; the leads under “Unconfirmed” are one analyst's each, to check before acting on.*",
             "",
         ]
     elif synthesis and synthesis["text"] and synthesis["verdict"] != "dropped":
@@ -227,8 +233,8 @@ def render_markdown(state: State, thread: str = "") -> str:
                 render_findings(sure), ""]  # fmt: skip
     if len(findings) > len(sure):
         out += ["## Unconfirmed: one analyst's findings", "",
-                "No check and no other stage found these. Read them as leads to check, not as facts: on "
-                "code Mirador was never tuned on, 18 of 21 such findings were false.", "",
+                "No check and no other stage found these. Read them as leads to check, not as facts: in "
+                "14 eval runs on code written blind to Mirador, 112 of 131 such findings were false.", "",
                 render_findings(findings[len(sure) :], start=len(sure) + 1), ""]  # fmt: skip
     facts = state.get("facts")
     if facts is not None:

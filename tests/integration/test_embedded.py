@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from graph import Context, build_graph
+from graph.findings import confirmed
 from graph.models import CODER, SMALL, get_llama
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def test_code_chain_streams_every_stage_and_writes_a_full_report(sample_doc, tmp
     assert list(dict.fromkeys(s["stage"] for s in facts["stages"])) == CODE_CHAIN
     assert facts["backends"] == ["embedded"]
     synthesis = [s for s in facts["stages"] if s["stage"] == "synthesis"][-1]
-    if not facts["facts"] and not facts["findings"]:  # nothing found: nothing grounded to summarise
+    if not any(confirmed(f) for f in facts["findings"]):  # nothing confirmed: nothing to summarise
         assert facts["summary"] == "" and "*No summary: no check fired" in md
     elif synthesis["verdict"] == "dropped":  # a copy, or cut off at 24 tokens: never the summary
         assert "In short" not in facts["summary"] and "The synthesis stage produced no usable summary" in md

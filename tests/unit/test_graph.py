@@ -24,6 +24,14 @@ OFF_TOPIC = "Paris is the capital of France, famous for croissants and the Eiffe
 # The sample document's line 5 (tests/conftest.py), as an analyst would cite it.
 FINDING = "- `context = context + stage.run(query)`: the context is rebuilt on every stage, quadratic in its length. Fix: collect parts in a list and join once."
 
+# Two analysts cite it: a confirmed finding, which the summary draws on (one analyst's alone is a
+# lead, and a run with only leads has no summary).
+AGREED = {
+    "cost": FINDING,
+    "resources": "- `context = context + stage.run(query)`: each pass copies the whole string again, so "
+    "memory churns with the stage count. Fix: append the parts to a list and join them at the end.",
+}
+
 
 def run(script, context, chain_set=None, **inputs):
     graph = build_graph(chat_model_factory=script, embedder=bow_embed, chains=chain_set or chains())
@@ -535,7 +543,7 @@ def test_a_summary_that_pastes_the_findings_is_a_copy_and_never_the_summary(samp
             f"- {line[3:]}" for line in listed
         )
 
-    out = run(Script({"cost": FINDING, "synthesis": paste}), context, document_path=str(sample_doc))
+    out = run(Script({**AGREED, "synthesis": paste}), context, document_path=str(sample_doc))
     synthesis = by_stage(out)["synthesis"]
     assert synthesis["verdict"] == "dropped"
     assert synthesis["reasons"][0] == "pasted lines of the findings it was shown"
@@ -552,9 +560,7 @@ def test_a_summary_sentence_the_code_does_not_bear_out_is_left_out_or_the_answer
     said again, with the reason."""
     answer = "In short, the biggest problem is in `StreamingOrchestrator.process` (line 5): each stage waits longer than the last, because it copies every answer before it."
     also = "Also, in `StreamingOrchestrator.process` (line 4): it walks through the stages in their order."
-    out = run(
-        Script({"cost": FINDING, "synthesis": f"{answer}\n{also}"}), context, document_path=str(sample_doc)
-    )
+    out = run(Script({**AGREED, "synthesis": f"{answer}\n{also}"}), context, document_path=str(sample_doc))
     synthesis = by_stage(out)["synthesis"]
     assert synthesis["verdict"] == "pass" and synthesis["text"] == answer
     assert [(f["line"], f["reason"]) for f in synthesis["set_aside"]] == [
@@ -569,7 +575,7 @@ def test_a_summary_sentence_the_code_does_not_bear_out_is_left_out_or_the_answer
     def first_said(script):
         return said if sum(stage == "synthesis" for stage, _ in script.calls) == 1 else answer
 
-    script = Script({"cost": FINDING, "synthesis": first_said})
+    script = Script({**AGREED, "synthesis": first_said})
     out = run(script, context, document_path=str(sample_doc))
     first, second = [r for r in out["results"] if r["stage"] == "synthesis"]
     assert first["verdict"] == "repeat"
@@ -589,7 +595,7 @@ def test_a_summary_that_pastes_its_findings_message_after_the_place_is_repeated(
             return place + "the context is rebuilt on every stage, quadratic in its length."
         return place + "each stage waits longer than the last, because it copies every answer before it."
 
-    script = Script({"cost": FINDING, "synthesis": answer})
+    script = Script({**AGREED, "synthesis": answer})
     out = run(script, context, document_path=str(sample_doc))
     first, second = [r for r in out["results"] if r["stage"] == "synthesis"]
     assert first["verdict"] == "repeat"
@@ -697,3 +703,23 @@ def test_with_nothing_grounded_found_the_report_has_no_summary_written_from_noth
     assert "*No summary: no check fired and no analyst's finding held up against the code" in summary
     assert invented not in summary and invented in report  # kept where it was said, as a stage's note
     assert out["summary"] == ""  # nor carried into a follow-up turn
+
+
+def test_with_only_one_analysts_lead_the_report_has_no_summary_and_lists_the_lead(sample_doc, context):
+    """No check fired and one analyst alone cites a line: a lead, not a confirmed finding (on
+    blind code most such leads were false). The report gives no summary built on it; the lead
+    stays listed under "Unconfirmed"."""
+    out = run(Script({"cost": FINDING}), context, document_path=str(sample_doc))
+    assert [(f["line"], f["found_by"]) for f in out["findings"]] == [(5, ["cost"])]
+    report = Path(out["report_path"]).read_text(encoding="utf-8")
+    summary = report.split("## Key Findings Summary", 1)[1].split("\n## ", 1)[0]
+    assert "*No summary: no check fired and no two finders agree on any finding" in summary
+    assert "In short" not in summary and out["summary"] == ""
+    assert (
+        "## Unconfirmed: one analyst's findings" in report
+        and "context = context + stage.run(query)" in report
+    )
+    confirmed = run(Script(AGREED), context, document_path=str(sample_doc))
+    assert confirmed["summary"] and "*No summary" not in Path(confirmed["report_path"]).read_text(
+        encoding="utf-8"
+    )
