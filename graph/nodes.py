@@ -276,6 +276,10 @@ def skip_reason(state: State, spec: StageSpec) -> str:
     query_type = state.get("query_type", "")
     if spec.applies_to and query_type not in spec.applies_to:
         return f"does not apply to {query_type} queries"
+    if spec.role == "synthesis" and analysing(state) and not any(map(confirmed, _findings_so_far(state))):
+        # Its answer would not be the summary (report.write_report): 15-20 s saved, and no prose
+        # streamed that the report then sets aside.
+        return "nothing confirmed to summarise: no check fired and no two finders agree on a finding"
     early_exit = state.get("early_exit")
     if spec.optional and early_exit is not None:
         so_far = chain_confidence(state.get("results", []))

@@ -33,6 +33,29 @@ AGREED = {
 }
 
 
+@pytest.fixture
+def checked_doc(tmp_path):
+    """tests/conftest.py's sample, lines 1-6 the same, and a method a check finds a problem in
+    (time.sleep in async def, line 11): a run with a confirmed finding, so the synthesis runs
+    (with nothing confirmed it is skipped: nodes.skip_reason)."""
+    path = tmp_path / "orchestrator.py"
+    path.write_text(
+        "class StreamingOrchestrator:\n"
+        "    def process(self, query):\n"
+        "        context = ''\n"
+        "        for stage in self.stages:\n"
+        "            context = context + stage.run(query)  # grows without bound\n"
+        "        return context\n"
+        "\n"
+        "    async def pause(self):\n"
+        "        import time\n"
+        "\n"
+        "        time.sleep(1)\n",
+        encoding="utf-8",
+    )
+    return path
+
+
 def run(script, context, chain_set=None, **inputs):
     graph = build_graph(chat_model_factory=script, embedder=bow_embed, chains=chain_set or chains())
     return graph.invoke({"query": QUERY, **inputs}, context=context)
@@ -42,9 +65,9 @@ def by_stage(out):
     return {r["stage"]: r for r in out["results"]}
 
 
-def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, context):
+def test_code_chain_runs_its_stages_in_order_and_writes_the_report(checked_doc, context):
     script = Script()
-    out = run(script, context, document_path=str(sample_doc))
+    out = run(script, context, document_path=str(checked_doc))
     assert script.stages_called() == CODE_CHAIN
     assert [r["stage"] for r in out["results"]] == CODE_CHAIN
     assert out["chain"] == "code" and out["query_type"] == "code"
@@ -56,8 +79,8 @@ def test_code_chain_runs_its_stages_in_order_and_writes_the_report(sample_doc, c
     for stage in CODE_CHAIN:
         assert f"(`{stage}`)" in report
     assert "## Found by checks" in report
-    # nothing found in the sample (no check fires, the scripted analysts ground nothing): no summary
-    assert out["summary"] == "" and "*No summary: no check fired" in report
+    # the check's finding (line 11) is listed under the synthesis' answer
+    assert "Line 11 in `StreamingOrchestrator.pause`: time.sleep() inside async def" in out["summary"]
     facts = json.loads(Path(out["json_path"]).read_text(encoding="utf-8"))
     assert [s["stage"] for s in facts["stages"]] == CODE_CHAIN
     assert all(
@@ -78,7 +101,7 @@ def test_models_are_prewarmed_once_before_the_first_stage_runs_which_uses_them(s
 
 
 def test_every_stage_starts_with_the_same_material_and_analysts_see_no_other_stage(sample_doc, context):
-    script = Script({"cost": FINDING})
+    script = Script(AGREED)
     run(script, context, document_path=str(sample_doc))
     prompts = {stage: script.messages_for(stage) for stage in CODE_CHAIN}
     first = prompts["concurrency"]
@@ -172,19 +195,19 @@ def test_a_dispute_with_no_reason_of_its_own_is_not_recorded(tmp_path, context):
     assert all(not f["disputed_by"] for f in out["findings"])
 
 
-def test_synthesis_is_told_which_stages_it_draws_on(sample_doc, context):
+def test_synthesis_is_told_which_stages_it_draws_on(checked_doc, context):
     script = Script()
-    run(script, context, document_path=str(sample_doc))
+    run(script, context, document_path=str(checked_doc))
     instructions = script.messages_for("synthesis")[-1].content
     assert "concurrency, cost, resources, master_coder, solution_architect" in instructions
     assert "failed" not in instructions
 
 
-def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(sample_doc, context):
+def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(checked_doc, context):
     graph = build_graph(chat_model_factory=Script(), embedder=bow_embed, chains=chains())
     token_nodes, events, updated = [], [], []
     for mode, data in graph.stream(
-        {"query": QUERY, "document_path": str(sample_doc)},
+        {"query": QUERY, "document_path": str(checked_doc)},
         context=context,
         stream_mode=["messages", "updates", "custom"],
     ):
@@ -215,17 +238,17 @@ def test_stream_carries_tokens_by_stage_timed_stage_events_and_confidence(sample
     assert updated == ["prepare", "facts", "retrieve", *CODE_CHAIN, "report"]
 
 
-def test_token_probability_reaches_the_signals_when_the_backend_gives_it(sample_doc, context):
-    out = run(Script(token_probability=0.9), context, document_path=str(sample_doc))
+def test_token_probability_reaches_the_signals_when_the_backend_gives_it(checked_doc, context):
+    out = run(Script(token_probability=0.9), context, document_path=str(checked_doc))
     assert {r["signals"]["token_probability"] for r in out["results"]} == {0.9}
 
 
 # --- conditional edges -------------------------------------------------------------------
 
 
-def test_a_copy_of_an_earlier_stage_is_repeated_with_a_correction_then_passes(sample_doc, context):
+def test_a_copy_of_an_earlier_stage_is_repeated_with_a_correction_then_passes(checked_doc, context):
     script = Script({"master_coder": [default_reply("cost"), default_reply("master_coder")]})
-    out = run(script, context, document_path=str(sample_doc))
+    out = run(script, context, document_path=str(checked_doc))
     assert script.stages_called() == [*CODE_CHAIN[:4], "master_coder", *CODE_CHAIN[4:]]
     first, second = [r for r in out["results"] if r["stage"] == "master_coder"]
     assert first["signals"]["novelty"] < 0.2 and first["verdict"] == "repeat"
@@ -269,9 +292,9 @@ def test_a_stage_that_restates_its_instructions_is_an_echo_and_is_repeated(sampl
     assert "restated its own instructions" in first["reasons"]
 
 
-def test_repeat_limit_reached_keeps_the_best_attempt_and_goes_on(sample_doc, context):
+def test_repeat_limit_reached_keeps_the_best_attempt_and_goes_on(checked_doc, context):
     script = Script({"cost": OFF_TOPIC})
-    out = run(script, context, document_path=str(sample_doc))
+    out = run(script, context, document_path=str(checked_doc))
     attempts = [r for r in out["results"] if r["stage"] == "cost"]
     assert [a["attempt"] for a in attempts] == [1, 2]  # max_repeats = 1
     assert [a["verdict"] for a in attempts] == ["repeat", "kept"]
@@ -318,9 +341,9 @@ def test_stage_that_does_not_apply_to_the_query_type_is_skipped(context):
     assert by_stage(out)["master_coder"]["note"] == "skipped: does not apply to general queries"
 
 
-def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
+def test_a_failing_stage_is_recorded_and_the_chain_goes_on(checked_doc, context):
     script = Script(failures={"master_coder": ConnectionError("connection refused")})
-    out = run(script, context, document_path=str(sample_doc))
+    out = run(script, context, document_path=str(checked_doc))
     coder = by_stage(out)["master_coder"]
     assert coder["status"] == "error" and coder["confidence"] == 0.0 and coder["verdict"] == "failed"
     assert "connection refused" in coder["error"]
@@ -334,7 +357,7 @@ def test_a_failing_stage_is_recorded_and_the_chain_goes_on(sample_doc, context):
     assert "*Failed stages: `master_coder` (error).*" in report
 
 
-def test_a_stage_past_its_timeout_is_stopped_recorded_and_the_chain_goes_on(sample_doc, context):
+def test_a_stage_past_its_timeout_is_stopped_recorded_and_the_chain_goes_on(checked_doc, context):
     """The cost model holds its answer on an event nobody sets for twice its stage's 0.05 s:
     its first token comes after the timeout however busy the machine, so the stage stops
     at exactly that token (run_model checks the time as each token arrives)."""
@@ -346,7 +369,7 @@ def test_a_stage_past_its_timeout_is_stopped_recorded_and_the_chain_goes_on(samp
 
     chain_set = chains(cost={"timeout_s": 0.05})
     script = Script({"cost": answers_late})
-    out = run(script, context, chain_set, document_path=str(sample_doc))
+    out = run(script, context, chain_set, document_path=str(checked_doc))
     analyst = by_stage(out)["cost"]
     assert analyst["status"] == "timeout" and analyst["error"] == "stopped after 0.05 s"
     assert analyst["tokens"] == 1 and analyst["text"] == "cost" and analyst["first_token_s"] > 0.05
@@ -505,12 +528,12 @@ def test_a_thread_keeps_a_bounded_history(context, tmp_path):
 # --- runtime configuration -------------------------------------------------------------------
 
 
-def test_a_model_per_stage_and_a_threshold_from_the_context(sample_doc, context):
+def test_a_model_per_stage_and_a_threshold_from_the_context(checked_doc, context):
     context.backend = "ollama"  # no probe; the scripted factory stands in for the server
     context.models = {"cost": "qwen2.5-coder:14b"}
     context.min_confidence = 1.0  # nothing is good enough: every stage is repeated once
     script = Script()
-    out = run(script, context, document_path=str(sample_doc))
+    out = run(script, context, document_path=str(checked_doc))
     models = {s.name: s.model for s in script.built}
     assert models["cost"] == "qwen2.5-coder:14b" and models["master_coder"] == "qwen2.5-coder:7b"
     for stage in CODE_CHAIN:
@@ -522,7 +545,7 @@ def test_a_model_per_stage_and_a_threshold_from_the_context(sample_doc, context)
     ]
     context.min_confidence = 0.0
     script = Script({"cost": OFF_TOPIC})
-    out = run(script, context, document_path=str(sample_doc))
+    out = run(script, context, document_path=str(checked_doc))
     assert [r["attempt"] for r in out["results"]] == [1] * 6
 
 
@@ -606,7 +629,7 @@ def test_a_summary_that_pastes_its_findings_message_after_the_place_is_repeated(
     assert out["summary"].startswith(place + "each stage waits longer than the last")
 
 
-def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(sample_doc, context):
+def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(checked_doc, context):
     """`eval/run.py --layout continuing` measures the old scripts' layout against Mirador's."""
     import importlib.util
 
@@ -617,7 +640,7 @@ def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(sample_
     eval_run.use_layout("continuing")
     try:
         script = Script()
-        run(script, context, document_path=str(sample_doc))
+        run(script, context, document_path=str(checked_doc))
     finally:
         eval_run.use_layout("shared")
     cost = script.messages_for("cost")
@@ -628,7 +651,7 @@ def test_the_evals_old_layout_shows_every_stage_the_earlier_stages_turns(sample_
     assert cost[3].content.startswith("### Specialist 2\nYour task: algorithmic cost")
     assert len(script.messages_for("synthesis")) == 2 + 2 * 5  # system, five earlier turns, its own
     shared = Script()
-    run(shared, context, document_path=str(sample_doc))
+    run(shared, context, document_path=str(checked_doc))
     assert [type(m).__name__ for m in shared.messages_for("cost")] == ["SystemMessage", "HumanMessage"]
 
 
@@ -691,17 +714,20 @@ def test_a_run_is_cancelled_by_its_own_token_while_another_run_goes_on(sample_do
 
 def test_with_nothing_grounded_found_the_report_has_no_summary_written_from_nothing(tmp_path, context):
     """No check fired and no finding held up: asked to summarise anyway, the 1.5B wrote prose
-    that no line bore out. The report says there is nothing grounded to summarise, and the
-    synthesis' prose stays in its stage section."""
+    that no line bore out. The synthesis is skipped, and the report says there is nothing
+    grounded to summarise."""
     doc = tmp_path / "clean.py"
     doc.write_text("def add(a: int, b: int) -> int:\n    return a + b\n", encoding="utf-8")
     invented = "In short, the biggest problem is that add does not handle overflow in the bucketing."
-    out = run(Script({"synthesis": invented}), context, document_path=str(doc))
+    script = Script({"synthesis": invented})
+    out = run(script, context, document_path=str(doc))
     assert not out["facts"] and not out["findings"]
     report = Path(out["report_path"]).read_text(encoding="utf-8")
     summary = report.split("## Key Findings Summary", 1)[1].split("\n## ", 1)[0]
     assert "*No summary: no check fired and no analyst's finding held up against the code" in summary
-    assert invented not in summary and invented in report  # kept where it was said, as a stage's note
+    # the synthesis is not run at all (15-20 s on the 1.5B, and prose streamed for nothing)
+    assert "synthesis" not in script.stages_called() and invented not in report
+    assert by_stage(out)["synthesis"]["verdict"] == "skipped"
     assert out["summary"] == ""  # nor carried into a follow-up turn
 
 
@@ -719,6 +745,7 @@ def test_with_only_one_analysts_lead_the_report_has_no_summary_and_lists_the_lea
         "## Unconfirmed: one analyst's findings" in report
         and "context = context + stage.run(query)" in report
     )
+    assert by_stage(out)["synthesis"]["verdict"] == "skipped"  # not run: its answer would not be used
     confirmed = run(Script(AGREED), context, document_path=str(sample_doc))
     assert confirmed["summary"] and "*No summary" not in Path(confirmed["report_path"]).read_text(
         encoding="utf-8"
