@@ -110,14 +110,10 @@ def places(findings: list[Finding], n: int = PLACES) -> list[str]:
     return list(dict.fromkeys(place(f) for f in findings))[:n]
 
 
-# How the answer opens. When no finding is confirmed (no check made it and no second finder
-# agrees), the answer says so: on held-out 8 the summary led with such a lead as "the biggest
-# problem" ("the endpoint should be set to a more reliable and scalable service"), and 7 of the 8
-# unconfirmed leads of that run were false.
+# How the answer opens. With no confirmed finding (no check made it, no second finder agrees)
+# the synthesis does not run (nodes.skip_reason): on held-out 8 such a lead headed the summary as
+# "the biggest problem" ("the endpoint should be set to a more reliable and scalable service").
 ANSWER_OPENING = "In short, the biggest problem is "
-LEAD_OPENING = (
-    "In short, nothing here is confirmed by a check or a second analyst; the lead to check first is "
-)
 
 
 # The answer's characters: printable ASCII but for ".", "*" and "`". Left any character, the 1.5B
@@ -126,18 +122,17 @@ SUMMARY_TEXT = r"text ::= [\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]"
 
 
 def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
-    """GBNF for the synthesis over findings: "In short, the biggest problem is" (or, with no
-    confirmed finding, LEAD_OPENING) + one of the top ANSWER_PLACES places + what is wrong there
+    """GBNF for the synthesis over findings: "In short, the biggest problem is" + one of the
+    top ANSWER_PLACES places + what is wrong there
     + ", so " + what that does to the user, and an optional "Also," sentence the same way at one
     of the top `n`. Left to end where it liked, the 1.5B stopped at the check's title ("child
     process's output awaited with no timeout."), and `sentence_faults` dropped 6 of held-out 8's
     10 answers for it on both attempts."""
     where = places(findings, n) or ["in this code"]
-    opening = ANSWER_OPENING if not findings or any(confirmed(f) for f in findings) else LEAD_OPENING
     return "\n".join(
         [
             "root ::= answer also?",
-            "answer ::= " + _literal(opening) + ' first ": " text{10,200} ", so " text{10,160} ".\\n"',
+            "answer ::= " + _literal(ANSWER_OPENING) + ' first ": " text{10,200} ", so " text{10,160} ".\\n"',
             'also ::= "Also, " where ": " text{10,140} ", so " text{10,140} ".\\n"',
             SUMMARY_TEXT,
             "first ::= " + " | ".join(_literal(p) for p in where[:ANSWER_PLACES]),

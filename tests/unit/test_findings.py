@@ -194,20 +194,6 @@ def test_the_summary_grammar_opens_with_the_biggest_problem_at_a_top_findings_pl
     assert "[#" not in text  # Mirador cites the findings, not the model
 
 
-def test_with_no_confirmed_finding_the_summary_opens_with_a_lead_not_the_biggest_problem():
-    """One analyst's finding alone was false 7 times of 8 on held-out 8: the answer must not
-    call it the biggest problem."""
-    leads = [_finding(86, "endpoint,", "repeated work"), _finding(40, "x = 1", "later", "f")]
-    text = summary_grammar(leads)
-    assert "the biggest problem" not in text
-    assert (
-        'answer ::= "In short, nothing here is confirmed by a check or a second analyst; the lead to check first is " first'
-        in text
-    )
-    assert "the biggest problem" in summary_grammar([*leads, _check(5, "x = 2", "MIR008")])
-    assert "the biggest problem" in summary_grammar([])  # nothing to rank: the grammar's fallback place
-
-
 def test_the_notes_grammar_is_prose_opening_in_short():
     """A chain with no findings answers in sentences, not bullets: asked for bullets, the
     1.5B re-typed the stage before it."""
