@@ -123,9 +123,8 @@ SUMMARY_TEXT = r"text ::= [\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]"
 
 def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
     """GBNF for the synthesis over findings: "In short, the biggest problem is" + one of the
-    top ANSWER_PLACES places + what is wrong there
-    + ", so " + what that does to the user, and an optional "Also," sentence the same way at one
-    of the top `n`. Left to end where it liked, the 1.5B stopped at the check's title ("child
+    top ANSWER_PLACES places + what is wrong there + ", so " + what that does to the user, and
+    an optional "Also," sentence the same way at one of the top `n`. Left to end where it liked, the 1.5B stopped at the check's title ("child
     process's output awaited with no timeout."), and `sentence_faults` dropped 6 of held-out 8's
     10 answers for it on both attempts."""
     where = places(findings, n) or ["in this code"]
