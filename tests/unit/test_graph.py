@@ -34,26 +34,15 @@ AGREED = {
 
 
 @pytest.fixture
-def checked_doc(tmp_path):
-    """tests/conftest.py's sample, lines 1-6 the same, and a method a check finds a problem in
-    (time.sleep in async def, line 11): a run with a confirmed finding, so the synthesis runs
-    (with nothing confirmed it is skipped: nodes.skip_reason)."""
-    path = tmp_path / "orchestrator.py"
-    path.write_text(
-        "class StreamingOrchestrator:\n"
-        "    def process(self, query):\n"
-        "        context = ''\n"
-        "        for stage in self.stages:\n"
-        "            context = context + stage.run(query)  # grows without bound\n"
-        "        return context\n"
-        "\n"
-        "    async def pause(self):\n"
-        "        import time\n"
-        "\n"
-        "        time.sleep(1)\n",
-        encoding="utf-8",
+def checked_doc(sample_doc):
+    """tests/conftest.py's sample (lines 1-6) and a method a check finds a problem in (time.sleep
+    in async def, line 11): a run with a confirmed finding, so the synthesis runs (with nothing
+    confirmed it is skipped: nodes.skip_reason)."""
+    text = sample_doc.read_text(encoding="utf-8")
+    sample_doc.write_text(
+        text + "\n    async def pause(self):\n        import time\n\n        time.sleep(1)\n"
     )
-    return path
+    return sample_doc
 
 
 def run(script, context, chain_set=None, **inputs):
