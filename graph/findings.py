@@ -117,13 +117,21 @@ ANSWER_OPENING = "In short, the biggest problem is "
 
 
 # The answer's characters: printable ASCII but for ".", "*" and "`". Left any character, the 1.5B
-# drifted into Chinese mid-sentence on held-out 8 ("can cause the scratch volume to 填").
-SUMMARY_TEXT = r"text ::= [\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]"
+# drifted into Chinese mid-sentence on held-out 8 ("can cause the scratch volume to 填"). What is
+# wrong (`head`) has no comma: its first comma is one of the links to what that does. Held to
+# ", so" alone, the 1.5B wrote "which can lead to ..." until the length cap forced it in mid-phrase
+# ("causing new episodes to show, so late and growing").
+SUMMARY_TEXT = [
+    r"text ::= [\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]",
+    r"head ::= [\x20-\x29\x2B\x2D\x2F-\x5F\x61-\x7E]",
+    'link ::= ", so " | ", which " | ", causing " | ", leading " | ", making " | ", and "',
+]
 
 
 def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
     """GBNF for the synthesis over findings: "In short, the biggest problem is" + one of the
-    top ANSWER_PLACES places + what is wrong there + ", so " + what that does to the user, and
+    top ANSWER_PLACES places + what is wrong there + ", so" (or another link) + what that does to
+    the user, and
     an optional "Also," sentence the same way at one of the top `n`. Left to end where it liked, the 1.5B stopped at the check's title ("child
     process's output awaited with no timeout."), and `sentence_faults` dropped 6 of held-out 8's
     10 answers for it on both attempts."""
@@ -131,9 +139,9 @@ def summary_grammar(findings: list[Finding], n: int = PLACES) -> str:
     return "\n".join(
         [
             "root ::= answer also?",
-            "answer ::= " + _literal(ANSWER_OPENING) + ' first ": " text{10,200} ", so " text{10,160} ".\\n"',
-            'also ::= "Also, " where ": " text{10,140} ", so " text{10,140} ".\\n"',
-            SUMMARY_TEXT,
+            "answer ::= " + _literal(ANSWER_OPENING) + ' first ": " head{10,200} link text{10,160} ".\\n"',
+            'also ::= "Also, " where ": " head{10,140} link text{10,140} ".\\n"',
+            *SUMMARY_TEXT,
             "first ::= " + " | ".join(_literal(p) for p in where[:ANSWER_PLACES]),
             "where ::= " + " | ".join(_literal(p) for p in where),
         ]

@@ -706,3 +706,15 @@ def test_a_sentence_naming_its_lines_check_by_its_title_must_say_what_it_costs_t
     )
     elsewhere = {**lock, "line": 90}
     assert sentence_faults(said, [elsewhere]) != []
+
+
+def test_the_answer_says_what_is_wrong_then_what_that_does_in_ascii():
+    """The answer's shape: what is wrong (no comma), a link (", so", ", which"...), what that does
+    to the user; printable ASCII only (the 1.5B drifted into Chinese mid-sentence)."""
+    text = summary_grammar(summary_findings()).splitlines()
+    answer = next(line for line in text if line.startswith("answer ::= "))
+    assert answer.endswith('first ": " head{10,200} link text{10,160} ".\\n"')
+    rules = dict(line.split(" ::= ", 1) for line in text)
+    assert rules["head"] == r"[\x20-\x29\x2B\x2D\x2F-\x5F\x61-\x7E]"  # no "," (0x2C), ".", "*", "`"
+    assert rules["text"] == r"[\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]"  # commas allowed after the link
+    assert rules["link"].split(" | ")[0] == '", so "'
