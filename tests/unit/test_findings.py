@@ -718,3 +718,21 @@ def test_the_answer_says_what_is_wrong_then_what_that_does_in_ascii():
     assert rules["head"] == r"[\x20-\x29\x2B\x2D\x2F-\x5F\x61-\x7E]"  # no "," (0x2C), ".", "*", "`"
     assert rules["text"] == r"[\x20-\x29\x2B-\x2D\x2F-\x5F\x61-\x7E]"  # commas allowed after the link
     assert rules["link"].split(" | ")[0] == '", so "'
+
+
+def test_an_answer_saying_its_rules_problem_in_other_words_stands():
+    """Held-out 9's second attempts, each dropped as saying what none of its line's findings
+    says, though each says its rule's problem; a sentence about another problem still is."""
+    cases = [
+        (_check(112, "await self._fetch(feed)", "MIR003", "FeedPoller.poll_once"),
+         "it waits for all fetches to complete one after another in a loop, which can lead to long polling times."),
+        (_check(66, "state = json.loads(path.read_text())", "MIR018", "LabelBatchPrinter._reserve_ref"),
+         "it loads the counter file again on every call, which makes each label slower to print."),
+        (_check(87, "settings = await self.zone_settings(zone)", "MIR007", "IrrigationController.handle_batch"),
+         "it makes several queries to Redis for each reading, which makes each batch slower."),
+    ]  # fmt: skip
+    for f, claim in cases:
+        answer = f"In short, the biggest problem is in `{f['function']}` (line {f['line']}): {claim}"
+        assert sentence_faults(answer, [f]) == [], claim
+    off = "In short, the biggest problem is in `FeedPoller.poll_once` (line 112): the feed titles are never escaped, which lets users inject HTML."
+    assert sentence_faults(off, [cases[0][0]]) != []
