@@ -104,6 +104,18 @@ CONSEQUENCE = _rx(r"\blonger\b|\bwaits?\b|delay|latenc|unresponsive|freez")
 USER_COST = _rx(CONSEQUENCE.pattern + r"|\bhang|\bstall|\bstops?\b|\bevery other\b|\ball other\b|\bforever\b|"
                 r"out of memory|\bcrash|\bruns? out\b|\bpiles? up|\bclimb|never (finish|return|respond|end)|"
                 r"\bslow(er|s|ly)?\b|\bconsum|\bexhaust|\bfills? up|\b(keeps?|stays?) (running|open|alive|active)")  # fmt: skip
+# A call waiting on its own answer is what blocking means, not a cost to anyone: the demo's "blocking
+# call inside async def, so it waits for the response before proceeding" said the titles again.
+SELF_WAIT = _rx(r"\b(it|this|the (call|request|code|function|loop))\s+(\w+\s+)?waits?\s+for\s+(the|a|an|its|each)\s+"
+                r"(\w+\s+)?(response|reply|result|answer|call|request|item|model)s?\b")  # fmt: skip
+
+
+def says_user_cost(text: str) -> bool:
+    """The text says what a problem costs the user (USER_COST), beyond a call waiting on its own
+    answer (SELF_WAIT)."""
+    return bool(USER_COST.search(SELF_WAIT.sub("", text)))
+
+
 NOT_A_PROBLEM = _rx(r"\b(is|does) not (a |an )?(problem|issue|blocking|block|stall)|\bnot blocking\b|\bno (problem|"
                     r"issue)\b|which is (fine|correct|right|expected|good)|\bdoes not affect|\bdoes not need (to be )?(cleared|trimmed|closed|released|bounded|changed)|\bno (effect|impact) on|\bprevents?\b|\bensures?\b|improvement|"
                     r"\bif (it is |they are )?not (handled|done|managed|used|closed)? ?properly|"

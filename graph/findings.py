@@ -575,7 +575,7 @@ def sentence_faults(
             # this can lead to performance issues" said only the titles and a platitude.
             rest = re.sub(r"\b(" + "|".join(sorted({w for r in titled for w in _words(checks.title(r))})) + r")\b",
                           "", claim, flags=re.IGNORECASE)  # fmt: skip
-            if not claims.USER_COST.search(rest):
+            if not claims.says_user_cost(rest):
                 out.append((i, line, f"named the problem at line {line} by its check's title without "
                                      "saying what it does to the user (what waits, hangs or grows)"))  # fmt: skip
             continue

@@ -689,6 +689,22 @@ def test_a_sentence_naming_its_lines_check_by_its_title_must_say_what_it_costs_t
         )
         != []
     )
+    # a call waiting on its own response is what blocking means, not what it does to anyone
+    at49 = [
+        _check(49, "response = requests.post(", "S113"),
+        _check(49, "response = requests.post(", "ASYNC210"),
+    ]
+    said49 = "In short, the biggest problem is in `StreamingOrchestrator.process` (line 49): HTTP requests with no timeout; blocking call inside async def, so it waits for the response before proceeding."
+    assert [f[2] for f in sentence_faults(said49, at49)] == [why.replace("70", "49")]
+    others = said49.replace(
+        "it waits for the response before proceeding", "no other stage can stream a token meanwhile"
+    )
+    assert (
+        sentence_faults(
+            others.replace("no other stage can stream", "every other stage waits to stream"), at49
+        )
+        == []
+    )
     demo = [
         _check(42, "requests.post(url)", "S113", "warm_up"),
         _check(42, "requests.post(url)", "ASYNC210", "warm_up"),
