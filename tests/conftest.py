@@ -29,6 +29,18 @@ def sample_doc(tmp_path):
 
 
 @pytest.fixture
+def checked_doc(sample_doc):
+    """The sample (lines 1-6 unchanged) and a method a check finds a problem in (time.sleep in
+    async def, line 11): a code run with a confirmed finding, so the synthesis runs (with nothing
+    confirmed it is skipped: nodes.skip_reason)."""
+    text = sample_doc.read_text(encoding="utf-8")
+    sample_doc.write_text(
+        text + "\n    async def pause(self):\n        import time\n\n        time.sleep(1)\n"
+    )
+    return sample_doc
+
+
+@pytest.fixture
 def context(tmp_path):
     """A run context that probes no server, reads no user index, writes under tmp_path."""
     return Context(

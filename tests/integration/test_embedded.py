@@ -21,17 +21,6 @@ FAST = ["--embedded-model", "coder-0.5b"]  # plumbing tests: the small model is 
 QUERY = "Where is the performance bottleneck in this code?"
 
 
-@pytest.fixture
-def checked_doc(sample_doc):
-    """The sample with a method a check finds a problem in (time.sleep in async def): a run
-    with a confirmed finding, so the synthesis runs (with none confirmed it is skipped)."""
-    text = sample_doc.read_text(encoding="utf-8")
-    sample_doc.write_text(
-        text + "\n    async def pause(self):\n        import time\n\n        time.sleep(1)\n"
-    )
-    return sample_doc
-
-
 def test_code_chain_streams_every_stage_and_writes_a_full_report(checked_doc, tmp_path):
     context = Context(backend="embedded", max_tokens=24, reports_dir=str(tmp_path))
     tokens: list[tuple[str, str]] = []

@@ -33,18 +33,6 @@ AGREED = {
 }
 
 
-@pytest.fixture
-def checked_doc(sample_doc):
-    """tests/conftest.py's sample (lines 1-6) and a method a check finds a problem in (time.sleep
-    in async def, line 11): a run with a confirmed finding, so the synthesis runs (with nothing
-    confirmed it is skipped: nodes.skip_reason)."""
-    text = sample_doc.read_text(encoding="utf-8")
-    sample_doc.write_text(
-        text + "\n    async def pause(self):\n        import time\n\n        time.sleep(1)\n"
-    )
-    return sample_doc
-
-
 def run(script, context, chain_set=None, **inputs):
     graph = build_graph(chat_model_factory=script, embedder=bow_embed, chains=chain_set or chains())
     return graph.invoke({"query": QUERY, **inputs}, context=context)
